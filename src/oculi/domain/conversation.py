@@ -1,0 +1,111 @@
+"""The one internal conversation model every wire format translates into.
+
+A conversation is a list of messages; each message has a role and an ordered
+list of parts, text and images in any order. Images are still references here
+(a data URL, an http(s) URL, or ``stored:<sha256>`` for an image the store
+already holds); the intake pipeline turns them into pixels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class Role(StrEnum):
+    """Who speaks a message."""
+
+    SYSTEM = "system"
+    USER = "user"
+    ASSISTANT = "assistant"
+
+
+class Detail(StrEnum):
+    """Image detail level (SPEC §3)."""
+
+    AUTO = "auto"
+    LOW = "low"
+    HIGH = "high"
+
+
+STORED_PREFIX = "stored:"
+
+
+@dataclass(frozen=True)
+class TextPart:
+    """A run of text."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class ImagePart:
+    """An image reference: ``data:`` URL, ``http(s)://`` URL or ``stored:<sha256>``."""
+
+    url: str
+    detail: Detail = Detail.AUTO
+
+    @property
+    def stored_sha256(self) -> str | None:
+        """The content hash when this part refers to an image held by the store."""
+        return self.url[len(STORED_PREFIX) :] if self.url.startswith(STORED_PREFIX) else None
+
+    @classmethod
+    def stored(cls, sha256: str, detail: Detail) -> ImagePart:
+        """A reference to an image the store holds under ``sha256``."""
+        return cls(url=STORED_PREFIX + sha256, detail=detail)
+
+
+Part = TextPart | ImagePart
+
+
+@dataclass
+class Message:
+    """One turn of the conversation."""
+
+    role: Role
+    parts: list[Part] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        """All text parts joined (images left out)."""
+        return "".join(p.text for p in self.parts if isinstance(p, TextPart))
+
+
+@dataclass
+class Conversation:
+    """An ordered list of messages."""
+
+    messages: list[Message] = field(default_factory=list)
+
+    def images(self) -> list[ImagePart]:
+        """Every image part, in order of appearance (this order is the image index)."""
+        return [p for m in self.messages for p in m.parts if isinstance(p, ImagePart)]
+
+    def __add__(self, other: Conversation) -> Conversation:
+        return Conversation(self.messages + other.messages)
+
+    def to_dict(self) -> list[dict[str, Any]]:
+        """A JSON-able form, used by the store."""
+        return [
+            {
+                "role": m.role.value,
+                "parts": [
+                    {"text": p.text} if isinstance(p, TextPart) else {"image": p.url, "detail": p.detail.value}
+                    for p in m.parts
+                ],
+            }
+            for m in self.messages
+        ]
+
+    @classmethod
+    def from_dict(cls, data: list[dict[str, Any]]) -> Conversation:
+        """Inverse of ``to_dict``."""
+        messages = []
+        for m in data:
+            parts: list[Part] = [
+                TextPart(p["text"]) if "text" in p else ImagePart(p["image"], Detail(p["detail"])) for p in m["parts"]
+            ]
+            messages.append(Message(Role(m["role"]), parts))
+        return cls(messages)

@@ -1,0 +1,114 @@
+"""Sampling parameters, streamed deltas, finish reasons and usage."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class FinishReason(StrEnum):
+    """Why a choice stopped."""
+
+    STOP = "stop"  # end-of-sequence token or a stop sequence
+    LENGTH = "length"  # max tokens or context length reached
+    CANCELLED = "cancelled"  # the caller went away
+    ERROR = "error"  # the engine failed mid-generation
+
+
+@dataclass
+class GenerationParams:
+    """Sampling parameters, wire-neutral. ``max_tokens=None`` means up to the context length."""
+
+    max_tokens: int | None = None
+    temperature: float = 1.0
+    top_p: float = 1.0
+    seed: int | None = None
+    stop: list[str] = field(default_factory=list)
+    n: int = 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "max_tokens": self.max_tokens,
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "seed": self.seed,
+            "stop": list(self.stop),
+            "n": self.n,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GenerationParams:
+        return cls(**data)
+
+
+@dataclass
+class Usage:
+    """Token accounting. ``prompt_tokens`` = text (incl. template) + image tokens."""
+
+    prompt_text_tokens: int = 0
+    prompt_image_tokens: int = 0
+    completion_tokens: int = 0
+    cached_prompt_tokens: int = 0
+
+    @property
+    def prompt_tokens(self) -> int:
+        return self.prompt_text_tokens + self.prompt_image_tokens
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def to_dict(self) -> dict[str, int]:
+        return {
+            "prompt_text_tokens": self.prompt_text_tokens,
+            "prompt_image_tokens": self.prompt_image_tokens,
+            "completion_tokens": self.completion_tokens,
+            "cached_prompt_tokens": self.cached_prompt_tokens,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, int]) -> Usage:
+        return cls(**data)
+
+
+@dataclass
+class Delta:
+    """One step of an engine's output stream.
+
+    ``text`` is new text for choice ``index``. A choice's last delta sets
+    ``finish_reason``. The stream's very last delta carries ``usage`` (it may
+    also carry text and a finish reason).
+    """
+
+    index: int = 0
+    text: str = ""
+    finish_reason: FinishReason | None = None
+    usage: Usage | None = None
+
+
+@dataclass
+class Choice:
+    """The finished text of one choice."""
+
+    index: int
+    text: str
+    finish_reason: FinishReason
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"index": self.index, "text": self.text, "finish_reason": self.finish_reason.value}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Choice:
+        return cls(data["index"], data["text"], FinishReason(data["finish_reason"]))
+
+
+@dataclass
+class Completion:
+    """A finished generation: what every wire surface renders and the store keeps."""
+
+    id: str
+    model: str
+    created: int
+    choices: list[Choice]
+    usage: Usage

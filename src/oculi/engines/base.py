@@ -1,0 +1,90 @@
+"""The engine interface the API layers call without knowing which engine runs.
+
+An engine turns a conversation (text parts plus images already taken in by
+``oculi.intake``) and sampling parameters into an async stream of ``Delta``s.
+Every model quirk lives in the engine adapter that implements this protocol.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+from oculi.domain import Conversation, Delta, GenerationParams
+from oculi.intake.types import PixelSpec, PreparedImage
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the models endpoints report about a served model."""
+
+    id: str
+    architecture: str
+    context_length: int
+    created: int
+    owned_by: str = "oculi"
+    parameters: int | None = None
+    dtype: str | None = None
+    device: str | None = None
+    input_modalities: tuple[str, ...] = ("text", "image")
+    output_modalities: tuple[str, ...] = ("text",)
+
+
+@dataclass(frozen=True)
+class Token:
+    """One token of a tokenization: its id and its text."""
+
+    id: int
+    text: str
+
+
+@dataclass
+class EngineRequest:
+    """One generation: the conversation, its images in order of appearance, and sampling.
+
+    ``images[i]`` is the prepared form of ``conversation.images()[i]``.
+    """
+
+    request_id: str
+    conversation: Conversation
+    images: Sequence[PreparedImage]
+    params: GenerationParams = field(default_factory=GenerationParams)
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """A loaded model that generates text from text + images.
+
+    Contract of ``generate``:
+    - Validation (context length → ``ContextLengthExceeded``) happens before
+      the first delta is yielded.
+    - For each of ``params.n`` choices, deltas with ``index`` = the choice; the
+      last delta of a choice sets ``finish_reason``.
+    - The final delta of the stream carries ``usage`` (prompt tokens counted
+      once, completion tokens summed over choices).
+    - Closing the iterator early (``aclose()`` / task cancellation, e.g. the
+      client disconnected) stops generation and frees the engine's slot.
+    """
+
+    @property
+    def info(self) -> ModelInfo:
+        """Static facts about the model."""
+        ...
+
+    @property
+    def pixel_spec(self) -> PixelSpec:
+        """What intake must produce for this engine's images."""
+        ...
+
+    def tokenize(self, text: str) -> list[Token]:
+        """Tokenize plain text with the model's tokenizer (no template)."""
+        ...
+
+    def generate(self, request: EngineRequest) -> AsyncIterator[Delta]:
+        """Stream the answer (see the class docstring for the contract)."""
+        ...
+
+    async def close(self) -> None:
+        """Release the model (threads, memory)."""
+        ...

@@ -1,0 +1,85 @@
+"""Data the intake pipeline hands to engines and wire surfaces (no I/O)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from oculi.domain import Detail
+
+if TYPE_CHECKING:
+    import numpy as np
+    from PIL import Image
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+TILE_SIZE = 448
+TOKENS_PER_TILE = 256
+MAX_TILES = 6
+
+
+@dataclass(frozen=True)
+class PixelSpec:
+    """What pixels an engine wants from intake.
+
+    ``tiles``: InternVL-layout tiles (``tile_size`` square, RGB, bicubic resize,
+    normalised with ``mean``/``std``), stacked per image as float32
+    ``[n, 3, tile_size, tile_size]``: the grid tiles row by row, then the thumbnail.
+    ``full_image_max_side``: also hand over the decoded RGB image, downscaled so
+    its longer side is at most this (engines with their own processor, oculi-lite).
+    """
+
+    tiles: bool = True
+    tile_size: int = TILE_SIZE
+    max_tiles: int = MAX_TILES
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    full_image_max_side: int | None = None
+
+
+@dataclass(frozen=True)
+class TilePlan:
+    """The SPEC §3 tiling decision for one image."""
+
+    detail: Detail  # effective detail: LOW or HIGH (AUTO resolved)
+    cols: int
+    rows: int
+    thumbnail: bool
+
+    @property
+    def tiles(self) -> int:
+        """Grid tiles, without the thumbnail."""
+        return self.cols * self.rows
+
+    @property
+    def views(self) -> int:
+        """Views fed to the model: grid tiles plus the thumbnail if any."""
+        return self.tiles + (1 if self.thumbnail else 0)
+
+    @property
+    def image_tokens(self) -> int:
+        return self.views * TOKENS_PER_TILE
+
+
+@dataclass
+class PreparedImage:
+    """One image after intake: validated, decoded and planned.
+
+    ``index`` is the image's position among all images of the request (what
+    error messages name). ``data`` is the original encoded bytes (what the
+    store keeps, by ``sha256``).
+    """
+
+    index: int
+    sha256: str
+    data: bytes
+    mime: str  # "image/jpeg" or "image/png", from the bytes' signature
+    width: int  # after EXIF orientation
+    height: int
+    plan: TilePlan
+    pixel_values: np.ndarray | None = None  # [views, 3, S, S] float32, when the spec asks for tiles
+    image: Image.Image | None = None  # decoded RGB, when the spec asks for it
+
+    @property
+    def image_tokens(self) -> int:
+        return self.plan.image_tokens

@@ -1,0 +1,130 @@
+"""The one settings model: CLI flags, ``OCULI_*`` env vars and a TOML config file.
+
+Precedence: CLI flags (passed as init kwargs by ``cli.py``) > environment >
+config file (``$OCULI_CONFIG`` or ``./oculi.toml``) > defaults. List settings
+accept comma-separated strings in the environment (``OCULI_API_KEYS=a,b``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+MiB = 1024 * 1024
+LITE_MODEL = "oculi-lite"
+
+
+def default_data_dir() -> Path:
+    """Where the default SQLite store lives: ``$XDG_DATA_HOME/oculi`` (``~/.local/share/oculi``)."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "oculi"
+
+
+CommaList = Annotated[list[str], NoDecode]
+
+
+class Settings(BaseSettings):
+    """Every knob of an oculi server. Each field documents itself in ``oculi serve --help``."""
+
+    model_config = SettingsConfigDict(env_prefix="OCULI_", extra="ignore")
+
+    # --- models -----------------------------------------------------------------
+    models: CommaList = Field(
+        default_factory=list,
+        description="Models to serve: hub ids or local paths (a .gguf file for llama.cpp). "
+        f"The first is the default. Empty: the built-in '{LITE_MODEL}'.",
+    )
+    mmproj: CommaList = Field(
+        default_factory=list, description="Multimodal projector .gguf files, one per .gguf model, in order."
+    )
+    aliases: dict[str, str] = Field(
+        default_factory=dict,
+        description="Extra model-name aliases {alias: model id}. Every 'grok-*' name maps to the default model.",
+    )
+    device: str = Field("auto", description="Torch device for the transformers engine: auto, cpu, cuda, mps.")
+    dtype: str = Field("auto", description="Weights dtype for the transformers engine: auto, float32, bfloat16, float16.")
+    threads: int | None = Field(None, description="CPU threads for inference (default: all cores).")
+    max_batch_size: int = Field(8, description="Most sequences an engine decodes together.")
+    offline: bool = Field(False, description="Never contact the model hub; only local paths and the local cache.")
+
+    # --- network ------------------------------------------------------------------
+    host: str = Field("127.0.0.1", description="HTTP bind address. Without API keys oculi binds to 127.0.0.1 only.")
+    port: int = Field(8000, description="HTTP port.")
+    grpc_port: int = Field(50051, description="gRPC port (xai-sdk). 0 disables gRPC.")
+    api_keys: CommaList = Field(default_factory=list, description="Accepted API keys. None: no auth, localhost only.")
+    api_keys_file: Path | None = Field(None, description="File with one API key per line (added to api_keys).")
+
+    # --- storage ------------------------------------------------------------------
+    store_url: str = Field(
+        "", description="Response store: sqlite:///path or postgresql://... (default: SQLite in the data dir)."
+    )
+    retention_days: float = Field(30, description="Stored responses expire after this many days.")
+
+    # --- image intake -------------------------------------------------------------
+    fetch_allow: CommaList = Field(
+        default_factory=list,
+        description="Hosts or CIDR networks the image fetcher may reach although they are private/loopback.",
+    )
+    fetch_connect_timeout: float = Field(5.0, description="Seconds to connect to an image URL.")
+    fetch_timeout: float = Field(30.0, description="Seconds for a whole image download.")
+    fetch_max_redirects: int = Field(5, description="Redirects followed per image URL.")
+    max_image_bytes: int = Field(20 * MiB, description="Largest image, in decoded bytes (SPEC: 20 MiB).")
+    max_image_pixels: int = Field(64_000_000, description="Largest image in pixels (decompression-bomb guard).")
+    image_cache_bytes: int = Field(256 * MiB, description="Memory for the content-hash cache of decoded images.")
+    decode_workers: int = Field(0, description="Threads decoding images (0: number of cores).")
+
+    # --- guards ---------------------------------------------------------------------
+    max_body_bytes: int = Field(128 * MiB, description="Largest HTTP request body (413 above).")
+    max_inflight_image_bytes: int = Field(
+        512 * MiB, description="Image bytes being processed at once across requests (429 above)."
+    )
+    max_queue: int = Field(64, description="Requests admitted at once (running + waiting); 429 above.")
+
+    # --- observability ---------------------------------------------------------------
+    log_level: str = Field("info", description="Log level.")
+    log_json: bool = Field(False, description="Structured JSON logs.")
+
+    @field_validator("models", "mmproj", "api_keys", "fetch_allow", mode="before")
+    @classmethod
+    def _split_commas(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        config = os.environ.get("OCULI_CONFIG") or "oculi.toml"
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=config))
+
+    # --- derived ----------------------------------------------------------------------
+    def all_api_keys(self) -> list[str]:
+        """``api_keys`` plus the lines of ``api_keys_file``."""
+        keys = list(self.api_keys)
+        if self.api_keys_file is not None:
+            keys += [k.strip() for k in self.api_keys_file.read_text().splitlines() if k.strip()]
+        return keys
+
+    def resolved_store_url(self) -> str:
+        """``store_url``, or the default SQLite file in the data dir."""
+        return self.store_url or f"sqlite:///{default_data_dir() / 'oculi.db'}"
+
+    def model_specs(self) -> list[str]:
+        """Models to load; the built-in lite engine when none is named."""
+        return self.models or [LITE_MODEL]

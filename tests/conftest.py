@@ -1,0 +1,1 @@
+"""Suite-wide fixtures. Area-specific fixtures live in each test folder's conftest."""
