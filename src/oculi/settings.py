@@ -52,7 +52,9 @@ class Settings(BaseSettings):
         description="Extra model-name aliases {alias: model id}. Every 'grok-*' name maps to the default model.",
     )
     device: str = Field("auto", description="Torch device for the transformers engine: auto, cpu, cuda, mps.")
-    dtype: str = Field("auto", description="Weights dtype for the transformers engine: auto, float32, bfloat16, float16.")
+    dtype: str = Field(
+        "auto", description="Weights dtype for the transformers engine: auto, float32, bfloat16, float16."
+    )
     threads: int | None = Field(None, description="CPU threads for inference (default: all cores).")
     max_batch_size: int = Field(8, description="Most sequences an engine decodes together.")
     offline: bool = Field(False, description="Never contact the model hub; only local paths and the local cache.")

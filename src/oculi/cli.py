@@ -1,0 +1,184 @@
+"""The ``oculi`` command: serve, ask, tokens, models.
+
+Flags map one-to-one onto ``Settings`` fields (and so onto ``OCULI_*`` env
+vars and the config file); a flag given on the command line wins.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from oculi.domain import Conversation, Detail, GenerationParams, ImagePart, Message, Role, TextPart
+from oculi.errors import OculiError
+from oculi.settings import Settings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="oculi: self-hosted image understanding API.")
+err = Console(stderr=True)
+
+ModelOpt = Annotated[list[str] | None, typer.Option("--model", "-m", help=Settings.model_fields["models"].description)]
+DetailOpt = Annotated[Detail, typer.Option("--detail", "-d", help="Image detail: auto, low or high.")]
+AllowOpt = Annotated[
+    list[str] | None, typer.Option("--fetch-allow", help=Settings.model_fields["fetch_allow"].description)
+]
+
+
+def build_settings(**flags: Any) -> Settings:
+    """Settings from env/config with the flags that were given on top."""
+    return Settings(**{k: v for k, v in flags.items() if v not in (None, [])})
+
+
+def fail(exc: OculiError) -> None:
+    err.print(f"[red]error ({exc.code}):[/red] {exc.message}")
+    raise typer.Exit(2)
+
+
+def image_part(source: str, detail: Detail) -> ImagePart:
+    """An image part for a local file (sent as a data URL) or an http(s)/data URL."""
+    if source.startswith(("http://", "https://", "data:")):
+        return ImagePart(source, detail)
+    path = Path(source)
+    if not path.is_file():
+        err.print(f"[red]error:[/red] no such image file: {source}")
+        raise typer.Exit(2)
+    return ImagePart("data:image/jpeg;base64," + base64.b64encode(path.read_bytes()).decode(), detail)
+
+
+@app.command()
+def serve(
+    model: ModelOpt = None,
+    mmproj: Annotated[list[str] | None, typer.Option(help=Settings.model_fields["mmproj"].description)] = None,
+    host: Annotated[str | None, typer.Option(help=Settings.model_fields["host"].description)] = None,
+    port: Annotated[int | None, typer.Option(help=Settings.model_fields["port"].description)] = None,
+    grpc_port: Annotated[int | None, typer.Option(help=Settings.model_fields["grpc_port"].description)] = None,
+    api_key: Annotated[list[str] | None, typer.Option(help=Settings.model_fields["api_keys"].description)] = None,
+    store: Annotated[str | None, typer.Option(help=Settings.model_fields["store_url"].description)] = None,
+    fetch_allow: AllowOpt = None,
+    device: Annotated[str | None, typer.Option(help=Settings.model_fields["device"].description)] = None,
+    dtype: Annotated[str | None, typer.Option(help=Settings.model_fields["dtype"].description)] = None,
+    log_json: Annotated[bool | None, typer.Option(help=Settings.model_fields["log_json"].description)] = None,
+) -> None:
+    """Serve the HTTP (OpenAI/xAI) and gRPC (xai-sdk) APIs."""
+    from oculi.server import serve as run_server
+
+    settings = build_settings(
+        models=model, mmproj=mmproj, host=host, port=port, grpc_port=grpc_port, api_keys=api_key,
+        store_url=store, fetch_allow=fetch_allow, device=device, dtype=dtype, log_json=log_json,
+    )  # fmt: skip
+    asyncio.run(run_server(settings))
+
+
+@app.command()
+def ask(
+    args: Annotated[list[str], typer.Argument(help="IMAGE... QUESTION: image files or URLs, then the question.")],
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Model id, path or hub id.")] = None,
+    detail: DetailOpt = Detail.AUTO,
+    stream: Annotated[bool, typer.Option(help="Print tokens as they come.")] = True,
+    max_tokens: Annotated[int | None, typer.Option(help="Most tokens to generate.")] = None,
+    fetch_allow: AllowOpt = None,
+) -> None:
+    """Ask a question about local images or image URLs, from the terminal."""
+    if not args:
+        err.print("[red]error:[/red] give the question as the last argument")
+        raise typer.Exit(2)
+    *sources, question = args
+    settings = build_settings(models=[model] if model else None, fetch_allow=fetch_allow, store_url="")
+    parts = [image_part(s, detail) for s in sources]
+    conversation = Conversation([Message(Role.USER, [*parts, TextPart(question)])])
+    try:
+        asyncio.run(_ask(settings, conversation, GenerationParams(max_tokens=max_tokens, temperature=0), stream))
+    except OculiError as exc:
+        fail(exc)
+
+
+async def _ask(settings: Settings, conversation: Conversation, params: GenerationParams, stream: bool) -> None:
+    from oculi.runtime import Runtime
+    from oculi.service.generate import GenerationRequest
+
+    runtime = await Runtime.open(settings)
+    try:
+        request = GenerationRequest(runtime.registry.default.info.id, conversation, params, surface="cli")
+        run = await runtime.generator.start(request)
+        async for delta in run:
+            if stream:
+                sys.stdout.write(delta.text)
+                sys.stdout.flush()
+        assert run.completion is not None
+        if not stream:
+            sys.stdout.write(run.completion.choices[0].text)
+        sys.stdout.write("\n")
+        u = run.completion.usage
+        err.print(
+            f"[dim]model {run.model} · prompt {u.prompt_tokens} tokens ({u.prompt_image_tokens} image) · "
+            f"completion {u.completion_tokens} · finish {run.completion.choices[0].finish_reason}[/dim]"
+        )
+    finally:
+        await runtime.close()
+
+
+@app.command()
+def tokens(
+    image: Annotated[str, typer.Argument(help="Image file or URL.")],
+    detail: DetailOpt = Detail.AUTO,
+    fetch_allow: AllowOpt = None,
+) -> None:
+    """Count the image tokens of an image (SPEC §3) without running a model."""
+    from oculi.intake.pipeline import Intake
+
+    settings = build_settings(fetch_allow=fetch_allow)
+
+    async def plan() -> Any:
+        intake = Intake(settings)
+        try:
+            return await intake.plan(image_part(image, detail))
+        finally:
+            await intake.aclose()
+
+    try:
+        prepared = asyncio.run(plan())
+    except OculiError as exc:
+        fail(exc)
+    p = prepared.plan
+    table = Table(show_header=False, box=None)
+    table.add_row("image", image)
+    table.add_row("size", f"{prepared.width}×{prepared.height} ({prepared.mime})")
+    table.add_row("detail", f"{detail.value} → {p.detail.value}")
+    table.add_row("grid", f"{p.cols}×{p.rows} (cols×rows)")
+    table.add_row("tiles", f"{p.tiles} + {'1 thumbnail' if p.thumbnail else 'no thumbnail'} = {p.views} views")
+    table.add_row("image tokens", str(p.image_tokens))
+    Console().print(table)
+
+
+@app.command()
+def models() -> None:
+    """List the models oculi would serve (settings) and vision models in the local hub cache."""
+    settings = Settings()
+    table = Table("model", "engine", "source")
+    for spec in settings.model_specs():
+        engine = "oculi-lite" if spec == "oculi-lite" else "llama.cpp" if spec.endswith(".gguf") else "transformers"
+        table.add_row(spec, engine, "configured (default)" if spec == settings.model_specs()[0] else "configured")
+    try:
+        from huggingface_hub import scan_cache_dir
+
+        for repo in scan_cache_dir().repos:
+            if repo.repo_type == "model":
+                table.add_row(repo.repo_id, "transformers", f"hub cache ({repo.size_on_disk_str})")
+    except Exception:  # no cache dir yet: nothing cached to list
+        pass
+    Console().print(table)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,36 @@
+"""Prometheus metrics (SPEC §8), held on an injected registry rather than module globals."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+
+
+class Metrics:
+    """All of oculi's metrics on one registry; pass one instance to every component."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.requests = Counter("oculi_requests", "Requests handled", ["surface", "endpoint", "status"], registry=r)
+        self.request_latency = Histogram(
+            "oculi_request_latency_seconds",
+            "Request latency",
+            ["surface", "endpoint"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.queue_depth = Gauge("oculi_queue_depth", "Generations admitted and not finished", registry=r)
+        self.inflight_image_bytes = Gauge("oculi_inflight_image_bytes", "Image bytes being processed", registry=r)
+        self.images = Counter("oculi_images", "Images taken in", ["detail", "cache"], registry=r)
+        self.tiles = Counter("oculi_image_tiles", "Image views (tiles + thumbnails) produced", registry=r)
+        self.image_tokens = Counter("oculi_image_tokens", "Image tokens fed to models", registry=r)
+        self.fetch_seconds = Histogram(
+            "oculi_image_fetch_seconds", "Image URL fetch time", buckets=_LATENCY_BUCKETS, registry=r
+        )
+        self.decode_seconds = Histogram(
+            "oculi_image_decode_seconds", "Image decode + tiling time", buckets=_LATENCY_BUCKETS, registry=r
+        )
+        self.prompt_tokens = Counter("oculi_prompt_tokens", "Prompt tokens", ["model"], registry=r)
+        self.completion_tokens = Counter("oculi_completion_tokens", "Completion tokens", ["model"], registry=r)

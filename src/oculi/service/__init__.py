@@ -1,0 +1,1 @@
+"""The one generation pipeline every wire surface runs: validate → intake → engine → result → store."""

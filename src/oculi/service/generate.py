@@ -1,0 +1,245 @@
+"""The one generation pipeline: validate → history → admission → intake → engine → result → store.
+
+Every wire surface (chat completions, Responses, gRPC, deferred, the CLI)
+builds a ``GenerationRequest`` and calls ``Generator.start``. Everything that
+can be refused (unknown model or response id, bad images, context length,
+overload) is refused inside ``start``, before any byte of an answer is sent,
+so the surface can still answer with a proper status. The returned
+``GenerationRun`` is one async iterator of ``Delta``s; streaming and
+non-streaming surfaces consume the same iterator (``Generator.complete``
+drains it). When the run finishes it stores itself if asked to.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from oculi.domain import (
+    Choice,
+    Completion,
+    Conversation,
+    Delta,
+    FinishReason,
+    GenerationParams,
+    ImagePart,
+    Message,
+    Usage,
+)
+from oculi.engines.base import Engine, EngineRequest
+from oculi.engines.registry import EngineRegistry
+from oculi.errors import InvalidRequest, ResponseNotFound
+from oculi.intake.pipeline import Intake
+from oculi.intake.types import PreparedImage
+from oculi.metrics import Metrics
+from oculi.service.admission import Admission, Ticket, estimate_image_bytes
+from oculi.store.base import ResponseStatus, Store, StoredResponse
+
+log = logging.getLogger(__name__)
+
+DAY = 86400
+
+
+def new_id() -> str:
+    """A fresh response / request id."""
+    return str(uuid.uuid4())
+
+
+@dataclass
+class GenerationRequest:
+    """A wire-neutral generation request.
+
+    ``conversation`` is this request's input; with ``previous_response_id``
+    the stored conversation (and its answer) is put in front of it.
+    ``owner`` scopes stored responses (a hash of the API key).
+    """
+
+    model: str
+    conversation: Conversation
+    params: GenerationParams = field(default_factory=GenerationParams)
+    owner: str = ""
+    surface: str = "chat"
+    store: bool = False
+    previous_response_id: str | None = None
+    id: str = field(default_factory=new_id)
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def validate(request: GenerationRequest) -> None:
+    """Checks every surface shares (wire schemas check types; this checks meaning)."""
+    p = request.params
+    if not request.conversation.messages and request.previous_response_id is None:
+        raise InvalidRequest("The request has no messages. Send at least one message.", param="messages")
+    if p.max_tokens is not None and p.max_tokens < 1:
+        raise InvalidRequest(f"max_tokens must be at least 1, got {p.max_tokens}.", param="max_tokens")
+    if not 0 <= p.temperature <= 2:
+        raise InvalidRequest(f"temperature must be between 0 and 2, got {p.temperature}.", param="temperature")
+    if not 0 < p.top_p <= 1:
+        raise InvalidRequest(f"top_p must be in (0, 1], got {p.top_p}.", param="top_p")
+    if not 1 <= p.n <= 16:
+        raise InvalidRequest(f"n must be between 1 and 16, got {p.n}.", param="n")
+    if len(p.stop) > 8:
+        raise InvalidRequest(f"At most 8 stop sequences are allowed, got {len(p.stop)}.", param="stop")
+
+
+class GenerationRun:
+    """One admitted generation: iterate it for ``Delta``s; ``completion`` is set when it ends."""
+
+    def __init__(
+        self,
+        generator: Generator,
+        request: GenerationRequest,
+        engine: Engine,
+        conversation: Conversation,
+        images: list[PreparedImage],
+        ticket: Ticket,
+    ) -> None:
+        self.request = request
+        self.engine = engine
+        self.conversation = conversation
+        self.images = images
+        self.id = request.id
+        self.model = engine.info.id
+        self.created = int(time.time())
+        self.completion: Completion | None = None
+        self._generator = generator
+        self._ticket = ticket
+        self._stream: AsyncIterator[Delta] | None = None
+
+    @property
+    def image_tokens(self) -> int:
+        """SPEC §3 image tokens of every image in the (full) conversation."""
+        return sum(image.image_tokens for image in self.images)
+
+    async def __aiter__(self) -> AsyncIterator[Delta]:
+        engine_request = EngineRequest(self.id, self.conversation, self.images, self.request.params)
+        stream = self.engine.generate(engine_request)
+        self._stream = stream
+        texts: dict[int, list[str]] = {}
+        finish: dict[int, FinishReason] = {}
+        usage: Usage | None = None
+        try:
+            async for delta in stream:
+                texts.setdefault(delta.index, []).append(delta.text)
+                if delta.finish_reason is not None:
+                    finish[delta.index] = delta.finish_reason
+                if delta.usage is not None:
+                    usage = delta.usage
+                yield delta
+        finally:
+            await self.aclose()
+        if usage is None:
+            raise RuntimeError(f"engine {self.model} ended its stream without usage")
+        choices = [
+            Choice(i, "".join(texts.get(i, [])), finish.get(i, FinishReason.STOP)) for i in range(self.request.params.n)
+        ]
+        self.completion = Completion(self.id, self.model, self.created, choices, usage)
+        await self._generator.finish(self)
+
+    async def aclose(self) -> None:
+        """Stop the engine (if still running) and release the admission ticket."""
+        stream, self._stream = self._stream, None
+        if stream is not None and hasattr(stream, "aclose"):
+            await stream.aclose()
+        self._generator.admission.release(self._ticket)
+
+
+class Generator:
+    """Runs generations for every surface (see module docstring)."""
+
+    def __init__(
+        self,
+        registry: EngineRegistry,
+        intake: Intake,
+        store: Store,
+        admission: Admission,
+        *,
+        retention_days: float = 30,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.registry = registry
+        self.intake = intake
+        self.store = store
+        self.admission = admission
+        self.retention_days = retention_days
+        self.metrics = metrics
+
+    async def history(self, previous_response_id: str | None, owner: str) -> Conversation:
+        """The stored conversation (with its answer) that ``previous_response_id`` continues."""
+        if previous_response_id is None:
+            return Conversation()
+        previous = await self.store.get_response(previous_response_id, owner)
+        if previous is None or previous.status is not ResponseStatus.COMPLETED:
+            raise ResponseNotFound(
+                f"No stored response with id '{previous_response_id}' for this API key "
+                "(it may have expired, been deleted, or been created with store=false).",
+                param="previous_response_id",
+            )
+        return previous.output_conversation
+
+    async def start(self, request: GenerationRequest) -> GenerationRun:
+        """Validate, load history, admit, take in images: everything refusable is refused here."""
+        validate(request)
+        engine = self.registry.resolve(request.model)
+        conversation = await self.history(request.previous_response_id, request.owner) + request.conversation
+        parts = conversation.images()
+        ticket = self.admission.admit(estimate_image_bytes(parts, self.intake.settings.max_image_bytes))
+        try:
+            images = await self.intake.prepare(parts, engine.pixel_spec, load_stored=self.store.get_image)
+        except BaseException:
+            self.admission.release(ticket)
+            raise
+        return GenerationRun(self, request, engine, conversation, images, ticket)
+
+    async def complete(self, request: GenerationRequest) -> Completion:
+        """Run to the end and return the completion (the non-streaming path)."""
+        run = await self.start(request)
+        async for _ in run:
+            pass
+        assert run.completion is not None
+        return run.completion
+
+    async def finish(self, run: GenerationRun) -> None:
+        """Account for a finished run and store it when asked to."""
+        completion = run.completion
+        assert completion is not None
+        if self.metrics is not None:
+            self.metrics.prompt_tokens.labels(run.model).inc(completion.usage.prompt_tokens)
+            self.metrics.completion_tokens.labels(run.model).inc(completion.usage.completion_tokens)
+        if run.request.store:
+            await self.store.put_response(await self.to_stored(run, ResponseStatus.COMPLETED))
+
+    async def to_stored(self, run: GenerationRun, status: ResponseStatus) -> StoredResponse:
+        """The record of ``run``; its images go into the store once, by hash, and are referenced."""
+        await self.store.put_images({image.sha256: image.data for image in run.images})
+        completion = run.completion
+        now = int(time.time())
+        return StoredResponse(
+            id=run.id,
+            owner=run.request.owner,
+            model=run.model,
+            created_at=run.created,
+            expires_at=now + int(self.retention_days * DAY),
+            status=status,
+            surface=run.request.surface,
+            conversation=stored_conversation(run.conversation, run.images),
+            params=run.request.params,
+            choices=completion.choices if completion else [],
+            usage=completion.usage if completion else None,
+            previous_response_id=run.request.previous_response_id,
+            metadata=run.request.metadata,
+        )
+
+
+def stored_conversation(conversation: Conversation, images: list[PreparedImage]) -> Conversation:
+    """``conversation`` with every image replaced by a ``stored:<sha256>`` reference."""
+    it = iter(images)
+    messages = []
+    for message in conversation.messages:
+        parts = [ImagePart.stored(next(it).sha256, p.detail) if isinstance(p, ImagePart) else p for p in message.parts]
+        messages.append(Message(message.role, parts))
+    return Conversation(messages)
