@@ -40,15 +40,19 @@ class Admission:
     the limit is refused at once with ``retry-after`` rather than held in memory.
     """
 
-    def __init__(self, max_requests: int, max_image_bytes: int, metrics: Metrics | None = None) -> None:
+    def __init__(
+        self, max_requests: int, max_image_bytes: int, per_image_bytes: int, metrics: Metrics | None = None
+    ) -> None:
         self.max_requests = max_requests
         self.max_image_bytes = max_image_bytes
+        self.per_image_bytes = per_image_bytes
         self.active = 0
         self.image_bytes = 0
         self._metrics = metrics
 
-    def admit(self, image_bytes: int) -> Ticket:
-        """Reserve a slot and ``image_bytes``, or raise ``Overloaded`` / ``PayloadTooLarge``."""
+    def admit(self, images: list[ImagePart]) -> Ticket:
+        """Reserve a slot and the images' bytes, or raise ``Overloaded`` / ``PayloadTooLarge``."""
+        image_bytes = estimate_image_bytes(images, self.per_image_bytes)
         if image_bytes > self.max_image_bytes:
             raise PayloadTooLarge(
                 f"The images of this request need up to {image_bytes} bytes, more than this server's "

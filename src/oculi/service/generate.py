@@ -36,7 +36,7 @@ from oculi.errors import InvalidRequest, ResponseNotFound
 from oculi.intake.pipeline import Intake
 from oculi.intake.types import PreparedImage
 from oculi.metrics import Metrics
-from oculi.service.admission import Admission, Ticket, estimate_image_bytes
+from oculi.service.admission import Admission, Ticket
 from oculi.store.base import ResponseStatus, Store, StoredResponse
 
 log = logging.getLogger(__name__)
@@ -187,7 +187,7 @@ class Generator:
         engine = self.registry.resolve(request.model)
         conversation = await self.history(request.previous_response_id, request.owner) + request.conversation
         parts = conversation.images()
-        ticket = self.admission.admit(estimate_image_bytes(parts, self.intake.settings.max_image_bytes))
+        ticket = self.admission.admit(parts)
         try:
             images = await self.intake.prepare(parts, engine.pixel_spec, load_stored=self.store.get_image)
         except BaseException:
