@@ -1,0 +1,319 @@
+"""Proto ↔ domain: one translation each way.
+
+In: ``GetCompletionsRequest`` → ``GenerationRequest`` (conversation, sampling,
+``store_messages``, ``previous_response_id``). Out: ``Completion`` /
+``StoredResponse`` → ``GetChatCompletionResponse``, ``Delta`` →
+``GetChatCompletionChunk``, ``ModelInfo`` → ``LanguageModel``, ``Token`` →
+``Token``. Request features oculi does not implement (tools, structured
+output, log-probabilities, penalties, encrypted content, files) are refused
+with ``InvalidRequest`` naming the field, never silently dropped; fields
+that only tune the hosted service (``user``, ``reasoning_effort``,
+``service_tier``, ...) are accepted and have no effect.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from oculi.domain import (
+    Completion,
+    Conversation,
+    Delta,
+    Detail,
+    FinishReason,
+    GenerationParams,
+    ImagePart,
+    Message,
+    Part,
+    Role,
+    TextPart,
+    Usage,
+)
+from oculi.engines.base import ModelInfo, Token
+from oculi.errors import ImageError, InvalidRequest
+from oculi.grpc.proto import chat_pb2, image_pb2, models_pb2, sample_pb2, tokenize_pb2, usage_pb2
+from oculi.service.generate import GenerationRequest
+from oculi.store.base import StoredResponse
+
+SURFACE = "grpc"
+SYSTEM_FINGERPRINT = "oculi"
+
+ROLES = {
+    chat_pb2.MessageRole.ROLE_USER: Role.USER,
+    chat_pb2.MessageRole.ROLE_ASSISTANT: Role.ASSISTANT,
+    chat_pb2.MessageRole.ROLE_SYSTEM: Role.SYSTEM,
+    # The hosted API turns "developer" into "system" for models without the role.
+    chat_pb2.MessageRole.ROLE_DEVELOPER: Role.SYSTEM,
+}
+
+# DETAIL_INVALID (0) is what an ImageUrlContent without ``detail`` carries in
+# proto3, so it means "not set", i.e. auto (the SDK's ``image()`` sends AUTO).
+DETAILS = {
+    image_pb2.ImageDetail.DETAIL_INVALID: Detail.AUTO,
+    image_pb2.ImageDetail.DETAIL_AUTO: Detail.AUTO,
+    image_pb2.ImageDetail.DETAIL_LOW: Detail.LOW,
+    image_pb2.ImageDetail.DETAIL_HIGH: Detail.HIGH,
+}
+
+FINISH_REASONS = {
+    FinishReason.STOP: sample_pb2.FinishReason.REASON_STOP,
+    FinishReason.LENGTH: sample_pb2.FinishReason.REASON_MAX_LEN,
+    FinishReason.CANCELLED: sample_pb2.FinishReason.REASON_INVALID,
+    FinishReason.ERROR: sample_pb2.FinishReason.REASON_INVALID,
+}
+
+MODALITIES = {"text": models_pb2.Modality.TEXT, "image": models_pb2.Modality.IMAGE}
+
+# Request fields with presence whose features oculi does not implement.
+UNSUPPORTED_IF_SET = {
+    "tool_choice": "tool calling",
+    "search_parameters": "live search",
+    "frequency_penalty": "frequency_penalty",
+    "presence_penalty": "presence_penalty",
+    "top_logprobs": "log-probabilities",
+}
+
+
+# --- in ---------------------------------------------------------------------------------
+
+
+def to_generation_request(request: chat_pb2.GetCompletionsRequest, *, owner: str, request_id: str) -> GenerationRequest:
+    """The wire-neutral request for a ``GetCompletionsRequest`` (see module docstring)."""
+    refuse_unsupported(request)
+    if not request.model:
+        raise InvalidRequest("model is required: name a served model or a 'grok-*' alias.", param="model")
+    return GenerationRequest(
+        model=request.model,
+        conversation=to_conversation(request.messages),
+        params=to_params(request),
+        owner=owner,
+        surface=SURFACE,
+        store=request.store_messages,
+        previous_response_id=request.previous_response_id if request.HasField("previous_response_id") else None,
+        id=request_id,
+    )
+
+
+def refuse_unsupported(request: chat_pb2.GetCompletionsRequest) -> None:
+    """``InvalidRequest`` for a request that asks for a feature oculi does not have."""
+    if request.tools:
+        raise InvalidRequest("Tools are not supported by oculi; remove tools from the request.", param="tools")
+    for name, feature in UNSUPPORTED_IF_SET.items():
+        if request.HasField(name):
+            raise InvalidRequest(f"{feature} is not supported by oculi; leave '{name}' unset.", param=name)
+    if request.HasField("response_format") and request.response_format.format_type not in (
+        chat_pb2.FormatType.FORMAT_TYPE_INVALID,
+        chat_pb2.FormatType.FORMAT_TYPE_TEXT,
+    ):
+        raise InvalidRequest(
+            "Structured output (JSON / JSON schema response_format) is not supported by oculi; ask for plain text.",
+            param="response_format",
+        )
+    if request.logprobs:
+        raise InvalidRequest("Log-probabilities are not supported by oculi; set logprobs to false.", param="logprobs")
+    if request.use_encrypted_content:
+        raise InvalidRequest(
+            "Encrypted reasoning content is not supported by oculi; set use_encrypted_content to false.",
+            param="use_encrypted_content",
+        )
+
+
+def to_params(request: chat_pb2.GetCompletionsRequest) -> GenerationParams:
+    """Sampling parameters; unset optional fields keep oculi's defaults."""
+    params = GenerationParams(stop=list(request.stop))
+    if request.HasField("max_tokens"):
+        params.max_tokens = request.max_tokens
+    if request.HasField("temperature"):
+        params.temperature = request.temperature
+    if request.HasField("top_p"):
+        params.top_p = request.top_p
+    if request.HasField("seed"):
+        params.seed = request.seed
+    if request.HasField("n"):
+        params.n = request.n
+    return params
+
+
+def to_conversation(messages: Any) -> Conversation:
+    """The conversation of the request's ``messages`` (images numbered in order of appearance)."""
+    conversation = Conversation()
+    image_index = 0
+    for i, message in enumerate(messages):
+        role = ROLES.get(message.role)
+        if role is None:
+            name = chat_pb2.MessageRole.Name(message.role) if message.role in chat_pb2.MessageRole.values() else None
+            raise InvalidRequest(
+                f"messages[{i}] has role {name or message.role}, which oculi does not accept; "
+                "use ROLE_USER, ROLE_ASSISTANT, ROLE_SYSTEM or ROLE_DEVELOPER (tool calling is not supported).",
+                param=f"messages[{i}].role",
+            )
+        if message.encrypted_content:
+            raise InvalidRequest(
+                f"messages[{i}] carries encrypted_content, which oculi cannot read; send the text instead.",
+                param=f"messages[{i}].encrypted_content",
+            )
+        parts: list[Part] = []
+        for j, content in enumerate(message.content):
+            param = f"messages[{i}].content[{j}]"
+            kind = content.WhichOneof("content")
+            if kind == "text":
+                parts.append(TextPart(content.text))
+            elif kind == "image_url":
+                parts.append(to_image_part(content.image_url, image_index, param))
+                image_index += 1
+            elif kind == "file":
+                raise InvalidRequest(
+                    f"{param} is a file attachment, which oculi does not support; send images as image_url "
+                    "(an http(s) URL or a data:image/...;base64 URL) and documents as text.",
+                    param=param,
+                )
+            else:
+                raise InvalidRequest(f"{param} is empty: set text or image_url.", param=param)
+        conversation.messages.append(Message(role, parts))
+    return conversation
+
+
+def to_image_part(content: image_pb2.ImageUrlContent, index: int, param: str) -> ImagePart:
+    """An ``ImagePart`` for ``ImageUrlContent{image_url, detail}``."""
+    detail = DETAILS.get(content.detail)
+    if detail is None:
+        raise ImageError(
+            f"detail {content.detail} is not a valid ImageDetail; use DETAIL_AUTO, DETAIL_LOW or DETAIL_HIGH.",
+            index=index,
+            param=f"{param}.image_url.detail",
+        )
+    if content.file_id and not content.image_url:
+        raise ImageError(
+            "images by file_id are not supported by oculi; send image_url as an http(s) URL or a "
+            "data:image/...;base64 URL.",
+            index=index,
+            param=f"{param}.image_url.file_id",
+        )
+    if not content.image_url:
+        raise ImageError(
+            "image_url is empty; send an http(s) URL or a data:image/...;base64 URL.",
+            index=index,
+            param=f"{param}.image_url",
+        )
+    return ImagePart(content.image_url, detail)
+
+
+# --- out --------------------------------------------------------------------------------
+
+
+def timestamp(seconds: int) -> Timestamp:
+    """A protobuf timestamp of whole Unix seconds."""
+    return Timestamp(seconds=seconds)
+
+
+def to_usage(usage: Usage) -> usage_pb2.SamplingUsage:
+    """``SamplingUsage``; ``prompt_tokens`` includes text, template and image tokens (SPEC §3)."""
+    return usage_pb2.SamplingUsage(
+        prompt_tokens=usage.prompt_tokens,
+        prompt_text_tokens=usage.prompt_text_tokens,
+        prompt_image_tokens=usage.prompt_image_tokens,
+        cached_prompt_text_tokens=usage.cached_prompt_tokens,
+        completion_tokens=usage.completion_tokens,
+        total_tokens=usage.total_tokens,
+    )
+
+
+def to_response(completion: Completion) -> chat_pb2.GetChatCompletionResponse:
+    """The unary answer: one output per choice, ``index`` = choice, role ASSISTANT."""
+    return chat_pb2.GetChatCompletionResponse(
+        id=completion.id,
+        model=completion.model,
+        created=timestamp(completion.created),
+        system_fingerprint=SYSTEM_FINGERPRINT,
+        outputs=[
+            chat_pb2.CompletionOutput(
+                index=choice.index,
+                finish_reason=FINISH_REASONS[choice.finish_reason],
+                message=chat_pb2.CompletionMessage(content=choice.text, role=chat_pb2.MessageRole.ROLE_ASSISTANT),
+            )
+            for choice in completion.choices
+        ],
+        usage=to_usage(completion.usage),
+    )
+
+
+def stored_to_response(record: StoredResponse) -> chat_pb2.GetChatCompletionResponse:
+    """A stored (or deferred, finished) response rendered like a fresh one."""
+    return to_response(
+        Completion(record.id, record.model, record.created_at, list(record.choices), record.usage or Usage())
+    )
+
+
+class ChunkWriter:
+    """Turns a run's ``Delta``s into stream chunks shaped as SPEC §5.
+
+    Every chunk repeats the id and ``delta.role = ROLE_ASSISTANT``. The xai-sdk
+    client overwrites each choice's finish reason and the usage with every
+    chunk it sees, so a finish reason, once known, is repeated on that choice's
+    later chunks, and the final chunk (the delta with usage) lists every choice
+    with its finish reason, plus the full usage.
+    """
+
+    def __init__(self, response_id: str, model: str, created: int, n: int) -> None:
+        self.response_id = response_id
+        self.model = model
+        self.created = timestamp(created)
+        self.n = n
+        self.finished: dict[int, FinishReason] = {}
+
+    def chunk(self, delta: Delta) -> chat_pb2.GetChatCompletionChunk | None:
+        """The chunk for ``delta``, or None when it carries nothing to send."""
+        if delta.finish_reason is not None:
+            self.finished[delta.index] = delta.finish_reason
+        if delta.usage is not None:
+            outputs = [self.output(i, delta.text if i == delta.index else "") for i in range(self.n)]
+            return self.message(outputs, to_usage(delta.usage))
+        if not delta.text and delta.finish_reason is None:
+            return None
+        return self.message([self.output(delta.index, delta.text)], None)
+
+    def output(self, index: int, text: str) -> chat_pb2.CompletionOutputChunk:
+        finish = self.finished.get(index)
+        return chat_pb2.CompletionOutputChunk(
+            index=index,
+            delta=chat_pb2.Delta(content=text, role=chat_pb2.MessageRole.ROLE_ASSISTANT),
+            finish_reason=FINISH_REASONS[finish] if finish is not None else sample_pb2.FinishReason.REASON_INVALID,
+        )
+
+    def message(
+        self, outputs: list[chat_pb2.CompletionOutputChunk], usage: usage_pb2.SamplingUsage | None
+    ) -> chat_pb2.GetChatCompletionChunk:
+        chunk = chat_pb2.GetChatCompletionChunk(
+            id=self.response_id,
+            model=self.model,
+            created=self.created,
+            system_fingerprint=SYSTEM_FINGERPRINT,
+            outputs=outputs,
+        )
+        if usage is not None:
+            chunk.usage.CopyFrom(usage)
+        return chunk
+
+
+def to_language_model(info: ModelInfo, aliases: list[str]) -> models_pb2.LanguageModel:
+    """``LanguageModel`` for a served model; oculi charges nothing, so prices are 0."""
+    return models_pb2.LanguageModel(
+        name=info.id,
+        aliases=aliases,
+        version=info.architecture,
+        input_modalities=[MODALITIES[m] for m in info.input_modalities if m in MODALITIES],
+        output_modalities=[MODALITIES[m] for m in info.output_modalities if m in MODALITIES],
+        created=timestamp(info.created),
+        max_prompt_length=info.context_length,
+        system_fingerprint=SYSTEM_FINGERPRINT,
+    )
+
+
+def to_tokens(tokens: list[Token], model: str) -> tokenize_pb2.TokenizeTextResponse:
+    """``TokenizeTextResponse`` of a tokenization."""
+    return tokenize_pb2.TokenizeTextResponse(
+        model=model,
+        tokens=[tokenize_pb2.Token(token_id=t.id, string_token=t.text, token_bytes=t.text.encode()) for t in tokens],
+    )
