@@ -1,0 +1,1 @@
+"""``POST /v1/chat/completions`` (OpenAI / xAI chat completions) and deferred chat completions."""

@@ -1,0 +1,161 @@
+"""Chat completions wire ↔ domain: one translation each way.
+
+In: ``ChatCompletionRequest`` → ``Conversation`` + ``GenerationParams``.
+Out: ``Completion`` → ``ChatCompletionResponse``; ``Delta`` → chunk events.
+"""
+
+from __future__ import annotations
+
+from oculi.api.chat.schemas import (
+    AssistantMessage,
+    ChatChoice,
+    ChatCompletionChunkEvent,
+    ChatCompletionRequest,
+    ChatCompletionResponse,
+    ChatContentPart,
+    ChatUsage,
+    ChunkChoice,
+    ChunkDelta,
+    ImageURL,
+    PromptTokensDetails,
+)
+from oculi.api.wire import finish_reason, or_default, parse_detail, parse_role
+from oculi.domain import (
+    Completion,
+    Conversation,
+    Delta,
+    GenerationParams,
+    ImagePart,
+    Message,
+    Part,
+    Role,
+    TextPart,
+    Usage,
+)
+from oculi.errors import InvalidRequest
+
+SYSTEM_FINGERPRINT = "fp_oculi"
+
+
+def _part(part: ChatContentPart, role: Role, param: str) -> Part:
+    if part.type == "text":
+        if part.text is None:
+            raise InvalidRequest(f"Missing 'text' in the text part at {param}.", param=f"{param}.text")
+        return TextPart(part.text)
+    if part.type == "image_url":
+        if role is not Role.USER:
+            raise InvalidRequest(
+                f"Images are only accepted in user messages; {param} is in a {role.value} message.", param=param
+            )
+        image = part.image_url
+        if image is None:
+            raise InvalidRequest(f"Missing 'image_url' in the image part at {param}.", param=f"{param}.image_url")
+        if isinstance(image, ImageURL):
+            return ImagePart(image.url, parse_detail(image.detail, f"{param}.image_url.detail"))
+        return ImagePart(image)
+    raise InvalidRequest(
+        f"Unsupported content part type {part.type!r} at {param}.type; use 'text' or 'image_url'.",
+        param=f"{param}.type",
+    )
+
+
+def to_conversation(request: ChatCompletionRequest) -> Conversation:
+    """The request's messages as the internal conversation (400 naming the field for bad values)."""
+    messages = []
+    for i, message in enumerate(request.messages):
+        role = parse_role(message.role, f"messages[{i}].role")
+        content = message.content
+        if content is None:
+            parts: list[Part] = []
+        elif isinstance(content, str):
+            parts = [TextPart(content)]
+        else:
+            parts = [_part(p, role, f"messages[{i}].content[{j}]") for j, p in enumerate(content)]
+        messages.append(Message(role, parts))
+    return Conversation(messages)
+
+
+def to_params(request: ChatCompletionRequest) -> GenerationParams:
+    """Sampling parameters (``max_completion_tokens`` wins over the older ``max_tokens``)."""
+    stop = request.stop
+    return GenerationParams(
+        max_tokens=request.max_completion_tokens if request.max_completion_tokens is not None else request.max_tokens,
+        temperature=or_default(request.temperature, 1.0),
+        top_p=or_default(request.top_p, 1.0),
+        seed=request.seed,
+        stop=[stop] if isinstance(stop, str) else list(stop or []),
+        n=request.n if request.n is not None else 1,
+    )
+
+
+def to_usage(usage: Usage) -> ChatUsage:
+    """Domain usage → chat ``usage`` (image tokens per SPEC §3)."""
+    return ChatUsage(
+        prompt_tokens=usage.prompt_tokens,
+        completion_tokens=usage.completion_tokens,
+        total_tokens=usage.total_tokens,
+        prompt_tokens_details=PromptTokensDetails(
+            text_tokens=usage.prompt_text_tokens,
+            image_tokens=usage.prompt_image_tokens,
+            cached_tokens=usage.cached_prompt_tokens,
+        ),
+    )
+
+
+def to_response(completion: Completion) -> ChatCompletionResponse:
+    """A finished completion as ``chat.completion``."""
+    return ChatCompletionResponse(
+        id=completion.id,
+        created=completion.created,
+        model=completion.model,
+        choices=[
+            ChatChoice(
+                index=c.index, message=AssistantMessage(content=c.text), finish_reason=finish_reason(c.finish_reason)
+            )
+            for c in completion.choices
+        ],
+        usage=to_usage(completion.usage),
+        system_fingerprint=SYSTEM_FINGERPRINT,
+    )
+
+
+class ChunkMapper:
+    """Turns a run's deltas into ``chat.completion.chunk`` events (SPEC §5).
+
+    The first chunk of each choice carries ``delta.role``; the choice's last
+    chunk carries ``finish_reason``; with ``include_usage`` a final chunk has
+    ``choices: []`` and the usage.
+    """
+
+    def __init__(self, response_id: str, model: str, created: int, *, include_usage: bool) -> None:
+        self.response_id = response_id
+        self.model = model
+        self.created = created
+        self.include_usage = include_usage
+
+    def _chunk(self, choices: list[ChunkChoice], usage: ChatUsage | None = None) -> ChatCompletionChunkEvent:
+        return ChatCompletionChunkEvent(
+            id=self.response_id,
+            created=self.created,
+            model=self.model,
+            choices=choices,
+            usage=usage,
+            system_fingerprint=SYSTEM_FINGERPRINT,
+        )
+
+    def opening(self, n: int) -> list[ChatCompletionChunkEvent]:
+        """The role-announcing first chunk of each choice (sent before the first token)."""
+        return [self._chunk([ChunkChoice(index=i, delta=ChunkDelta(role="assistant", content=""))]) for i in range(n)]
+
+    def delta(self, delta: Delta) -> list[ChatCompletionChunkEvent]:
+        """Chunks for one engine delta: its text and/or finish reason, then usage if requested."""
+        chunks = []
+        if delta.text or delta.finish_reason is not None:
+            reason = finish_reason(delta.finish_reason) if delta.finish_reason is not None else None
+            content = delta.text if delta.text else None
+            chunks.append(
+                self._chunk([ChunkChoice(index=delta.index, delta=ChunkDelta(content=content), finish_reason=reason)])
+            )
+        if delta.usage is not None and self.include_usage:
+            chunks.append(self._chunk([], to_usage(delta.usage)))
+        return chunks

@@ -1,0 +1,1 @@
+"""Model listings (OpenAI and xAI shapes) and API-key info."""

@@ -1,0 +1,220 @@
+"""Responses wire ↔ domain: one translation each way.
+
+In: ``ResponseCreateRequest`` → ``Conversation`` + ``GenerationParams`` (+ the
+extras a stored response must echo: instructions, metadata).
+Out: a ``ResponseFacts`` (from a live run or a stored record) → ``ResponseObject``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from oculi.api.responses.schemas import (
+    IncompleteDetails,
+    InputContentPart,
+    InputImageURL,
+    InputItem,
+    InputTokensDetails,
+    OutputMessage,
+    OutputText,
+    PromptTokensDetails,
+    ResponseCreateRequest,
+    ResponseErrorBody,
+    ResponseObject,
+    ResponseUsage,
+)
+from oculi.api.wire import or_default, parse_detail, parse_role
+from oculi.domain import (
+    Choice,
+    Conversation,
+    FinishReason,
+    GenerationParams,
+    ImagePart,
+    Message,
+    Part,
+    Role,
+    TextPart,
+    Usage,
+)
+from oculi.errors import InvalidRequest
+from oculi.store.base import StoredResponse
+
+_TEXT_TYPES = {"input_text", "output_text", "text"}
+
+
+def _part(part: InputContentPart, role: Role, param: str) -> Part:
+    if part.type in _TEXT_TYPES:
+        if part.text is None:
+            raise InvalidRequest(f"Missing 'text' in the {part.type} part at {param}.", param=f"{param}.text")
+        return TextPart(part.text)
+    if part.type == "input_image":
+        if role is not Role.USER:
+            raise InvalidRequest(
+                f"Images are only accepted in user messages; {param} is in a {role.value} message.", param=param
+            )
+        image = part.image_url
+        if image is None:
+            hint = (
+                " Uploaded files (file_id) are not supported; send a data URL or an http(s) URL."
+                if part.file_id
+                else ""
+            )
+            raise InvalidRequest(
+                f"Missing 'image_url' in the input_image part at {param}.{hint}", param=f"{param}.image_url"
+            )
+        if isinstance(image, InputImageURL):
+            return ImagePart(image.url, parse_detail(image.detail or part.detail, f"{param}.detail"))
+        return ImagePart(image, parse_detail(part.detail, f"{param}.detail"))
+    raise InvalidRequest(
+        f"Unsupported content part type {part.type!r} at {param}.type; use 'input_text' or 'input_image'.",
+        param=f"{param}.type",
+    )
+
+
+def _message(item: InputItem, i: int) -> Message:
+    if item.type not in (None, "message"):
+        raise InvalidRequest(
+            f"Unsupported input item type {item.type!r} at input[{i}].type; only messages are supported.",
+            param=f"input[{i}].type",
+        )
+    if item.role is None:
+        raise InvalidRequest(f"Missing 'role' in the message at input[{i}].", param=f"input[{i}].role")
+    role = parse_role(item.role, f"input[{i}].role")
+    content = item.content
+    if content is None:
+        return Message(role, [])
+    if isinstance(content, str):
+        return Message(role, [TextPart(content)])
+    return Message(role, [_part(p, role, f"input[{i}].content[{j}]") for j, p in enumerate(content)])
+
+
+def to_conversation(request: ResponseCreateRequest) -> Conversation:
+    """``instructions`` (as a system message) followed by ``input``."""
+    messages = [Message(Role.SYSTEM, [TextPart(request.instructions)])] if request.instructions else []
+    if isinstance(request.input, str):
+        messages.append(Message(Role.USER, [TextPart(request.input)]))
+    else:
+        messages += [_message(item, i) for i, item in enumerate(request.input)]
+    return Conversation(messages)
+
+
+def to_params(request: ResponseCreateRequest) -> GenerationParams:
+    """Sampling parameters of a Responses request."""
+    return GenerationParams(
+        max_tokens=request.max_output_tokens,
+        temperature=or_default(request.temperature, 1.0),
+        top_p=or_default(request.top_p, 1.0),
+        seed=request.seed,
+    )
+
+
+def to_metadata(request: ResponseCreateRequest) -> dict[str, Any]:
+    """What a stored response must echo that the conversation does not hold."""
+    return {"instructions": request.instructions, "response_metadata": dict(request.metadata or {})}
+
+
+@dataclass
+class ResponseFacts:
+    """Everything a response object shows, from a live run or from the store."""
+
+    id: str
+    model: str
+    created_at: int
+    params: GenerationParams
+    store: bool
+    previous_response_id: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    choice: Choice | None = None  # None while in progress
+    usage: Usage | None = None
+    error: dict[str, Any] | None = None
+    completed_at: int | None = None
+
+    @classmethod
+    def from_stored(cls, record: StoredResponse) -> ResponseFacts:
+        """The facts of a stored response (GET /v1/responses/{id})."""
+        return cls(
+            id=record.id,
+            model=record.model,
+            created_at=record.created_at,
+            params=record.params,
+            store=True,
+            previous_response_id=record.previous_response_id,
+            metadata=record.metadata,
+            choice=record.choices[0] if record.choices else None,
+            usage=record.usage,
+            error=record.error,
+            completed_at=record.created_at if record.choices else None,
+        )
+
+
+def message_id(response_id: str) -> str:
+    """The output message's id (derived, so a stored response renders the same id again)."""
+    return f"msg_{response_id}"
+
+
+def to_usage(usage: Usage) -> ResponseUsage:
+    """Domain usage → Responses ``usage`` (image tokens in both detail objects, SPEC §3)."""
+    return ResponseUsage(
+        input_tokens=usage.prompt_tokens,
+        input_tokens_details=InputTokensDetails(
+            cached_tokens=usage.cached_prompt_tokens,
+            text_tokens=usage.prompt_text_tokens,
+            image_tokens=usage.prompt_image_tokens,
+        ),
+        output_tokens=usage.completion_tokens,
+        total_tokens=usage.total_tokens,
+        prompt_tokens_details=PromptTokensDetails(
+            text_tokens=usage.prompt_text_tokens,
+            image_tokens=usage.prompt_image_tokens,
+            cached_tokens=usage.cached_prompt_tokens,
+        ),
+    )
+
+
+def output_message(response_id: str, text: str, status: str) -> OutputMessage:
+    """The assistant message item."""
+    return OutputMessage(id=message_id(response_id), status=status, content=[OutputText(text=text)])  # type: ignore[arg-type]
+
+
+def to_response(facts: ResponseFacts) -> ResponseObject:
+    """The response object for ``facts`` (status from the finish reason or the error)."""
+    choice = facts.choice
+    status = "in_progress"
+    incomplete = None
+    output: list[OutputMessage] = []
+    if facts.error is not None:
+        status = "failed"
+    elif choice is not None:
+        status = "incomplete" if choice.finish_reason is FinishReason.LENGTH else "completed"
+        incomplete = IncompleteDetails() if status == "incomplete" else None
+        output = [output_message(facts.id, choice.text, status)]
+    error = None
+    if facts.error is not None:
+        error = ResponseErrorBody(code=str(facts.error.get("code")), message=str(facts.error.get("error")))
+    return ResponseObject(
+        id=facts.id,
+        created_at=facts.created_at,
+        completed_at=facts.completed_at,
+        model=facts.model,
+        status=status,  # type: ignore[arg-type]
+        output=output,
+        usage=to_usage(facts.usage) if facts.usage is not None else None,
+        error=error,
+        incomplete_details=incomplete,
+        previous_response_id=facts.previous_response_id,
+        store=facts.store,
+        instructions=facts.metadata.get("instructions"),
+        metadata=facts.metadata.get("response_metadata") or {},
+        temperature=facts.params.temperature,
+        top_p=facts.params.top_p,
+        max_output_tokens=facts.params.max_tokens,
+    )
+
+
+def response_dict(response: ResponseObject) -> dict[str, Any]:
+    """JSON form; an absent ``usage`` is left out, not ``null`` (the AI SDK's schema wants it absent)."""
+    data = response.model_dump(mode="json")
+    if data["usage"] is None:
+        del data["usage"]
+    return data

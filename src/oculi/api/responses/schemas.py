@@ -1,0 +1,242 @@
+"""Wire schemas of the Responses API (``/v1/responses``).
+
+Requests: ``input`` is a string or a list of message items (``type:
+"message"`` optional) whose content is a string or parts ``input_text`` /
+``input_image`` (assistant turns: ``output_text``). Part types and detail
+values are plain strings so the mapper can refuse unknown ones with a 400
+naming the field. The response object and the stream events carry every
+field openai-python's ``Response`` and the AI SDK's zod schemas read (SPEC §5, §6).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class InputImageURL(_Wire):
+    """``image_url`` given as an object (some clients send ``{"url": ...}``)."""
+
+    url: str
+    detail: str | None = None
+
+
+class InputContentPart(_Wire):
+    """``input_text{text}``, ``input_image{image_url, detail}`` or (assistant) ``output_text{text}``."""
+
+    type: str
+    text: str | None = None
+    image_url: str | InputImageURL | None = None
+    detail: str | None = None
+    file_id: str | None = None
+
+
+class InputItem(_Wire):
+    """A message item of ``input``."""
+
+    type: str | None = None
+    role: str | None = None
+    content: str | list[InputContentPart] | None = None
+
+
+class ResponseCreateRequest(_Wire):
+    """``POST /v1/responses`` body."""
+
+    model: str
+    input: str | list[InputItem]
+    instructions: str | None = None
+    max_output_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    seed: int | None = None
+    store: bool | None = True
+    previous_response_id: str | None = None
+    stream: bool | None = False
+    metadata: dict[str, str] | None = None
+
+
+# --- the response object --------------------------------------------------------------
+
+
+class OutputText(BaseModel):
+    """A text part of the output message."""
+
+    type: Literal["output_text"] = "output_text"
+    text: str
+    annotations: list[Any] = Field(default_factory=list)
+    logprobs: list[Any] = Field(default_factory=list)
+
+
+class OutputMessage(BaseModel):
+    """The assistant message item of ``output``."""
+
+    type: Literal["message"] = "message"
+    id: str
+    role: Literal["assistant"] = "assistant"
+    status: Literal["in_progress", "completed", "incomplete"]
+    content: list[OutputText]
+
+
+class InputTokensDetails(BaseModel):
+    """Prompt breakdown (``image_tokens``: SPEC §3)."""
+
+    cached_tokens: int
+    cache_write_tokens: int = 0
+    text_tokens: int
+    image_tokens: int
+
+
+class PromptTokensDetails(BaseModel):
+    """The chat-style breakdown, which SPEC §3 also asks for on Responses."""
+
+    text_tokens: int
+    image_tokens: int
+    cached_tokens: int
+
+
+class OutputTokensDetails(BaseModel):
+    """Output breakdown (no reasoning tokens here)."""
+
+    reasoning_tokens: int = 0
+
+
+class ResponseUsage(BaseModel):
+    """``usage`` of a response."""
+
+    input_tokens: int
+    input_tokens_details: InputTokensDetails
+    output_tokens: int
+    output_tokens_details: OutputTokensDetails = Field(default_factory=OutputTokensDetails)
+    total_tokens: int
+    prompt_tokens_details: PromptTokensDetails
+
+
+class ResponseErrorBody(BaseModel):
+    """``error`` of a failed response."""
+
+    code: str
+    message: str
+
+
+class IncompleteDetails(BaseModel):
+    """Why a response is ``incomplete``."""
+
+    reason: Literal["max_output_tokens"] = "max_output_tokens"
+
+
+class TextFormat(BaseModel):
+    """``text.format``: plain text output."""
+
+    type: Literal["text"] = "text"
+
+
+class TextConfig(BaseModel):
+    """``text``: output format configuration."""
+
+    format: TextFormat = Field(default_factory=TextFormat)
+
+
+class ResponseObject(BaseModel):
+    """``object: "response"``."""
+
+    id: str
+    object: Literal["response"] = "response"
+    created_at: int
+    completed_at: int | None = None
+    model: str
+    status: Literal["in_progress", "completed", "incomplete", "failed"]
+    output: list[OutputMessage]
+    usage: ResponseUsage | None = None
+    error: ResponseErrorBody | None = None
+    incomplete_details: IncompleteDetails | None = None
+    previous_response_id: str | None = None
+    store: bool
+    instructions: str | None = None
+    metadata: dict[str, str] = Field(default_factory=dict)
+    temperature: float
+    top_p: float
+    max_output_tokens: int | None = None
+    parallel_tool_calls: bool = True
+    tool_choice: Literal["auto"] = "auto"
+    tools: list[Any] = Field(default_factory=list)
+    text: TextConfig = Field(default_factory=TextConfig)
+    truncation: Literal["disabled"] = "disabled"
+    background: bool = False
+
+
+class ResponseDeletedResponse(BaseModel):
+    """Answer to ``DELETE /v1/responses/{id}``."""
+
+    id: str
+    object: Literal["response"] = "response"
+    deleted: bool = True
+
+
+# --- stream events (SPEC §5, in this order) ------------------------------------------------
+
+
+class ResponseLifecycleEvent(BaseModel):
+    """``response.created`` / ``response.in_progress`` / ``response.completed`` / ``response.failed``."""
+
+    type: Literal["response.created", "response.in_progress", "response.completed", "response.failed"]
+    sequence_number: int
+    response: dict[str, Any]
+
+
+class OutputItemEvent(BaseModel):
+    """``response.output_item.added`` / ``response.output_item.done``."""
+
+    type: Literal["response.output_item.added", "response.output_item.done"]
+    sequence_number: int
+    output_index: int
+    item: OutputMessage
+
+
+class ContentPartEvent(BaseModel):
+    """``response.content_part.added`` / ``response.content_part.done``."""
+
+    type: Literal["response.content_part.added", "response.content_part.done"]
+    sequence_number: int
+    item_id: str
+    output_index: int
+    content_index: int
+    part: OutputText
+
+
+class OutputTextDeltaEvent(BaseModel):
+    """``response.output_text.delta``: new text."""
+
+    type: Literal["response.output_text.delta"] = "response.output_text.delta"
+    sequence_number: int
+    item_id: str
+    output_index: int
+    content_index: int
+    delta: str
+    logprobs: list[Any] = Field(default_factory=list)
+
+
+class OutputTextDoneEvent(BaseModel):
+    """``response.output_text.done``: the whole text."""
+
+    type: Literal["response.output_text.done"] = "response.output_text.done"
+    sequence_number: int
+    item_id: str
+    output_index: int
+    content_index: int
+    text: str
+    logprobs: list[Any] = Field(default_factory=list)
+
+
+class ErrorEvent(BaseModel):
+    """``error``: the stream failed."""
+
+    type: Literal["error"] = "error"
+    sequence_number: int
+    code: str
+    message: str
+    param: str | None = None

@@ -1,0 +1,1 @@
+"""Text tokenization and image-token counting without running a model."""

@@ -1,0 +1,68 @@
+"""Wire schemas of ``POST /v1/tokenize-text`` (xAI shape) and ``POST /v1/image-tokens``."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class TokenizeTextRequest(_Wire):
+    """Text to tokenize with ``model``'s tokenizer (no chat template)."""
+
+    text: str
+    model: str
+
+
+class TokenEntry(BaseModel):
+    """One token: id, its text, and that text's UTF-8 bytes."""
+
+    token_id: int
+    string_token: str
+    token_bytes: list[int]
+
+
+class TokenizeTextResponse(BaseModel):
+    """xAI shape."""
+
+    token_ids: list[TokenEntry]
+
+
+class ImageRef(_Wire):
+    """An image to count: data URL or http(s) URL, and the detail level."""
+
+    image_url: str
+    detail: str | None = None
+
+
+class ImageTokensRequest(_Wire):
+    """One image (``image_url`` + ``detail``) or several (``images``); ``model`` picks the tiling (default model)."""
+
+    model: str | None = None
+    image_url: str | None = None
+    detail: str | None = None
+    images: list[ImageRef] | None = None
+
+
+class ImageTokenCount(BaseModel):
+    """SPEC §3 accounting of one image."""
+
+    index: int
+    width: int
+    height: int
+    detail: str
+    cols: int
+    rows: int
+    tiles: int
+    thumbnail: bool
+    image_tokens: int
+
+
+class ImageTokensResponse(BaseModel):
+    """Per-image counts and their total."""
+
+    model: str
+    images: list[ImageTokenCount]
+    image_tokens: int
