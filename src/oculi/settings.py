@@ -58,6 +58,18 @@ class Settings(BaseSettings):
     threads: int | None = Field(None, description="CPU threads for inference (default: all cores).")
     max_batch_size: int = Field(8, description="Most sequences an engine decodes together.")
     offline: bool = Field(False, description="Never contact the model hub; only local paths and the local cache.")
+    hf_vision_cache_bytes: int = Field(
+        256 * MiB,
+        description="transformers engine: memory for image encodings by content hash, so an image sent again "
+        "(e.g. earlier turns of a conversation) is not re-encoded. 0 disables.",
+    )
+    llamacpp_context: int = Field(
+        8192, description="llama.cpp engine: context tokens per sequence (capped at the model's trained context)."
+    )
+    llamacpp_embed_cache_bytes: int = Field(
+        256 * MiB,
+        description="llama.cpp engine: memory for encoded image embeddings (a repeated image is not re-encoded).",
+    )
 
     # --- network ------------------------------------------------------------------
     host: str = Field("127.0.0.1", description="HTTP bind address. Without API keys oculi binds to 127.0.0.1 only.")
@@ -84,6 +96,12 @@ class Settings(BaseSettings):
     max_image_pixels: int = Field(64_000_000, description="Largest image in pixels (decompression-bomb guard).")
     image_cache_bytes: int = Field(256 * MiB, description="Memory for the content-hash cache of decoded images.")
     decode_workers: int = Field(0, description="Threads decoding images (0: number of cores).")
+    fast_image_decode: bool = Field(
+        True,
+        description="Decode big JPEGs at reduced scale and box-reduce before resizing when the tiles need far "
+        "fewer pixels than the image has (2-4x faster on big photos; tiles differ from the exact path by about "
+        "one grey level of 255 on average at most). Off: equal to the reference image processor.",
+    )
 
     # --- guards ---------------------------------------------------------------------
     max_body_bytes: int = Field(128 * MiB, description="Largest HTTP request body (413 above).")

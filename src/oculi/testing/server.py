@@ -84,8 +84,8 @@ class ServerProcess:
 
     @property
     def grpc_address(self) -> str:
-        """xai-sdk's ``api_host``: ``127.0.0.1:PORT``."""
-        return f"127.0.0.1:{self.grpc_port}"
+        """xai-sdk's ``api_host``: ``localhost:PORT`` (the SDK uses TLS for any other host name)."""
+        return f"localhost:{self.grpc_port}"
 
     @property
     def pid(self) -> int:

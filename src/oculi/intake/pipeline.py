@@ -1,0 +1,305 @@
+"""``Intake``: the one entry point from image references to model-ready pixels.
+
+    ImagePart (data URL | http(s) URL | stored:<sha256>)
+      → bytes            data URL decoded, URL fetched (fetch.py), or loaded from the store
+      → validated        signature sniffed (JPEG/PNG only), size and pixel limits (decode.py)
+      → tile plan        SPEC §3 grid and token count from the header alone (tiling.py)
+      → pixel tiles      decoded, oriented, RGB, resized, cut, normalised (decode.py + tiling.py)
+
+Every API surface calls ``prepare`` (or ``plan`` to count tokens without
+pixels). Images of one request are processed concurrently; CPU work runs in a
+thread pool (Pillow and numpy release the GIL), never on the event loop. The
+content-hash cache (cache.py) makes repeated images free. Errors are
+``ImageError`` subclasses naming the image's index in the request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from typing import TypeVar
+
+from PIL import Image
+
+from oculi.domain import ImagePart
+from oculi.errors import ImageError, ImageTooLarge
+from oculi.intake.cache import ENTRY_OVERHEAD, CachedPixels, ImageCache
+from oculi.intake.decode import ImageHeader, check_type, decode_data_url, decode_rgb, describe_bytes, read_header
+from oculi.intake.fetch import Fetcher
+from oculi.intake.tiling import FAST_REDUCING_GAP, plan_tiles, render_views, target_sizes
+from oculi.intake.types import PixelSpec, PreparedImage, TilePlan
+from oculi.metrics import Metrics
+from oculi.settings import Settings
+
+LoadStored = Callable[[str], Awaitable[bytes | None]]
+T = TypeVar("T")
+_PixelKey = tuple[str, TilePlan, PixelSpec]
+PLAN_ONLY = PixelSpec(tiles=False)
+
+
+class Intake:
+    """Turns the image parts of a request into ``PreparedImage``s. One per server; close with ``aclose``."""
+
+    def __init__(self, settings: Settings, metrics: Metrics | None = None) -> None:
+        self.settings = settings  # read by callers for the limits intake enforces (e.g. max_image_bytes)
+        self._metrics = metrics
+        self._fetcher = Fetcher(settings)
+        workers = settings.decode_workers or os.cpu_count() or 1
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="oculi-intake")
+        self._pixels: ImageCache[_PixelKey, CachedPixels] = ImageCache(settings.image_cache_bytes)
+        # Headers are tiny; a slice of the budget holds thousands of them.
+        self._headers: ImageCache[str, ImageHeader] = ImageCache(settings.image_cache_bytes // 64)
+        self._rendering: dict[_PixelKey, asyncio.Future[CachedPixels]] = {}
+
+    async def aclose(self) -> None:
+        """Close the fetcher's connections and stop the decode threads."""
+        await self._fetcher.aclose()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    async def prepare(
+        self, images: Sequence[ImagePart], spec: PixelSpec, *, load_stored: LoadStored | None = None
+    ) -> list[PreparedImage]:
+        """All images of one request, in request order, with the pixels ``spec`` asks for.
+
+        ``PreparedImage.index`` is the image's position in ``images``. The
+        first image to fail raises its ``ImageError`` (naming its index; the
+        lowest index if several failed at once) and the others are cancelled,
+        so a bad image never waits for a slow download. ``stored:<sha256>``
+        parts are read through ``load_stored``. ``pixel_values`` arrays are
+        shared with the cache and read-only: copy before modifying.
+        """
+        fetches: dict[str, asyncio.Task[bytes]] = {}
+        tasks = [
+            asyncio.ensure_future(self._prepare_one(i, part, spec, fetches, load_stored))
+            for i, part in enumerate(images)
+        ]
+        try:
+            return await _first_error_wins(tasks)
+        finally:
+            for fetch in fetches.values():
+                fetch.cancel()
+
+    async def plan(
+        self,
+        image: ImagePart,
+        *,
+        index: int = 0,
+        load_stored: LoadStored | None = None,
+        spec: PixelSpec = PLAN_ONLY,
+    ) -> PreparedImage:
+        """Size, tile plan and image tokens of one image, without decoding pixels (token counting).
+
+        Reads only the header, so a truncated body is not detected here;
+        ``prepare`` would refuse it.
+        """
+        try:
+            data, sha256, header = await self._load(image, None, load_stored)
+        except ImageError as exc:
+            raise _at_index(exc, index) from exc
+        tile_plan = plan_tiles(
+            header.width, header.height, image.detail, tile_size=spec.tile_size, max_tiles=spec.max_tiles
+        )
+        return PreparedImage(index, sha256, data, header.mime, header.width, header.height, tile_plan)
+
+    # --- one image -----------------------------------------------------------------------
+
+    async def _prepare_one(
+        self,
+        index: int,
+        part: ImagePart,
+        spec: PixelSpec,
+        fetches: dict[str, asyncio.Task[bytes]],
+        load_stored: LoadStored | None,
+    ) -> PreparedImage:
+        try:
+            data, sha256, header = await self._load(part, fetches, load_stored)
+            tile_plan = plan_tiles(
+                header.width, header.height, part.detail, tile_size=spec.tile_size, max_tiles=spec.max_tiles
+            )
+            pixels, cache = await self._pixels_for(data, sha256, header, tile_plan, spec)
+        except ImageError as exc:
+            raise _at_index(exc, index) from exc
+        self._count(tile_plan, cache)
+        return PreparedImage(
+            index=index,
+            sha256=sha256,
+            data=data,
+            mime=header.mime,
+            width=header.width,
+            height=header.height,
+            plan=tile_plan,
+            pixel_values=pixels.pixel_values if pixels else None,
+            image=pixels.image if pixels else None,
+        )
+
+    async def _load(
+        self, part: ImagePart, fetches: dict[str, asyncio.Task[bytes]] | None, load_stored: LoadStored | None
+    ) -> tuple[bytes, str, ImageHeader]:
+        """Encoded bytes, sha256 and header of ``part``; ``fetches`` shares downloads within one request.
+
+        Each source costs one trip to the pool (decoding a data URL, hashing
+        and reading the header together): thread hand-offs are what small
+        images pay most for on a busy machine.
+        """
+        url = part.url
+        stored = part.stored_sha256
+        if stored is not None:
+            data = await load_stored(stored) if load_stored is not None else None
+            if data is None:
+                raise ImageError(
+                    f"the stored image {stored[:16]}… this conversation refers to is no longer available "
+                    "(expired or deleted). Send the image again.",
+                    param="previous_response_id",
+                )
+        elif url[:5].lower() == "data:":
+            return await self._in_pool(partial(self._inspect_data_url, url))
+        elif fetches is None:
+            data = await self._fetch(url)
+        else:
+            # The same URL twice in one request is downloaded once.
+            if url not in fetches:
+                fetches[url] = asyncio.ensure_future(self._fetch(url))
+            data = await asyncio.shield(fetches[url])
+        return await self._in_pool(partial(self._inspect, data))
+
+    async def _fetch(self, url: str) -> bytes:
+        start = time.perf_counter()
+        data = await self._fetcher.fetch(url)
+        if self._metrics is not None:
+            self._metrics.fetch_seconds.observe(time.perf_counter() - start)
+        return data
+
+    def _inspect_data_url(self, url: str) -> tuple[bytes, str, ImageHeader]:
+        return self._inspect(decode_data_url(url, max_bytes=self.settings.max_image_bytes))
+
+    def _inspect(self, data: bytes) -> tuple[bytes, str, ImageHeader]:
+        """sha256 and header (type, size limits) of the bytes; the header cache skips re-parsing. In the pool."""
+        if len(data) > self.settings.max_image_bytes:
+            raise ImageTooLarge(
+                f"the image is {len(data)} bytes, over the "
+                f"{describe_bytes(self.settings.max_image_bytes)} limit. Send a smaller image."
+            )
+        sha256 = hashlib.sha256(data).hexdigest()
+        header = self._headers.get(sha256)
+        if header is None:
+            header = read_header(data, check_type(data), max_pixels=self.settings.max_image_pixels)
+            self._headers.put(sha256, header, ENTRY_OVERHEAD)
+        return data, sha256, header
+
+    async def _pixels_for(
+        self, data: bytes, sha256: str, header: ImageHeader, tile_plan: TilePlan, spec: PixelSpec
+    ) -> tuple[CachedPixels | None, str]:
+        """The pixels ``spec`` asks for and whether the cache had them ("hit", "miss" or "none")."""
+        if not spec.tiles and spec.full_image_max_side is None:
+            return None, "none"
+        key = (sha256, tile_plan, spec)
+        while True:
+            cached = self._pixels.get(key)
+            if cached is not None:
+                return cached, "hit"
+            pending = self._rendering.get(key)
+            if pending is None:
+                break
+            # The same image is being rendered for another request right now: share its result.
+            try:
+                return await asyncio.shield(pending), "hit"
+            except asyncio.CancelledError:
+                if pending.cancelled() and not _being_cancelled():
+                    continue  # that request went away, not this one: render it here
+                raise
+        future: asyncio.Future[CachedPixels] = asyncio.get_running_loop().create_future()
+        self._rendering[key] = future
+        try:
+            start = time.perf_counter()
+            pixels = await self._in_pool(partial(self._render, data, header, tile_plan, spec))
+            if self._metrics is not None:
+                self._metrics.decode_seconds.observe(time.perf_counter() - start)
+            self._pixels.put(key, pixels, pixels.nbytes)
+            future.set_result(pixels)
+            return pixels, "miss"
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+        except Exception as exc:
+            future.set_exception(exc)
+            future.exception()  # waiters re-raise it; mark it retrieved so an unwaited one is not logged
+            raise
+        finally:
+            del self._rendering[key]
+
+    def _render(self, data: bytes, header: ImageHeader, tile_plan: TilePlan, spec: PixelSpec) -> CachedPixels:
+        """Decode and tile (runs in the pool)."""
+        fast = self.settings.fast_image_decode
+        sizes = target_sizes(tile_plan, spec) if spec.tiles else []
+        if spec.full_image_max_side is not None:
+            sizes.append(_fit(header.width, header.height, spec.full_image_max_side))
+        min_size = (max(w for w, _ in sizes), max(h for _, h in sizes)) if fast else None
+        rgb = decode_rgb(data, header, min_size=min_size, max_pixels=self.settings.max_image_pixels)
+        pixel_values = render_views(rgb, tile_plan, spec, fast=fast) if spec.tiles else None
+        if pixel_values is not None:
+            pixel_values.flags.writeable = False  # shared by every request that hits the cache
+        image = None
+        if spec.full_image_max_side is not None:
+            size = _fit(header.width, header.height, spec.full_image_max_side)
+            gap = FAST_REDUCING_GAP if fast else None
+            image = rgb if rgb.size == size else rgb.resize(size, Image.Resampling.BICUBIC, reducing_gap=gap)
+        return CachedPixels(pixel_values, image)
+
+    def _count(self, tile_plan: TilePlan, cache: str) -> None:
+        if self._metrics is None:
+            return
+        self._metrics.images.labels(detail=tile_plan.detail.value, cache=cache).inc()
+        self._metrics.tiles.inc(tile_plan.views)
+        self._metrics.image_tokens.inc(tile_plan.image_tokens)
+
+    async def _in_pool(self, fn: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn)
+
+
+def _fit(width: int, height: int, max_side: int) -> tuple[int, int]:
+    """``width × height`` scaled down (never up) so the longer side is at most ``max_side``."""
+    longer = max(width, height)
+    if longer <= max_side:
+        return width, height
+    scale = max_side / longer
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def _being_cancelled() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
+def _at_index(exc: ImageError, index: int) -> ImageError:
+    """The same error, naming the image's position in the request."""
+    if exc.index == index:
+        return exc
+    return type(exc)(exc.message, index=index, param=exc.param)
+
+
+async def _first_error_wins(tasks: Sequence[asyncio.Future[T]]) -> list[T]:
+    """Results in order; on the first failure cancel the rest and raise it (lowest index among simultaneous ones)."""
+    if not tasks:
+        return []
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+    finally:
+        pending = [t for t in tasks if not t.done()]
+        failed = [t for t in tasks if t.done() and not t.cancelled() and t.exception() is not None]
+        if failed or pending:
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+    if failed:
+        error = failed[0].exception()
+        assert error is not None
+        raise error
+    return [t.result() for t in tasks]
+
+
+__all__ = ["PLAN_ONLY", "Intake", "LoadStored", "PreparedImage"]
