@@ -114,6 +114,7 @@ async def _ask(settings: Settings, conversation: Conversation, params: Generatio
         if not stream:
             sys.stdout.write(run.completion.choices[0].text)
         sys.stdout.write("\n")
+        sys.stdout.flush()
         u = run.completion.usage
         err.print(
             f"[dim]model {run.model} · prompt {u.prompt_tokens} tokens ({u.prompt_image_tokens} image) · "

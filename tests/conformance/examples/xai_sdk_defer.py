@@ -1,0 +1,20 @@
+# Deferred variant of xai_sdk_image_url.py (chat.defer() polls GetDeferredCompletion).
+import os
+from datetime import timedelta
+from xai_sdk import Client
+from xai_sdk.chat import user, image
+
+client = Client(api_key=os.getenv('XAI_API_KEY'), api_host=os.getenv("OCULI_API_HOST", "api.x.ai"))
+image_url = os.getenv("OCULI_IMAGE_URL", "https://science.nasa.gov/wp-content/uploads/2023/09/web-first-images-release.png")
+
+chat = client.chat.create(model="grok-4")
+chat.append(
+    user(
+        "What's in this image?",
+        image(image_url=image_url, detail="high"),
+    )
+)
+
+response = chat.defer(timeout=timedelta(seconds=120), interval=timedelta(milliseconds=100))
+print(response.content)
+print(response.usage.prompt_image_tokens)
