@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import httpx
@@ -124,8 +125,12 @@ def test_streaming_with_usage(client: OpenAI) -> None:
     assert usage_chunk.usage.completion_tokens >= 1
 
 
-def test_stream_ends_with_done_and_no_usage_unless_asked(vlm_server: ServerProcess) -> None:
-    body = {"model": "grok-4", "max_tokens": 2, "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+def test_stream_chunks_carry_usage_from_the_first_and_end_with_done(vlm_server: ServerProcess) -> None:
+    """Like xAI, every chunk carries the usage so far (the seeds read image tokens from
+    ``next(stream)``); without ``include_usage`` there is no ``choices: []`` usage chunk."""
+    image = data_url(image_bytes(800, 600))
+    content = [{"type": "image_url", "image_url": {"url": image, "detail": "high"}}, {"type": "text", "text": "hi"}]
+    body = {"model": "grok-4", "max_tokens": 2, "stream": True, "messages": [{"role": "user", "content": content}]}
     headers = {"authorization": f"Bearer {KEY}"}
     with httpx.stream("POST", vlm_server.v1 + "/chat/completions", json=body, headers=headers, timeout=60) as r:
         assert r.status_code == 200
@@ -134,7 +139,15 @@ def test_stream_ends_with_done_and_no_usage_unless_asked(vlm_server: ServerProce
         lines = [line for line in r.iter_lines() if line]
     assert lines[-1] == "data: [DONE]"
     assert all(line.startswith("data: ") for line in lines)
-    assert not any('"usage"' in line for line in lines)
+    chunks = [json.loads(line.removeprefix("data: ")) for line in lines[:-1]]
+    assert all(chunk["choices"] for chunk in chunks)
+    first, last = chunks[0], chunks[-1]
+    assert first["choices"][0]["delta"]["role"] == "assistant"
+    assert first["usage"]["prompt_tokens_details"]["image_tokens"] == expected_tokens(800, 600, "high")
+    assert first["usage"]["completion_tokens"] == 0
+    assert last["choices"][0]["finish_reason"] in ("stop", "length")
+    assert last["usage"]["prompt_tokens"] == first["usage"]["prompt_tokens"]
+    assert 1 <= last["usage"]["completion_tokens"] <= 2
 
 
 def test_sampling_parameters_and_several_choices(client: OpenAI) -> None:

@@ -77,8 +77,10 @@ class Delta:
     """One step of an engine's output stream.
 
     ``text`` is new text for choice ``index``. A choice's last delta sets
-    ``finish_reason``. The stream's very last delta carries ``usage`` (it may
-    also carry text and a finish reason).
+    ``finish_reason``. ``usage``, where set, is the usage so far: the stream's
+    first delta carries the prompt counts (``completion_tokens`` 0, so streams
+    can report image tokens from their first chunk, as xAI does), and its very
+    last delta carries the final usage (it may also carry text and a finish reason).
     """
 
     index: int = 0

@@ -22,6 +22,7 @@ running the server as a subprocess can see the engine saw it.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import re
 import time
@@ -72,6 +73,7 @@ class ScriptedEngine:
         usage = Usage(prompt_text_tokens=prompt_text, prompt_image_tokens=sum(i.image_tokens for i in request.images))
         self.started += 1
         sent = 0
+        yield Delta(usage=dataclasses.replace(usage))  # the prompt counts, before any token
         try:
             for index in range(request.params.n):
                 for k in range(words):

@@ -123,8 +123,9 @@ class ChunkMapper:
     """Turns a run's deltas into ``chat.completion.chunk`` events (SPEC §5).
 
     The first chunk of each choice carries ``delta.role``; the choice's last
-    chunk carries ``finish_reason``; with ``include_usage`` a final chunk has
-    ``choices: []`` and the usage.
+    chunk carries ``finish_reason``; every chunk carries the usage known so far
+    (as xAI does: the seeds read image tokens from the first chunk); with
+    ``include_usage`` a final chunk has ``choices: []`` and the final usage.
     """
 
     def __init__(self, response_id: str, model: str, created: int, *, include_usage: bool) -> None:
@@ -133,29 +134,31 @@ class ChunkMapper:
         self.created = created
         self.include_usage = include_usage
 
-    def _chunk(self, choices: list[ChunkChoice], usage: ChatUsage | None = None) -> ChatCompletionChunkEvent:
+    def _chunk(self, choices: list[ChunkChoice], usage: Usage | None) -> ChatCompletionChunkEvent:
         return ChatCompletionChunkEvent(
             id=self.response_id,
             created=self.created,
             model=self.model,
             choices=choices,
-            usage=usage,
+            usage=to_usage(usage) if usage is not None else None,
             system_fingerprint=SYSTEM_FINGERPRINT,
         )
 
-    def opening(self, n: int) -> list[ChatCompletionChunkEvent]:
+    def opening(self, n: int, usage: Usage | None) -> list[ChatCompletionChunkEvent]:
         """The role-announcing first chunk of each choice (sent before the first token)."""
-        return [self._chunk([ChunkChoice(index=i, delta=ChunkDelta(role="assistant", content=""))]) for i in range(n)]
+        return [
+            self._chunk([ChunkChoice(index=i, delta=ChunkDelta(role="assistant", content=""))], usage) for i in range(n)
+        ]
 
-    def delta(self, delta: Delta) -> list[ChatCompletionChunkEvent]:
-        """Chunks for one engine delta: its text and/or finish reason, then usage if requested."""
-        chunks = []
-        if delta.text or delta.finish_reason is not None:
-            reason = finish_reason(delta.finish_reason) if delta.finish_reason is not None else None
-            content = delta.text if delta.text else None
-            chunks.append(
-                self._chunk([ChunkChoice(index=delta.index, delta=ChunkDelta(content=content), finish_reason=reason)])
-            )
-        if delta.usage is not None and self.include_usage:
-            chunks.append(self._chunk([], to_usage(delta.usage)))
-        return chunks
+    def delta(self, delta: Delta, usage: Usage | None) -> list[ChatCompletionChunkEvent]:
+        """The chunk for one engine delta's text and/or finish reason (none for a bare usage update)."""
+        if not delta.text and delta.finish_reason is None:
+            return []
+        reason = finish_reason(delta.finish_reason) if delta.finish_reason is not None else None
+        content = delta.text if delta.text else None
+        choice = ChunkChoice(index=delta.index, delta=ChunkDelta(content=content), finish_reason=reason)
+        return [self._chunk([choice], usage)]
+
+    def closing(self, usage: Usage) -> list[ChatCompletionChunkEvent]:
+        """With ``include_usage``: the ``choices: []`` chunk with the final usage."""
+        return [self._chunk([], usage)] if self.include_usage else []

@@ -49,16 +49,20 @@ async def create(body: ChatCompletionRequest, runtime: Runtime, caller: Caller, 
 
 async def _chunks(run: GenerationRun, deltas: AsyncIterator[Delta], include_usage: bool) -> AsyncIterator[bytes]:
     chunks = mapper.ChunkMapper(run.id, run.model, run.created, include_usage=include_usage)
-    for chunk in chunks.opening(run.request.params.n):
+    # ``deltas`` is primed: the first delta (with the prompt usage) has already passed through ``run``.
+    for chunk in chunks.opening(run.request.params.n, run.usage):
         yield data_line(chunk.model_dump(mode="json", exclude_none=True))
     try:
         async for delta in deltas:
-            for chunk in chunks.delta(delta):
+            for chunk in chunks.delta(delta, run.usage):
                 yield data_line(chunk.model_dump(mode="json", exclude_none=True))
     except Exception as exc:
         # The status line is gone; the xAI stream error shape tells the client instead.
         yield data_line(stream_error_body(exc))
         return
+    assert run.completion is not None
+    for chunk in chunks.closing(run.completion.usage):
+        yield data_line(chunk.model_dump(mode="json", exclude_none=True))
     yield data_line("[DONE]")
 
 

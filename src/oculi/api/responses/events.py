@@ -3,7 +3,9 @@
     response.created, response.in_progress, response.output_item.added,
     response.content_part.added, response.output_text.delta × N,
     response.output_text.done, response.content_part.done,
-    response.output_item.done, response.completed   (or response.failed)
+    response.output_item.done, response.completed
+    (``response.incomplete`` instead of ``response.completed`` when the
+    output was cut at ``max_output_tokens``; ``response.failed`` on failure)
 
 ``ResponseEvents`` renders each as an SSE event (``event:`` + ``data:``) with
 its ``sequence_number``; no other event types are ever sent.
@@ -70,16 +72,19 @@ class ResponseEvents:
         return self._emit(OutputTextDeltaEvent(delta=text, **self._where()))
 
     def closing(self, done: ResponseFacts) -> list[bytes]:
-        """The finished text, part and item, then ``response.completed`` with the full response."""
+        """The finished text, part and item, then ``response.completed`` (or ``.incomplete``) with the response."""
         text = done.choice.text if done.choice else ""
-        item = mapper.output_message(self.response_id, text, mapper.to_response(done).status)
+        status = mapper.to_response(done).status
+        item = mapper.output_message(self.response_id, text, status)
         return [
             self._emit(OutputTextDoneEvent(text=text, **self._where())),
             self._emit(
                 ContentPartEvent(type="response.content_part.done", part=OutputText(text=text), **self._where())
             ),
             self._emit(OutputItemEvent(type="response.output_item.done", sequence_number=0, output_index=0, item=item)),
-            self._lifecycle("response.completed", done),
+            # openai's ResponseIncompleteEvent and @ai-sdk/xai's stream parser read a
+            # cut-off answer from this event, not from a "completed" one with that status.
+            self._lifecycle("response.incomplete" if status == "incomplete" else "response.completed", done),
         ]
 
     def failed(self, facts: ResponseFacts) -> bytes:

@@ -9,6 +9,7 @@ parameters other than those do not apply: the answer is deterministic.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -73,6 +74,7 @@ class LiteEngine:
         if usage.prompt_tokens + (params.max_tokens or 0) > CONTEXT_LENGTH:
             raise ContextLengthExceeded(usage.prompt_tokens, CONTEXT_LENGTH, max_tokens=params.max_tokens)
 
+        yield Delta(usage=dataclasses.replace(usage))  # the prompt counts, before any token
         question, images = _question_and_images(request.conversation, request.images)
         reports: list[ImageReport] = []
         for prepared in images:
