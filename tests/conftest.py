@@ -1,1 +1,105 @@
 """Suite-wide fixtures. Area-specific fixtures live in each test folder's conftest."""
+
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def tiny_internvl() -> Path:
+    """A tiny random-weight InternVL checkpoint (Qwen2 text model), built once and cached."""
+    from oculi.testing.checkpoints import cached_checkpoint
+
+    return cached_checkpoint("tiny-internvl")
+
+
+@pytest.fixture(scope="session")
+def tiny_llava() -> Path:
+    """A tiny random-weight LLaVA checkpoint (CLIP vision + Llama text), built once and cached."""
+    from oculi.testing.checkpoints import cached_checkpoint
+
+    return cached_checkpoint("tiny-llava")
+
+
+@pytest.fixture(scope="session")
+def prepare_image():
+    """Build a ``PreparedImage`` from a PIL image the way intake does (SPEC §3 plan + tiles).
+
+    Returns ``prepare(image, detail, spec, index=0)``. Used by engine tests so
+    they do not depend on fetching/decoding.
+    """
+    import hashlib
+    import io
+
+    from oculi.intake.tiling import plan_tiles, render_views
+    from oculi.intake.types import PreparedImage
+
+    def prepare(image, detail, spec, index=0):
+        plan = plan_tiles(image.width, image.height, detail, tile_size=spec.tile_size, max_tiles=spec.max_tiles)
+        buffer = io.BytesIO()
+        image.save(buffer, "PNG")
+        data = buffer.getvalue()
+        pixels = render_views(image, plan, spec) if spec.tiles else None
+        return PreparedImage(
+            index=index,
+            sha256=hashlib.sha256(data).hexdigest(),
+            data=data,
+            mime="image/png",
+            width=image.width,
+            height=image.height,
+            plan=plan,
+            pixel_values=pixels,
+            image=image if spec.full_image_max_side else None,
+        )
+
+    return prepare
+
+
+@pytest.fixture(scope="session")
+def internvl_engine(tiny_internvl):
+    """The transformers engine on the tiny InternVL checkpoint (batch of up to 8 sequences)."""
+    from oculi.engines import hf
+    from oculi.settings import Settings
+
+    engine = hf.load(str(tiny_internvl), Settings(max_batch_size=8, offline=True))
+    yield engine
+    engine.scheduler.close()
+
+
+class Collected:
+    """Everything an engine stream produced: text and finish reason per choice, the usage, the deltas."""
+
+    def __init__(self) -> None:
+        self.texts: dict[int, str] = {}
+        self.finish: dict = {}
+        self.usage = None
+        self.deltas: list = []
+
+    @property
+    def text(self) -> str:
+        return self.texts.get(0, "")
+
+
+@pytest.fixture(scope="session")
+def collect():
+    """``await collect(engine, request)`` → ``Collected`` (checks the stream contract on the way)."""
+
+    async def run(engine, request) -> Collected:
+        out = Collected()
+        async for delta in engine.generate(request):
+            if not out.deltas:
+                assert delta.usage is not None, "the first delta must carry the prompt usage"
+                assert delta.usage.completion_tokens == 0, "the first delta's usage counts the prompt only"
+            assert delta.index not in out.finish, "no delta after a choice finished"
+            out.deltas.append(delta)
+            out.texts[delta.index] = out.texts.get(delta.index, "") + delta.text
+            if delta.finish_reason is not None:
+                out.finish[delta.index] = delta.finish_reason
+            if delta.usage is not None:
+                if out.usage is not None:
+                    assert delta.usage.prompt_tokens == out.usage.prompt_tokens, "prompt usage changed mid-stream"
+                out.usage = delta.usage
+        assert out.deltas and out.deltas[-1].usage is not None, "the last delta must carry the final usage"
+        return out
+
+    return run

@@ -19,6 +19,7 @@ request id, never the exception text.
     ├── Unauthenticated (401, unauthenticated)         UNAUTHENTICATED
     ├── NotFound (404, not_found)                      NOT_FOUND
     │   ├── ModelNotFound (model_not_found)
+    │   ├── ModelUnavailable (model_unavailable)    ... a model to serve cannot be found/loaded
     │   └── ResponseNotFound (response_not_found)
     ├── PayloadTooLarge (413, payload_too_large)       RESOURCE_EXHAUSTED
     ├── Overloaded (429, overloaded)                   RESOURCE_EXHAUSTED
@@ -157,6 +158,16 @@ class ModelNotFound(NotFound):
             f"Served models: {', '.join(available) or '(none)'}.",
             param="model",
         )
+
+
+class ModelUnavailable(NotFound):
+    """A model named for serving is not on disk, not in the hub cache, and cannot be downloaded.
+
+    Raised while loading (startup or CLI), never for a request; the message
+    says what is missing and how to provide it.
+    """
+
+    code = "model_unavailable"
 
 
 class ResponseNotFound(NotFound):

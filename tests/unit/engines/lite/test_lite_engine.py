@@ -23,12 +23,14 @@ async def test_engine_satisfies_the_protocol(engine: LiteEngine) -> None:
     assert engine.pixel_spec.tiles is False and engine.pixel_spec.full_image_max_side
 
 
-async def test_streams_word_by_word_with_usage_last(engine: LiteEngine) -> None:
+async def test_streams_word_by_word_with_prompt_usage_first_and_final_usage_last(engine: LiteEngine) -> None:
     answer = await ask(engine, QUESTION, SIGN)
     text = answer.text()
     assert "NO ENTRY" in text and "Staff only beyond this point" in text
     assert len(answer.deltas) > 5  # streamed in pieces, not one blob
-    assert all(d.usage is None for d in answer.deltas[:-1])
+    first = answer.deltas[0].usage
+    assert first is not None and first.completion_tokens == 0 and first.prompt_image_tokens == 768
+    assert all(d.usage is None for d in answer.deltas[1:-1])
     assert answer.finish() is FinishReason.STOP
     usage = answer.usage
     assert usage.prompt_image_tokens == 768  # the plan's tokens (SPEC §3), not the engine's own
@@ -57,8 +59,8 @@ async def test_n_choices_each_finish_and_usage_sums(engine: LiteEngine) -> None:
 
 async def test_closing_the_stream_early_stops_it(engine: LiteEngine) -> None:
     stream = engine.generate(request(QUESTION, [prepared(0, SIGN)]))
-    first = await anext(stream)
-    assert first.text
+    assert (await anext(stream)).usage is not None  # the prompt counts
+    assert (await anext(stream)).text
     await stream.aclose()
     with pytest.raises(StopAsyncIteration):
         await anext(stream)

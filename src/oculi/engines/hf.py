@@ -1,0 +1,226 @@
+"""The Hugging Face ``transformers`` engine: any checkpoint ``AutoModelForImageTextToText`` loads.
+
+Data flow of one request::
+
+    EngineRequest ──prompter──▶ Prompt (ids + pixels + token counts)
+                  ──context check──▶ Job ──▶ BatchScheduler thread (prefill, batched decode)
+                  ──emit──▶ asyncio queue ──▶ Delta stream
+
+InternVL-family checkpoints are first-class (``hf_prompt.TiledPrompter``):
+intake's SPEC §3 tiles go straight into the vision tower and each image costs
+exactly ``views × 256`` tokens. Other families use the checkpoint's processor
+(``hf_prompt.ProcessorPrompter``). Loading lives in ``hf_loading``, batching
+in ``hf_batch``, streaming text in ``hf_text``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from oculi.domain import Delta, GenerationParams, Usage
+from oculi.engines.base import EngineRequest, ModelInfo, Token
+from oculi.engines.hf_batch import DONE, BatchScheduler, Job
+from oculi.engines.hf_loading import load_processor, model_id, pick_device, pick_dtype, resolve_checkpoint
+from oculi.engines.hf_prompt import ProcessorPrompter, Prompt, TiledPrompter
+from oculi.engines.hf_vision import TileEncoder
+from oculi.errors import ContextLengthExceeded, InvalidRequest, ModelUnavailable
+from oculi.intake.types import PixelSpec
+from oculi.settings import Settings
+
+log = logging.getLogger(__name__)
+
+#: ``model_type``s whose image geometry is SPEC §3's (448 px tiles + thumbnail, 256 tokens a tile).
+TILED_FAMILIES = frozenset({"internvl"})
+
+#: Families whose text positions are not one integer per token (multimodal RoPE kept as model state):
+#: the batched decode below cannot place them, so they are refused rather than answered wrongly.
+MROPE_FAMILIES = frozenset({"qwen2_vl", "qwen2_5_vl", "qwen3_vl", "qwen3_vl_moe", "qwen2_5_omni", "glm4v", "glm4v_moe"})
+
+
+def load(spec: str, settings: Settings) -> HFEngine:
+    """Load checkpoint ``spec`` (a local directory or a Hugging Face id) as an engine.
+
+    Raises ``ModelUnavailable`` when the checkpoint is neither on disk nor in
+    the hub cache and cannot be downloaded (the message says how to get it).
+    """
+    import torch
+    from transformers import AutoConfig, AutoModelForImageTextToText
+
+    path = resolve_checkpoint(spec, settings)
+    threads = settings.threads or os.cpu_count() or 1
+    torch.set_num_threads(threads)
+    device = pick_device(settings.device)
+    config = AutoConfig.from_pretrained(path)
+    check_supported(config, spec)
+    processor = load_processor(path)
+    model = AutoModelForImageTextToText.from_pretrained(path, dtype=pick_dtype(settings.dtype))
+    model = model.to(device).eval()  # type: ignore[arg-type]
+    return HFEngine(model_id(spec), path, model, processor, config, settings, threads=threads)
+
+
+def check_supported(config: Any, spec: str) -> None:
+    """Refuse checkpoints the batched decode cannot serve correctly, saying why."""
+    text = config.get_text_config()
+    layer_types = set(getattr(text, "layer_types", None) or ["full_attention"])
+    if config.model_type in MROPE_FAMILIES or layer_types - {"full_attention"}:
+        reason = (
+            "multimodal rotary positions"
+            if config.model_type in MROPE_FAMILIES
+            else f"attention layers of kinds {sorted(layer_types)}"
+        )
+        raise ModelUnavailable(
+            f"The model {spec} ({config.model_type}) uses {reason}, which oculi's transformers engine does not "
+            f"batch yet. Serve an InternVL (e.g. OpenGVLab/InternVL3-1B-hf) or LLaVA-style checkpoint, "
+            f"or this model through the vLLM engine."
+        )
+
+
+def _eos_ids(model: Any, config: Any, tokenizer: Any) -> set[int]:
+    ids: set[int] = set()
+    for source in (getattr(model, "generation_config", None), config.get_text_config(), tokenizer):
+        value = getattr(source, "eos_token_id", None)
+        if value is None:
+            continue
+        ids.update(int(v) for v in (value if isinstance(value, (list, tuple)) else [value]))
+    return ids
+
+
+class HFEngine:
+    """A loaded transformers VLM behind the ``Engine`` protocol, with a batching scheduler."""
+
+    def __init__(
+        self,
+        name: str,
+        path: Path,
+        model: Any,
+        processor: Any,
+        config: Any,
+        settings: Settings,
+        *,
+        threads: int,
+    ) -> None:
+        self.path = path
+        self.model = model
+        self.processor = processor
+        self.tokenizer = processor.tokenizer
+        self.config = config
+        device = str(next(model.parameters()).device)
+        dtype = next(model.parameters()).dtype
+        text_config = config.get_text_config()
+        self.context_length = int(getattr(text_config, "max_position_embeddings", 0) or self.tokenizer.model_max_length)
+        self.prompter: TiledPrompter | ProcessorPrompter
+        self.encoder: TileEncoder | None = None
+        if config.model_type in TILED_FAMILIES:
+            self.prompter = TiledPrompter(processor, config, dtype, device)
+            self.encoder = TileEncoder(model, settings.hf_vision_cache_bytes)
+        else:
+            self.prompter = ProcessorPrompter(processor, config, dtype, device)
+        architecture = (config.architectures or [type(model).__name__])[0]
+        parameters = sum(p.numel() for p in model.parameters())
+        self._info = ModelInfo(
+            id=name,
+            architecture=architecture,
+            context_length=self.context_length,
+            created=int(time.time()),
+            parameters=parameters,
+            dtype=str(dtype).removeprefix("torch."),
+            device=device,
+        )
+        self.scheduler = BatchScheduler(
+            model,
+            self.tokenizer,
+            _eos_ids(model, config, self.tokenizer),
+            settings.max_batch_size,
+            device,
+            threads=threads,
+            encoder=self.encoder,
+        )
+        log.info(
+            "loaded %s from %s: architecture=%s parameters=%.1fM dtype=%s device=%s context=%d threads=%d "
+            "images=%s max_batch=%d",
+            name,
+            path,
+            architecture,
+            parameters / 1e6,
+            self._info.dtype,
+            device,
+            self.context_length,
+            threads,
+            "SPEC tiles" if isinstance(self.prompter, TiledPrompter) else "checkpoint processor",
+            settings.max_batch_size,
+        )
+
+    @property
+    def info(self) -> ModelInfo:
+        """Static facts about the model."""
+        return self._info
+
+    @property
+    def pixel_spec(self) -> PixelSpec:
+        """Tiles with the checkpoint's mean/std (InternVL), else the decoded image."""
+        return self.prompter.pixel_spec
+
+    def tokenize(self, text: str) -> list[Token]:
+        """Plain-text tokenization with the model's tokenizer (no template, no special tokens added)."""
+        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        return [Token(int(i), self.tokenizer.decode([i])) for i in ids]
+
+    def build_prompt(self, request: EngineRequest) -> Prompt:
+        """The model inputs of ``request`` (what the scheduler prefills); public for token counting and tests."""
+        return self.prompter.build(request.conversation, request.images)
+
+    async def generate(self, request: EngineRequest) -> AsyncIterator[Delta]:
+        """Stream the answer; see ``Engine`` for the contract."""
+        params = request.params
+        _validate(params)
+        prompt = await asyncio.to_thread(self.build_prompt, request)
+        if prompt.length >= self.context_length:
+            raise ContextLengthExceeded(prompt.length, self.context_length, max_tokens=params.max_tokens)
+        room = self.context_length - prompt.length
+        max_new = room if params.max_tokens is None else min(params.max_tokens, room)
+
+        loop = asyncio.get_running_loop()
+        results: asyncio.Queue[object] = asyncio.Queue()
+
+        def emit(item: object) -> None:
+            try:
+                loop.call_soon_threadsafe(results.put_nowait, item)
+            except RuntimeError:  # the loop is gone: nobody is listening any more
+                job.cancel()
+
+        job = Job(prompt=prompt, params=params, max_new_tokens=max_new, emit=emit)
+        self.scheduler.submit(job)
+        try:
+            # The prompt counts first, so streams can report them from their first chunk.
+            yield Delta(usage=Usage(prompt_text_tokens=prompt.text_tokens, prompt_image_tokens=prompt.image_tokens))
+            while True:
+                item = await results.get()
+                if item is DONE:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                assert isinstance(item, Delta)
+                yield item
+        finally:
+            job.cancel()
+
+    async def close(self) -> None:
+        """Stop the scheduler thread and drop the model."""
+        await asyncio.to_thread(self.scheduler.close)
+
+
+def _validate(params: GenerationParams) -> None:
+    if params.n < 1:
+        raise InvalidRequest(f"n must be at least 1, got {params.n}.", param="n")
+    if params.max_tokens is not None and params.max_tokens < 1:
+        raise InvalidRequest(f"max_tokens must be at least 1, got {params.max_tokens}.", param="max_tokens")
+    if params.temperature < 0:
+        raise InvalidRequest(f"temperature must be 0 or more, got {params.temperature}.", param="temperature")
+    if not 0 < params.top_p <= 1:
+        raise InvalidRequest(f"top_p must be in (0, 1], got {params.top_p}.", param="top_p")

@@ -1,0 +1,322 @@
+"""The batching scheduler of the transformers engine.
+
+One thread owns the model. Requests (``Job``s) arrive in an inbox; the thread
+admits them while the batch has seats (``max_batch_size`` sequences; a job's
+``n`` choices take ``n`` seats), prefills a new job on its own (its images
+and prompt, batch size 1, exactly the reference computation; one new job per
+step while others decode), then runs ONE decode step for every active
+sequence together. Sequences of different
+lengths share one left-padded KV cache: a new job's cache is padded on the
+left to the batch's length (or the batch to its), an attention mask hides the
+padding, and explicit position ids keep every sequence at its own positions.
+Finished or cancelled sequences leave the batch at the next step and their
+seats go to waiting jobs, so a request never waits for a whole batch to end.
+
+Each sequence samples with its own seeded ``torch.Generator`` from its own
+logits row, so a seeded request gives the same tokens alone or batched.
+Results go back to the request's asyncio queue through the ``emit`` callback
+(``loop.call_soon_threadsafe``), never blocking the thread on the event loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import secrets
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from oculi.domain import Delta, FinishReason, GenerationParams, Usage
+from oculi.engines.hf_prompt import Prompt
+from oculi.engines.hf_text import TextStream
+from oculi.engines.hf_vision import TileEncoder
+
+log = logging.getLogger(__name__)
+
+#: Sent after a job's last delta: the stream is complete.
+DONE = object()
+
+
+@dataclass
+class Job:
+    """One request for the scheduler: its inputs, sampling and where results go."""
+
+    prompt: Prompt
+    params: GenerationParams
+    max_new_tokens: int
+    emit: Callable[[object], None]
+    cancelled: threading.Event = field(default_factory=threading.Event)
+    finished_choices: int = 0
+    completion_tokens: int = 0
+
+    def cancel(self) -> None:
+        """Ask the scheduler to drop this job's sequences at its next step."""
+        self.cancelled.set()
+
+
+class _Sequence:
+    """One choice of a job in the batch: its tokens, sampler and text stream."""
+
+    def __init__(self, job: Job, index: int, length: int, stream: TextStream) -> None:
+        self.job = job
+        self.index = index
+        self.length = length  # tokens of this sequence in the KV cache
+        self.stream = stream
+        self.tokens: list[int] = []
+        self.done = False
+        seed = job.params.seed
+        base = secrets.randbits(62) if seed is None else int(seed)
+        self.generator = torch.Generator(device="cpu")
+        self.generator.manual_seed((base * 1_000_003 + index) % (2**63 - 1))
+
+    @property
+    def last_token(self) -> int:
+        return self.tokens[-1]
+
+
+def sample(logits: torch.Tensor, params: GenerationParams, generator: torch.Generator) -> int:
+    """One token from a logits row: greedy at temperature 0, else temperature + nucleus (top_p)."""
+    if params.temperature <= 0:
+        return int(torch.argmax(logits))
+    probs = torch.softmax(logits.float() / params.temperature, dim=-1)
+    if params.top_p < 1.0:
+        sorted_probs, order = torch.sort(probs, descending=True)
+        cumulative = torch.cumsum(sorted_probs, dim=-1)
+        # Keep the smallest prefix whose mass reaches top_p (the first token always stays).
+        drop = cumulative - sorted_probs >= params.top_p
+        sorted_probs[drop] = 0.0
+        probs = torch.zeros_like(probs).scatter_(0, order, sorted_probs)
+    return int(torch.multinomial(probs, 1, generator=generator))
+
+
+def _left_pad(tensor: torch.Tensor, pad: int) -> torch.Tensor:
+    if pad == 0:
+        return tensor
+    shape = list(tensor.shape)
+    shape[-2] = pad
+    return torch.cat([tensor.new_zeros(shape), tensor], dim=-2)
+
+
+class BatchScheduler:
+    """Owns the model on one thread; batches the decode steps of all running requests."""
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        eos_token_ids: set[int],
+        max_batch_size: int,
+        device: str,
+        threads: int | None = None,
+        encoder: TileEncoder | None = None,
+    ) -> None:
+        self.model = model
+        self.encoder = encoder
+        self.tokenizer = tokenizer
+        self.eos_token_ids = eos_token_ids
+        self.max_batch_size = max(1, max_batch_size)
+        self.device = device
+        self.threads = threads
+        self._inbox: queue.Queue[Job | None] = queue.Queue()
+        self._waiting: deque[Job] = deque()
+        self._active: list[_Sequence] = []
+        self._cache: Any = None
+        self._closing = False
+        self._thread = threading.Thread(target=self._run, name="oculi-hf-scheduler", daemon=True)
+        self._thread.start()
+
+    # --- public (any thread) ----------------------------------------------------------
+    def submit(self, job: Job) -> None:
+        """Queue ``job``; its deltas arrive through ``job.emit``."""
+        self._inbox.put(job)
+
+    @property
+    def running(self) -> int:
+        """Sequences in the batch now (a snapshot, for metrics and tests)."""
+        return len(self._active)
+
+    @property
+    def waiting(self) -> int:
+        """Jobs queued for a seat (a snapshot)."""
+        return len(self._waiting) + self._inbox.qsize()
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Stop the thread after the current step; pending jobs are failed."""
+        self._inbox.put(None)
+        self._thread.join(timeout)
+
+    # --- the scheduler thread ----------------------------------------------------------
+    def _run(self) -> None:
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        while not self._closing:
+            self._pull(block=not self._active and not self._waiting)
+            try:
+                self._admit()
+                if self._active:
+                    self._step()
+            except Exception as exc:  # a model failure fails the jobs in the batch, not the thread
+                log.exception("transformers engine step failed")
+                self._fail_all(exc)
+        self._fail_all(RuntimeError("the transformers engine was closed"))
+
+    def _pull(self, block: bool) -> None:
+        try:
+            item = self._inbox.get(block=block)
+            while True:
+                if item is None:
+                    self._closing = True
+                else:
+                    self._waiting.append(item)
+                item = self._inbox.get_nowait()
+        except queue.Empty:
+            return
+
+    def _admit(self) -> None:
+        """Prefill waiting jobs into free seats: one per decode step while others are decoding.
+
+        A prefill (vision tower + prompt) costs as much as many decode steps;
+        taking one at a time keeps the running requests streaming while a
+        burst of new ones joins, instead of stalling them for every prefill.
+        """
+        admitted = 0
+        while self._waiting and not self._closing:
+            job = self._waiting[0]
+            if job.cancelled.is_set():
+                self._waiting.popleft()
+                continue
+            seats = max(1, job.params.n)
+            if self._active and (admitted or len(self._active) + seats > self.max_batch_size):
+                return
+            self._waiting.popleft()
+            admitted += 1
+            try:
+                self._prefill(job)
+            except Exception as exc:
+                log.exception("prefill failed")
+                job.emit(exc)
+
+    @torch.inference_mode()
+    def _prefill(self, job: Job) -> None:
+        prompt = job.prompt
+        ids = prompt.input_ids
+        kwargs = dict(prompt.model_kwargs)
+        if prompt.tiles:
+            if self.encoder is not None:
+                kwargs.update(self.encoder.model_kwargs(prompt.tiles))
+            else:
+                kwargs["pixel_values"] = prompt.pixel_values()
+        out = self.model(input_ids=ids, attention_mask=torch.ones_like(ids), use_cache=True, logits_to_keep=1, **kwargs)
+        prompt.model_kwargs, prompt.tiles = {}, []  # the pixels are in the KV cache now; free them
+        cache = out.past_key_values
+        n = max(1, job.params.n)
+        if n > 1:
+            cache.batch_repeat_interleave(n)
+        logits = out.logits[0, -1].float().cpu()
+        stop = list(job.params.stop)
+        seqs = [_Sequence(job, i, prompt.length, TextStream(self.tokenizer, stop)) for i in range(n)]
+        for seq in seqs:
+            self._accept(seq, sample(logits, job.params, seq.generator))
+        self._merge(cache, seqs)
+        self._retire()
+
+    @torch.inference_mode()
+    def _step(self) -> None:
+        self._retire()
+        if not self._active:
+            return
+        length = self._cache.get_seq_length()
+        pads = torch.tensor([length - s.length for s in self._active])
+        mask = (torch.arange(length + 1)[None, :] >= pads[:, None]).long().to(self.device)
+        ids = torch.tensor([[s.last_token] for s in self._active], device=self.device)
+        positions = torch.tensor([[s.length] for s in self._active], device=self.device)
+        out = self.model(
+            input_ids=ids,
+            attention_mask=mask,
+            position_ids=positions,
+            past_key_values=self._cache,
+            use_cache=True,
+            logits_to_keep=1,
+        )
+        self._cache = out.past_key_values
+        logits = out.logits[:, -1].float().cpu()
+        for row, seq in enumerate(self._active):
+            seq.length += 1
+            if not seq.done:
+                self._accept(seq, sample(logits[row], seq.job.params, seq.generator))
+        self._retire()
+
+    def _accept(self, seq: _Sequence, token: int) -> None:
+        """Record a sampled token, stream its text, and decide whether the sequence ends."""
+        job = seq.job
+        if job.cancelled.is_set():
+            seq.done = True
+            return
+        seq.tokens.append(token)
+        job.completion_tokens += 1
+        if token in self.eos_token_ids:
+            self._finish(seq, seq.stream.flush(), FinishReason.STOP)
+            return
+        text, stopped = seq.stream.push(token)
+        if stopped:
+            self._finish(seq, text, FinishReason.STOP)
+        elif len(seq.tokens) >= job.max_new_tokens:
+            self._finish(seq, text + seq.stream.flush(), FinishReason.LENGTH)
+        elif text:
+            job.emit(Delta(index=seq.index, text=text))
+
+    def _finish(self, seq: _Sequence, text: str, reason: FinishReason) -> None:
+        seq.done = True
+        job = seq.job
+        job.finished_choices += 1
+        usage = None
+        if job.finished_choices == max(1, job.params.n):
+            usage = Usage(
+                prompt_text_tokens=job.prompt.text_tokens,
+                prompt_image_tokens=job.prompt.image_tokens,
+                completion_tokens=job.completion_tokens,
+            )
+        job.emit(Delta(index=seq.index, text=text, finish_reason=reason, usage=usage))
+        if usage is not None:
+            job.emit(DONE)
+
+    def _merge(self, cache: Any, seqs: list[_Sequence]) -> None:
+        """Add a prefilled cache (and its sequences) to the batch, left-padding the shorter side."""
+        if self._cache is None or not self._active:
+            self._cache, self._active = cache, seqs
+            return
+        old, new = self._cache.get_seq_length(), cache.get_seq_length()
+        total = max(old, new)
+        for mine, theirs in zip(self._cache.layers, cache.layers, strict=True):
+            mine.keys = torch.cat([_left_pad(mine.keys, total - old), _left_pad(theirs.keys, total - new)], dim=0)
+            mine.values = torch.cat([_left_pad(mine.values, total - old), _left_pad(theirs.values, total - new)], dim=0)
+        self._active = self._active + seqs
+
+    def _retire(self) -> None:
+        """Drop finished and cancelled sequences from the batch and trim padding nobody needs."""
+        keep = [i for i, s in enumerate(self._active) if not s.done and not s.job.cancelled.is_set()]
+        if len(keep) == len(self._active):
+            return
+        if not keep:
+            self._active, self._cache = [], None
+            return
+        self._active = [self._active[i] for i in keep]
+        index = torch.tensor(keep, device=self.device)
+        length = self._cache.get_seq_length()
+        trim = min(length - s.length for s in self._active)
+        for layer in self._cache.layers:
+            layer.keys = layer.keys.index_select(0, index)[:, :, trim:]
+            layer.values = layer.values.index_select(0, index)[:, :, trim:]
+
+    def _fail_all(self, exc: BaseException) -> None:
+        jobs = {id(s.job): s.job for s in self._active}
+        jobs.update({id(j): j for j in self._waiting})
+        self._active, self._cache = [], None
+        self._waiting.clear()
+        for job in jobs.values():
+            job.emit(exc)
