@@ -229,16 +229,6 @@ class ExampleRunner:
         return [*argv, str(program)]
 
 
-def known_incompatibility(symptom: bool, reason: str) -> None:
-    """Mark the running test xfail when ``symptom`` — one precise sign of a known oculi bug — shows.
-
-    Used instead of an ``xfail`` marker so that any other failure still fails,
-    and so that once oculi is fixed the test's own assertions take over.
-    """
-    if symptom:
-        pytest.xfail(reason)
-
-
 def program_marks(program: str) -> list[pytest.MarkDecorator]:
     """Marks for a test running ``program``: ``node`` for npm clients, plus a skip saying why when they cannot run."""
     if not program.endswith(".mjs"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from conformance_harness import API_KEY, ExampleRunner, known_incompatibility, program_marks
+from conformance_harness import API_KEY, ExampleRunner, program_marks
 
 
 def _line(stdout: str, prefix: str) -> str:
@@ -61,9 +61,4 @@ def test_ai_sdk_stream_reports_length(examples: ExampleRunner) -> None:
     """``streamText`` reports finishReason ``length`` when the server says why it stopped."""
     run = examples.run("ai_sdk_max_tokens.mjs")
     assert run.returncode == 0, run.explain()
-    known_incompatibility(
-        _line(run.stdout, "streamText").split()[1:3] == ["other", "incomplete"],
-        "oculi ends a length-cut Responses stream with response.completed (status incomplete); the OpenAI wire "
-        "(and @ai-sdk/xai's stream parser) expect response.incomplete with incomplete_details.reason",
-    )
     assert _line(run.stdout, "streamText").split()[1:3] == ["length", "max_output_tokens"], run.explain()

@@ -22,7 +22,6 @@ from conformance_harness import (
     IMAGE_TOKENS_MARK,
     ExampleRun,
     ExampleRunner,
-    known_incompatibility,
     node_missing_reason,
     program_marks,
 )
@@ -231,17 +230,6 @@ def _marked(run: ExampleRun, mark: str) -> str:
     raise AssertionError(f"the run printed no {mark} line\n{run.explain()}")
 
 
-#: Known incompatibilities of oculi: case → (a sign in the client's output, the reason).
-KNOWN_INCOMPATIBLE = {
-    "openai-py/chat/stream/first-chunk-usage": (
-        "AttributeError: 'NoneType' object has no attribute 'prompt_tokens_details'",
-        "The seed's print(next(stream).usage.prompt_tokens_details.image_tokens) needs usage on the FIRST "
-        "chat.completion.chunk; oculi sends usage only on a final choices: [] chunk when "
-        "stream_options.include_usage is set (src/oculi/api/chat/mapper.py ChunkMapper.opening)",
-    ),
-}
-
-
 def _case_param(name: str, case: Case) -> Any:
     return pytest.param(case, id=name, marks=program_marks(case.example))
 
@@ -269,9 +257,6 @@ def test_seed_example(
     """The example exits 0, answers, and reports SPEC §3 image tokens."""
     name = request.node.callspec.id
     run = case_runs[name].result()
-    if name in KNOWN_INCOMPATIBLE:
-        sign, reason = KNOWN_INCOMPATIBLE[name]
-        known_incompatibility(sign in run.stderr, reason)
     assert run.returncode == 0, run.explain()
     if case.answer is not None and int(_marked(run, ANSWER_MARK)) == 0:
         # The random-weight test model samples its end token first about once in 600
@@ -317,10 +302,5 @@ def test_xai_sdk_image_just_under_the_limit_as_base64(examples: ExampleRunner, t
     """A 19 MiB PNG is within SPEC §2's 20 MiB, so it must be accepted when sent as base64 over gRPC."""
     big = make_noise_png(tmp_path / "big.png", 19 * 1024 * 1024)
     run = examples.run("xai_sdk_large_base64.py", env={"OCULI_IMAGE_PATH": str(big.path)})
-    known_incompatibility(
-        "SERVER: Received message larger than max" in run.stderr,
-        "oculi's gRPC server caps messages at 20 MiB (src/oculi/grpc/server.py MAX_MESSAGE_BYTES), so an image "
-        "under SPEC §2's 20 MiB limit cannot arrive as a base64 data URL (4/3 larger)",
-    )
     assert run.returncode == 0, run.explain()
     assert int(run.stdout.strip().splitlines()[-1]) == big.tokens("low")

@@ -7,7 +7,7 @@ run its own cleanup (stop its decode loop, free its batch slot). So the
 generation runs in its own task (``pumped``) and the response only reads a
 queue: on disconnect the task is cancelled once, plainly, and its cleanup
 (``GenerationRun.aclose`` → engine ``aclose``) runs to the end, shielded.
-``primed`` fetches the first delta before the response starts, so a
+``primed`` fetches up to the first output before the response starts, so a
 refusal the engine makes when it starts is still an error status.
 """
 
@@ -78,17 +78,20 @@ async def pumped(
                 await on_close()
 
 
-async def primed(stream: AsyncGenerator[T, None]) -> AsyncGenerator[T, None]:
-    """``stream`` with its first item already fetched.
+async def primed(
+    stream: AsyncGenerator[T, None], ready: Callable[[T], bool] = lambda _: True
+) -> AsyncGenerator[T, None]:
+    """``stream`` with its items fetched up to the first ``ready`` one.
 
-    Engines check what only they can check (the prompt fits the context)
-    when their stream starts. Fetching the first item before the response
-    begins lets such a refusal still be a proper 4xx instead of an error
-    inside a 200 event stream.
+    Engines check what only they can check (the prompt fits the context, the
+    first step runs) when their stream starts. Fetching up to the first real
+    output before the response begins lets such a failure still be a proper
+    status instead of an error inside a 200 event stream.
     """
     head: list[T] = []
     with contextlib.suppress(StopAsyncIteration):
-        head.append(await anext(stream))
+        while not head or not ready(head[-1]):
+            head.append(await anext(stream))
 
     async def chain() -> AsyncGenerator[T, None]:
         try:

@@ -88,6 +88,11 @@ class Delta:
     finish_reason: FinishReason | None = None
     usage: Usage | None = None
 
+    @property
+    def is_output(self) -> bool:
+        """Whether this delta produces output (text or a finish), not only a usage update."""
+        return bool(self.text) or self.finish_reason is not None
+
 
 @dataclass
 class Choice:

@@ -106,8 +106,6 @@ class GenerationRun:
         self.model = engine.info.id
         self.created = int(time.time())
         self.completion: Completion | None = None
-        #: The latest usage the engine reported (prompt counts from the first delta on).
-        self.usage: Usage | None = None
         self._generator = generator
         self._ticket = ticket
         self._stream: AsyncIterator[Delta] | None = None
@@ -130,7 +128,7 @@ class GenerationRun:
                 if delta.finish_reason is not None:
                     finish[delta.index] = delta.finish_reason
                 if delta.usage is not None:
-                    usage = self.usage = delta.usage
+                    usage = delta.usage
                 yield delta
         finally:
             await self.aclose()

@@ -124,41 +124,55 @@ class ChunkMapper:
 
     The first chunk of each choice carries ``delta.role``; the choice's last
     chunk carries ``finish_reason``; every chunk carries the usage known so far
-    (as xAI does: the seeds read image tokens from the first chunk); with
-    ``include_usage`` a final chunk has ``choices: []`` and the final usage.
+    (as xAI does: the seeds read image tokens from ``next(stream)``, which the
+    engine's first, prompt-usage delta makes possible); with ``include_usage``
+    a final chunk has ``choices: []`` and the final usage.
     """
 
-    def __init__(self, response_id: str, model: str, created: int, *, include_usage: bool) -> None:
+    def __init__(self, response_id: str, model: str, created: int, n: int, *, include_usage: bool) -> None:
         self.response_id = response_id
         self.model = model
         self.created = created
+        self.n = n
         self.include_usage = include_usage
+        self.usage: Usage | None = None
+        self.opened = False
 
-    def _chunk(self, choices: list[ChunkChoice], usage: Usage | None) -> ChatCompletionChunkEvent:
+    def _chunk(self, choices: list[ChunkChoice]) -> ChatCompletionChunkEvent:
         return ChatCompletionChunkEvent(
             id=self.response_id,
             created=self.created,
             model=self.model,
             choices=choices,
-            usage=to_usage(usage) if usage is not None else None,
+            usage=to_usage(self.usage) if self.usage is not None else None,
             system_fingerprint=SYSTEM_FINGERPRINT,
         )
 
-    def opening(self, n: int, usage: Usage | None) -> list[ChatCompletionChunkEvent]:
-        """The role-announcing first chunk of each choice (sent before the first token)."""
+    def _opening(self) -> list[ChatCompletionChunkEvent]:
+        """The role-announcing first chunk of each choice, once."""
+        if self.opened:
+            return []
+        self.opened = True
         return [
-            self._chunk([ChunkChoice(index=i, delta=ChunkDelta(role="assistant", content=""))], usage) for i in range(n)
+            self._chunk([ChunkChoice(index=i, delta=ChunkDelta(role="assistant", content=""))]) for i in range(self.n)
         ]
 
-    def delta(self, delta: Delta, usage: Usage | None) -> list[ChatCompletionChunkEvent]:
-        """The chunk for one engine delta's text and/or finish reason (none for a bare usage update)."""
-        if not delta.text and delta.finish_reason is None:
-            return []
-        reason = finish_reason(delta.finish_reason) if delta.finish_reason is not None else None
-        content = delta.text if delta.text else None
-        choice = ChunkChoice(index=delta.index, delta=ChunkDelta(content=content), finish_reason=reason)
-        return [self._chunk([choice], usage)]
+    def delta(self, delta: Delta) -> list[ChatCompletionChunkEvent]:
+        """The chunks for one engine delta (the opening ones first; none for a bare usage update)."""
+        if delta.usage is not None:
+            self.usage = delta.usage
+        chunks = self._opening()
+        if delta.is_output:
+            reason = finish_reason(delta.finish_reason) if delta.finish_reason is not None else None
+            content = delta.text if delta.text else None
+            chunks.append(
+                self._chunk([ChunkChoice(index=delta.index, delta=ChunkDelta(content=content), finish_reason=reason)])
+            )
+        return chunks
 
-    def closing(self, usage: Usage) -> list[ChatCompletionChunkEvent]:
+    def closing(self) -> list[ChatCompletionChunkEvent]:
         """With ``include_usage``: the ``choices: []`` chunk with the final usage."""
-        return [self._chunk([], usage)] if self.include_usage else []
+        chunks = self._opening()
+        if self.include_usage:
+            chunks.append(self._chunk([]))
+        return chunks

@@ -42,26 +42,22 @@ async def create(body: ChatCompletionRequest, runtime: Runtime, caller: Caller, 
     run = await runtime.generator.start(request)
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        deltas = await primed(pumped(aiter(run), run.aclose))
+        deltas = await primed(pumped(aiter(run), run.aclose), lambda d: d.is_output)
         return sse_response(_chunks(run, deltas, include_usage))
     return json_response(mapper.to_response(await drain(run, http)))
 
 
 async def _chunks(run: GenerationRun, deltas: AsyncIterator[Delta], include_usage: bool) -> AsyncIterator[bytes]:
-    chunks = mapper.ChunkMapper(run.id, run.model, run.created, include_usage=include_usage)
-    # ``deltas`` is primed: the first delta (with the prompt usage) has already passed through ``run``.
-    for chunk in chunks.opening(run.request.params.n, run.usage):
-        yield data_line(chunk.model_dump(mode="json", exclude_none=True))
+    chunks = mapper.ChunkMapper(run.id, run.model, run.created, run.request.params.n, include_usage=include_usage)
     try:
         async for delta in deltas:
-            for chunk in chunks.delta(delta, run.usage):
+            for chunk in chunks.delta(delta):
                 yield data_line(chunk.model_dump(mode="json", exclude_none=True))
     except Exception as exc:
         # The status line is gone; the xAI stream error shape tells the client instead.
         yield data_line(stream_error_body(exc))
         return
-    assert run.completion is not None
-    for chunk in chunks.closing(run.completion.usage):
+    for chunk in chunks.closing():
         yield data_line(chunk.model_dump(mode="json", exclude_none=True))
     yield data_line("[DONE]")
 

@@ -64,7 +64,7 @@ async def create(body: ResponseCreateRequest, runtime: Runtime, caller: Caller, 
     run = await runtime.generator.start(request)
     facts = _facts(run)
     if body.stream:
-        deltas = await primed(pumped(aiter(run), run.aclose))
+        deltas = await primed(pumped(aiter(run), run.aclose), lambda d: d.is_output)
         return sse_response(_events(run, deltas, facts))
     await drain(run, http)
     return JSONResponse(mapper.response_dict(mapper.to_response(_finished(facts, run))))
