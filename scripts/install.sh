@@ -2,7 +2,8 @@
 # One command installs oculi from nothing: the .venv/ environment, the pinned
 # Python dependencies (PyTorch CPU first, so the pinned CPU wheel is used), the
 # llama.cpp extra (built once, then reused from a wheel cache), and the npm
-# packages of the conformance suite.
+# packages of the conformance suite. constraints.txt pins every transitive
+# dependency to the versions the suite was run with.
 #   OCULI_SKIP_LLAMACPP=1  skip the llama.cpp extra (saves a ~7 minute first build)
 #   PYTHON=python3.11      interpreter to create the environment with
 set -euo pipefail
@@ -16,7 +17,7 @@ fi
 echo "==> installing torch==2.13.0 (CPU)"
 .venv/bin/pip install -q torch==2.13.0
 echo "==> installing oculi and its pinned dependencies"
-.venv/bin/pip install -q -e '.[dev]'
+.venv/bin/pip install -q -c constraints.txt -e '.[dev]'
 
 if [ "${OCULI_SKIP_LLAMACPP:-0}" != "1" ] && [ -x scripts/build_llamacpp.sh ]; then
   echo "==> llama.cpp extra"
