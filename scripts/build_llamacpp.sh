@@ -17,7 +17,8 @@
 # Override with OCULI_LLAMACPP_CMAKE_ARGS, e.g. "-DGGML_NATIVE=ON" for a local box
 # or "-DGGML_AVX2=OFF -DGGML_FMA=OFF -DGGML_F16C=OFF -DGGML_BMI2=OFF" for old CPUs.
 #
-# Usage: scripts/build_llamacpp.sh [--server] [--python PATH]
+# Usage: scripts/build_llamacpp.sh [--install] [--server] [--python PATH]
+#   --install  build (or reuse) and install the wheel: the default, accepted for clarity
 set -euo pipefail
 
 VERSION="0.3.36"
@@ -26,6 +27,7 @@ PYTHON="${HERE}/.venv/bin/python"
 WITH_SERVER=0
 while [[ $# -gt 0 ]]; do
   case "$1" in
+    --install) shift ;;
     --server) WITH_SERVER=1; shift ;;
     --python) PYTHON="$2"; shift 2 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
@@ -74,7 +76,7 @@ else
   "${PYTHON}" -m pip install --no-deps "${WHEEL}"
   # The wheel's runtime deps (numpy, typing-extensions, diskcache, jinja2) are
   # already pinned by oculi; install only what is missing.
-  "${PYTHON}" -m pip install "diskcache>=5.6.1" "jinja2>=2.11.3" "numpy>=1.20.0" "typing-extensions>=4.5.0"
+  "${PYTHON}" -m pip install -c "${HERE}/constraints.txt" diskcache jinja2 numpy typing-extensions
 fi
 
 if [[ "${WITH_SERVER}" == "1" ]]; then

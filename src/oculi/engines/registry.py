@@ -1,9 +1,10 @@
 """Loading engines by model spec, and resolving request model names.
 
-A model spec is ``oculi-lite`` (the built-in engine), a ``.gguf`` file (the
-llama.cpp engine, with its ``mmproj``), or a local directory / hub id (the
-transformers engine). Engine modules are imported lazily so that a server
-serving only one kind never imports the others' heavy libraries.
+A model spec is ``oculi-lite`` (the built-in engine), GGUF files (a ``.gguf``
+file, a directory of them or a ``*-GGUF`` hub repo: the llama.cpp engine, with
+its ``mmproj``), or a local directory / hub id (the transformers engine).
+Engine modules are imported lazily so that a server serving only one kind
+never imports the others' heavy libraries.
 """
 
 from __future__ import annotations
@@ -27,9 +28,9 @@ def load_engine(spec: str, settings: Settings, *, mmproj: str | None = None) -> 
         from oculi.engines import lite
 
         return lite.load(settings)
-    if spec.lower().endswith(".gguf") or mmproj is not None:
-        from oculi.engines import llamacpp
+    from oculi.engines import llamacpp  # light: llama_cpp itself is imported only when loading
 
+    if mmproj is not None or llamacpp.handles(spec):
         return llamacpp.load(spec, mmproj, settings)
     from oculi.engines import hf
 

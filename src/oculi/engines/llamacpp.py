@@ -1,0 +1,190 @@
+"""The llama.cpp engine: GGUF vision models (text model + mmproj) on the CPU.
+
+Built on llama-cpp-python's low-level bindings of libllama and libmtmd (not on
+its ``Llama`` class or chat handlers: those serve one sequence at a time and
+under-report image tokens for some architectures). The pieces:
+
+- ``llamacpp_files``: which GGUF pair a model spec names (file, dir, hub repo);
+- ``llamacpp_prompt``: chat template + images → pieces; the InternVL family
+  gets SPEC §3 tiling (one bitmap per tile and thumbnail), other
+  architectures mtmd's own preprocessing;
+- ``llamacpp_runtime``: the worker thread that owns the llama.cpp context:
+  parallel sequences decoded in one batch, KV prefix reuse per slot, and a
+  cache of encoded image embeddings;
+- this module: the ``Engine`` protocol on top (async streaming, cancellation).
+
+Usage is counted from what is fed to the model: image tokens are the sizes of
+mtmd's image chunks, text tokens the ids evaluated around them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from oculi.domain import Delta
+from oculi.engines.base import EngineRequest, ModelInfo, Token
+from oculi.engines.llamacpp_files import read_gguf_metadata, resolve_model_files
+from oculi.engines.llamacpp_native import Native
+from oculi.engines.llamacpp_prompt import ChatTemplate, Layout, Piece, build_pieces
+from oculi.engines.llamacpp_runtime import Job, Runtime
+from oculi.errors import InvalidRequest
+from oculi.intake.types import PixelSpec
+from oculi.settings import Settings
+
+#: mmproj projector types whose models are InternVL-family (SPEC §3 tiling applies).
+INTERNVL_PROJECTORS = frozenset({"internvl"})
+
+#: Longest side handed to mtmd's own preprocessing (it resizes further itself).
+FULL_IMAGE_MAX_SIDE = 2048
+
+
+def is_available() -> bool:
+    """Whether the optional ``llama-cpp-python`` extra is installed."""
+    try:
+        import llama_cpp.mtmd_cpp  # noqa: F401
+    except (ImportError, OSError):
+        return False
+    return True
+
+
+def handles(spec: str) -> bool:
+    """Whether a model spec names GGUF files: a ``.gguf`` file, a directory of them, or a ``*-GGUF`` hub repo."""
+    path = Path(spec).expanduser()
+    if spec.lower().endswith(".gguf"):
+        return True
+    if path.is_dir():
+        return any(path.glob("*.gguf"))
+    return spec.partition(":")[0].lower().endswith("gguf")
+
+
+def load(model: str, mmproj: str | None, settings: Settings) -> LlamaCppEngine:
+    """Load a GGUF vision model (``model`` + its ``mmproj``) for serving; see the module docstring."""
+    if not is_available():
+        raise InvalidRequest(
+            "Serving GGUF models needs the llama.cpp extra: run scripts/build_llamacpp.sh "
+            "(or pip install 'oculi[llamacpp]').",
+            param="model",
+        )
+    text_path, mmproj_path = resolve_model_files(model, mmproj, settings)
+    return LlamaCppEngine(_model_id(model, text_path), text_path, mmproj_path, settings)
+
+
+def _model_id(spec: str, text_path: Path) -> str:
+    if Path(spec).expanduser().exists():
+        return text_path.stem
+    return spec
+
+
+class LlamaCppEngine:
+    """An ``Engine`` serving one GGUF vision model through llama.cpp."""
+
+    def __init__(self, model_id: str, text_path: Path, mmproj_path: Path, settings: Settings) -> None:
+        projector = read_gguf_metadata(mmproj_path, {"clip.projector_type", "clip.vision.image_size"})
+        self.projector = str(projector.get("clip.projector_type", "unknown"))
+        self.layout = Layout.TILES if self.projector in INTERNVL_PROJECTORS else Layout.MTMD
+        tile = int(projector.get("clip.vision.image_size") or 448)
+        self._spec = (
+            PixelSpec(tiles=True, tile_size=tile)
+            if self.layout is Layout.TILES
+            else PixelSpec(tiles=False, full_image_max_side=FULL_IMAGE_MAX_SIDE)
+        )
+        native = Native(
+            text_path,
+            mmproj_path,
+            n_ctx_seq=settings.llamacpp_context,
+            n_seq=max(1, settings.max_batch_size),
+            n_threads=settings.threads or os.cpu_count() or 1,
+            embed_cache_bytes=settings.llamacpp_embed_cache_bytes,
+            verbose=settings.log_level.lower() == "debug",
+        )
+        self._native = native
+        self._template = ChatTemplate(
+            native.chat_template(), native.token_text(native.bos()), native.token_text(native.eos())
+        )
+        desc, n_params = native.describe()
+        self._info = ModelInfo(
+            id=model_id,
+            architecture=f"{self.projector}+{native.meta('general.architecture') or 'unknown'}",
+            context_length=native.n_ctx_seq,
+            created=int(text_path.stat().st_mtime),
+            owned_by="oculi",
+            parameters=n_params,
+            dtype=desc.rsplit(" ", 1)[-1] if desc else None,
+            device="cpu",
+        )
+        self._runtime = Runtime(native)
+
+    @property
+    def info(self) -> ModelInfo:
+        """Static facts about the model."""
+        return self._info
+
+    @property
+    def pixel_spec(self) -> PixelSpec:
+        """SPEC §3 tiles for the InternVL family; the decoded image for mtmd's own preprocessing otherwise."""
+        return self._spec
+
+    @property
+    def runtime(self) -> Runtime:
+        """The native runtime (benchmarks and tests read its cache counters)."""
+        return self._runtime
+
+    def tokenize(self, text: str) -> list[Token]:
+        """Tokenize plain text with the model's tokenizer (no template, special tokens as text)."""
+        native = self._native
+        return [
+            Token(i, native.piece(i).decode("utf-8", errors="replace"))
+            for i in native.tokenize(text, add_special=False, parse_special=False)
+        ]
+
+    def _pieces(self, request: EngineRequest) -> list[Piece]:
+        native = self._native
+        return build_pieces(
+            self._template,
+            request.conversation,
+            request.images,
+            self.layout,
+            self._spec,
+            lambda text, first: native.tokenize(text, add_special=first and native.add_bos(), parse_special=True),
+        )
+
+    async def generate(self, request: EngineRequest) -> AsyncIterator[Delta]:
+        """Stream the answer; closing the iterator cancels the generation and frees its slot.
+
+        The first delta carries the prompt usage (image tokens from mtmd's chunks,
+        cached tokens from KV reuse); the last one the final usage.
+        """
+        params = request.params
+        if params.n < 1:
+            raise InvalidRequest("n must be at least 1.", param="n")
+        if params.max_tokens is not None and params.max_tokens < 1:
+            raise InvalidRequest("max_tokens must be at least 1.", param="max_tokens")
+        if params.temperature < 0 or not 0 < params.top_p <= 1:
+            raise InvalidRequest("temperature must be ≥ 0 and top_p in (0, 1].", param="temperature")
+        pieces = await asyncio.to_thread(self._pieces, request)
+        loop = asyncio.get_running_loop()
+        inbox: asyncio.Queue[Delta | BaseException | None] = asyncio.Queue()
+
+        def emit(item: Delta | BaseException | None) -> None:
+            loop.call_soon_threadsafe(inbox.put_nowait, item)
+
+        job = Job(pieces, params, emit)
+        self._runtime.submit(job)
+        try:
+            while True:
+                item = await inbox.get()
+                if item is None:  # the worker's end-of-stream mark, after the final usage
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            job.cancelled.set()
+            self._runtime.wake()
+
+    async def close(self) -> None:
+        """Stop the worker thread and free the model."""
+        await asyncio.to_thread(self._runtime.close)

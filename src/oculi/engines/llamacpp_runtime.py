@@ -1,0 +1,337 @@
+"""The llama.cpp runtime: one model, one context of parallel sequences, one worker thread.
+
+llama.cpp contexts are not thread-safe, so a single worker thread owns the
+model, the context and the mtmd (vision) context, and every request reaches it
+through a queue. The worker interleaves requests instead of serialising them:
+
+- the context holds ``n_seq`` sequences (slots), each with its own KV stream;
+- each loop iteration admits waiting requests into free slots (prefill), then
+  decodes one token for *every* running sequence in a single ``llama_decode``
+  batch, so concurrent requests share the forward passes;
+- a slot keeps its KV after its request ends, and remembers what it holds; a
+  new request goes to the free slot with the longest common prefix and only
+  the rest is evaluated (a continued conversation re-uses its image in KV);
+  when another slot, even a busy one, shares a much longer prefix (concurrent
+  questions about the same image), its KV stream is copied over instead;
+- encoded image embeddings are cached by content key (LRU, byte budget), so
+  the same image sent again in another slot is decoded from the cache
+  without running the vision encoder again.
+
+Results go back to the asyncio side through ``Job.emit`` (thread-safe).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from oculi.domain import Delta, FinishReason, GenerationParams, Usage
+from oculi.engines.llamacpp_native import ImageChunk, Native, Unit
+from oculi.engines.llamacpp_prompt import Bitmap, Piece
+from oculi.engines.llamacpp_text import TextStream
+from oculi.errors import ContextLengthExceeded, InvalidRequest, Overloaded
+
+log = logging.getLogger(__name__)
+
+#: Positions another slot must share beyond this slot's own prefix before its KV is copied over.
+MIN_COPY_GAIN = 32
+
+
+def _unit_key(unit: Unit) -> int | str:
+    return unit if isinstance(unit, int) else unit.key
+
+
+def _unit_pos(unit: Unit) -> int:
+    return 1 if isinstance(unit, int) else unit.n_pos
+
+
+def _common_prefix(a: list[int | str], b: list[int | str]) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+@dataclass
+class Job:
+    """One generation request as the worker sees it."""
+
+    pieces: list[Piece]
+    params: GenerationParams
+    emit: Callable[[Delta | BaseException | None], None]  # None: the stream is complete
+    cancelled: threading.Event = field(default_factory=threading.Event)
+    # Filled in by the worker:
+    units: list[Unit] = field(default_factory=list)
+    chunk_lists: list[Any] = field(default_factory=list)
+    usage: Usage = field(default_factory=Usage)
+    running: int = 0
+
+
+@dataclass
+class Slot:
+    """A llama.cpp sequence id and what its KV stream holds (one key and width per evaluated unit)."""
+
+    seq_id: int
+    keys: list[int | str] = field(default_factory=list)
+    positions: list[int] = field(default_factory=list)
+    busy: bool = False
+
+
+@dataclass
+class Running:
+    """One choice being generated in a slot."""
+
+    job: Job
+    index: int
+    slot: Slot
+    sampler: Any  # llama_sampler*
+    max_tokens: int
+    text: TextStream
+    n_past: int = 0
+    next_token: int = -1
+    generated: int = 0
+
+
+class _Cancelled(Exception):
+    """The request went away during prefill (never reaches a caller)."""
+
+
+class Runtime:
+    """The worker thread and its slots over a ``Native`` model; see the module docstring."""
+
+    def __init__(self, native: Native) -> None:
+        self.native = native
+        self.n_ctx_seq = native.n_ctx_seq
+        self.n_seq = native.n_seq
+        self.peak_running = 0  # most choices decoded in one batch so far (tests, benchmarks)
+        self._slots = [Slot(i) for i in range(native.n_seq)]
+        self._running: list[Running] = []
+        self._waiting: list[Job] = []
+        self._inbox: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
+        self._closed = False
+        self._thread = threading.Thread(target=self._loop, name="oculi-llamacpp", daemon=True)
+        self._thread.start()
+
+    @property
+    def cache(self) -> Any:
+        """The embedding cache (its ``hits``/``misses`` counters)."""
+        return self.native.cache
+
+    # --- the asyncio side -------------------------------------------------------------
+    def submit(self, job: Job) -> None:
+        """Queue ``job``; results arrive through ``job.emit``."""
+        if self._closed:
+            job.emit(Overloaded("The model is shutting down; retry on another replica."))
+            return
+        if job.params.n > self.n_seq:
+            message = f"n={job.params.n} is more than this model serves at once ({self.n_seq})."
+            job.emit(InvalidRequest(message, param="n"))
+            return
+        self._inbox.put(job)
+
+    def wake(self) -> None:
+        """Make an idle worker look at cancellations."""
+        self._inbox.put(None)
+
+    def close(self) -> None:
+        """Stop the worker and free the native objects."""
+        if self._closed:
+            return
+        self._closed = True
+        self._inbox.put(None)
+        self._thread.join()
+        self.native.close()
+
+    def stats(self) -> dict[str, Any]:
+        """Counters for tests and benchmarks."""
+        cache = self.native.cache
+        return {"embed_cache_hits": cache.hits, "embed_cache_misses": cache.misses, "peak_running": self.peak_running}
+
+    # --- the worker -------------------------------------------------------------------
+    def _loop(self) -> None:
+        while not self._closed:
+            idle = not self._running and not self._waiting
+            try:
+                item = self._inbox.get(timeout=0.5) if idle else self._inbox.get_nowait()
+                while True:
+                    if item is not None:
+                        self._waiting.append(item)
+                    item = self._inbox.get_nowait()
+            except queue.Empty:
+                pass
+            self._waiting = [j for j in self._waiting if not j.cancelled.is_set()]
+            while self._waiting and sum(not s.busy for s in self._slots) >= self._waiting[0].params.n:
+                self._start(self._waiting.pop(0))
+            if self._running:
+                try:
+                    self._step()
+                except Exception as exc:  # a native failure ends the running requests, not the worker
+                    log.exception("llama.cpp decode failed")
+                    for run in list(self._running):
+                        self._finish(run, FinishReason.ERROR, error=exc)
+        for run in list(self._running):
+            self._finish(run, FinishReason.CANCELLED)
+        for job in self._waiting:
+            self._emit(job, Overloaded("The model is shutting down; retry on another replica."))
+
+    def _start(self, job: Job) -> None:
+        slots: list[Slot] = []
+        try:
+            for piece in job.pieces:
+                units = self.native.bitmap_units(piece, job.chunk_lists) if isinstance(piece, Bitmap) else piece
+                job.units.extend(units)
+            job.usage.prompt_text_tokens = sum(isinstance(u, int) for u in job.units)
+            job.usage.prompt_image_tokens = sum(u.n_tokens for u in job.units if isinstance(u, ImageChunk))
+            self._check_length(job)
+            slots = self._pick_slots(job)
+            self._prefill(job, slots)
+        except Exception as exc:
+            for slot in slots:
+                self._reset(slot)
+            if isinstance(exc, _Cancelled):
+                return
+            if not isinstance(exc, (InvalidRequest, Overloaded)):
+                log.exception("llama.cpp prefill failed")
+            self._emit(job, exc)
+        finally:
+            self.native.free_chunks(job.chunk_lists)
+
+    def _reset(self, slot: Slot) -> None:
+        """Forget a slot's KV (after a failure its contents are not known for sure)."""
+        self.native.clear(slot.seq_id)
+        slot.keys, slot.positions, slot.busy = [], [], False
+
+    def _check_length(self, job: Job) -> None:
+        # Like the transformers engine: the prompt must fit with room for one token;
+        # a larger max_tokens only means the answer may end at the context ("length").
+        if sum(_unit_pos(u) for u in job.units) >= self.n_ctx_seq:
+            raise ContextLengthExceeded(job.usage.prompt_tokens, self.n_ctx_seq)
+        if not job.units or not isinstance(job.units[-1], int):
+            raise InvalidRequest("The prompt must end with text (the chat template's assistant header).")
+
+    def _pick_slots(self, job: Job) -> list[Slot]:
+        """The free slot sharing the longest prefix with the prompt, plus ``n - 1`` others."""
+        keys = [_unit_key(u) for u in job.units]
+        free = sorted(
+            (s for s in self._slots if not s.busy), key=lambda s: (-_common_prefix(s.keys, keys), len(s.keys))
+        )
+        slots = free[: job.params.n]
+        for slot in slots:
+            slot.busy = True
+        return slots
+
+    def _prefill(self, job: Job, slots: list[Slot]) -> None:
+        """Evaluate the prompt in the first slot after its reusable prefix; copy it to the others."""
+        native, main = self.native, slots[0]
+        keys = [_unit_key(u) for u in job.units]
+        own = _common_prefix(main.keys, keys)
+        # Another slot (even one still generating) may hold a longer prefix, e.g. the same image
+        # asked about by concurrent requests: copying its KV stream beats evaluating it again.
+        donors = [(_common_prefix(s.keys, keys), s) for s in self._slots if s not in slots]
+        best, donor = max(donors, key=lambda d: d[0], default=(0, None))
+        if donor is not None and sum(donor.positions[:best]) >= sum(main.positions[:own]) + MIN_COPY_GAIN:
+            native.copy(donor.seq_id, main.seq_id)
+            main.keys, main.positions, own = list(donor.keys), list(donor.positions), best
+        keep = min(own, len(keys) - 1)  # the last unit again, for its logits
+        keep_pos = sum(main.positions[:keep])
+        if not native.keep_prefix(main.seq_id, keep_pos):
+            native.clear(main.seq_id)
+            keep, keep_pos = 0, 0
+        del main.keys[keep:], main.positions[keep:]
+        job.usage.cached_prompt_tokens = sum(1 if isinstance(u, int) else u.n_tokens for u in job.units[:keep])
+        # The prompt counts first, so streams can report them from their first chunk.
+        self._emit(job, Delta(usage=dataclasses.replace(job.usage)))
+
+        n_past, pending, last = keep_pos, [], len(job.units) - 1
+        for i in range(keep, len(job.units)):
+            if job.cancelled.is_set():
+                raise _Cancelled()
+            unit = job.units[i]
+            if isinstance(unit, int):
+                pending.append(unit)
+                if len(pending) == native.n_batch or i == last:
+                    n_past = native.decode_tokens(main.seq_id, pending, n_past, logits_last=i == last)
+                    pending = []
+            else:
+                if pending:
+                    n_past = native.decode_tokens(main.seq_id, pending, n_past, logits_last=False)
+                    pending = []
+                n_past = native.decode_image(main.seq_id, unit, n_past)
+            main.keys.append(keys[i])
+            main.positions.append(_unit_pos(unit))
+
+        for slot in slots[1:]:
+            native.copy(main.seq_id, slot.seq_id)
+            slot.keys, slot.positions = list(main.keys), list(main.positions)
+
+        max_tokens = min(job.params.max_tokens or self.n_ctx_seq, self.n_ctx_seq - n_past)
+        for index, slot in enumerate(slots):
+            sampler = native.sampler(job.params, index)
+            run = Running(job, index, slot, sampler, max_tokens, TextStream(job.params.stop), n_past=n_past)
+            job.running += 1
+            self._running.append(run)
+            self._accept(run, native.sample(sampler, -1))
+
+    def _step(self) -> None:
+        """Cancel what was cancelled, then decode one token for every running choice in one batch."""
+        for run in [r for r in self._running if r.job.cancelled.is_set()]:
+            self._finish(run, FinishReason.CANCELLED)
+        if not self._running:
+            return
+        runs = list(self._running)
+        self.peak_running = max(self.peak_running, len(runs))
+        self.native.decode_step([(r.slot.seq_id, r.next_token, r.n_past) for r in runs])
+        for j, run in enumerate(runs):
+            run.slot.keys.append(run.next_token)
+            run.slot.positions.append(1)
+            run.n_past += 1
+            self._accept(run, self.native.sample(run.sampler, j))
+
+    def _accept(self, run: Running, token: int) -> None:
+        """Handle a sampled token: finish on end-of-generation, stop sequence or a limit; else emit it."""
+        if self.native.is_eog(token):
+            self._finish(run, FinishReason.STOP)
+            return
+        run.generated += 1
+        text = run.text.push(self.native.piece(token))
+        if run.text.stopped:
+            self._finish(run, FinishReason.STOP, text)
+        elif run.generated >= run.max_tokens or run.n_past + 1 >= self.n_ctx_seq:
+            self._finish(run, FinishReason.LENGTH, text + run.text.flush())
+        else:
+            run.next_token = token
+            if text:
+                self._emit(run.job, Delta(index=run.index, text=text))
+
+    def _finish(self, run: Running, reason: FinishReason, text: str = "", error: BaseException | None = None) -> None:
+        job = run.job
+        self._running.remove(run)
+        self.native.free_sampler(run.sampler)
+        run.slot.busy = False
+        job.running -= 1
+        job.usage.completion_tokens += run.generated
+        if reason is FinishReason.CANCELLED:
+            return
+        if error is not None:
+            self._reset(run.slot)
+            if not job.cancelled.is_set():
+                job.cancelled.set()
+                self._emit(job, error)
+            return
+        usage = job.usage if job.running == 0 else None  # the stream's very last delta carries usage
+        self._emit(job, Delta(index=run.index, text=text, finish_reason=reason, usage=usage))
+        if usage is not None:
+            self._emit(job, None)
+
+    def _emit(self, job: Job, item: Delta | BaseException | None) -> None:
+        try:
+            job.emit(item)
+        except RuntimeError:  # the caller's event loop is gone: nobody listens any more
+            job.cancelled.set()

@@ -1,0 +1,75 @@
+"""Finding the GGUF pair and reading GGUF metadata (no llama.cpp needed)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from oculi.engines.llamacpp_files import ModelFileError, read_gguf_metadata, resolve_model_files
+from oculi.settings import Settings
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "gguf"
+
+
+def test_fixture_metadata_names_architectures_and_projectors():
+    text = read_gguf_metadata(FIXTURES / "tiny-internvl.gguf", {"general.architecture", "tokenizer.chat_template"})
+    assert text["general.architecture"] == "qwen2"
+    assert "<IMG_CONTEXT>" in text["tokenizer.chat_template"]
+    internvl = read_gguf_metadata(FIXTURES / "tiny-internvl-mmproj.gguf")
+    assert internvl["clip.projector_type"] == "internvl"
+    assert internvl["clip.vision.image_size"] == 448
+    llava = read_gguf_metadata(FIXTURES / "tiny-llava-mmproj.gguf", {"clip.projector_type"})
+    assert llava["clip.projector_type"] == "mlp"
+
+
+def test_not_a_gguf_file_is_a_clear_error(tmp_path):
+    bogus = tmp_path / "model.gguf"
+    bogus.write_bytes(b"not gguf at all")
+    with pytest.raises(ModelFileError, match="not a GGUF file"):
+        read_gguf_metadata(bogus)
+
+
+def test_file_with_explicit_projector(tmp_path):
+    text, mmproj = resolve_model_files(
+        str(FIXTURES / "tiny-llava.gguf"), str(FIXTURES / "tiny-llava-mmproj.gguf"), Settings()
+    )
+    assert (text.name, mmproj.name) == ("tiny-llava.gguf", "tiny-llava-mmproj.gguf")
+
+
+def test_directory_holding_the_pair(tmp_path):
+    shutil.copy(FIXTURES / "tiny-internvl.gguf", tmp_path / "model-f32.gguf")
+    shutil.copy(FIXTURES / "tiny-internvl-mmproj.gguf", tmp_path / "mmproj-model-f32.gguf")
+    text, mmproj = resolve_model_files(str(tmp_path), None, Settings())
+    assert (text.name, mmproj.name) == ("model-f32.gguf", "mmproj-model-f32.gguf")
+    # the projector next to a named file is found as well
+    text, mmproj = resolve_model_files(str(tmp_path / "model-f32.gguf"), None, Settings())
+    assert mmproj.name == "mmproj-model-f32.gguf"
+
+
+def test_missing_projector_and_missing_files_say_what_to_pass(tmp_path):
+    shutil.copy(FIXTURES / "tiny-internvl.gguf", tmp_path / "model.gguf")
+    with pytest.raises(ModelFileError, match="--mmproj"):
+        resolve_model_files(str(tmp_path / "model.gguf"), None, Settings())
+    with pytest.raises(ModelFileError, match="does not exist"):
+        resolve_model_files(str(tmp_path / "absent.gguf"), None, Settings())
+    with pytest.raises(ModelFileError, match="does not exist"):
+        resolve_model_files(str(tmp_path / "model.gguf"), str(tmp_path / "absent-mmproj.gguf"), Settings())
+
+
+def test_unknown_hub_repo_offline_says_how_to_get_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelFileError, match="huggingface-cli download"):
+        resolve_model_files("someone/Some-Model-GGUF:Q8_0", None, Settings(offline=True))
+
+
+def test_which_specs_name_gguf_models(tmp_path):
+    from oculi.engines.llamacpp import handles
+
+    assert handles(str(FIXTURES / "tiny-internvl.gguf"))
+    assert handles(str(FIXTURES))  # a directory holding GGUF files
+    assert handles("ggml-org/InternVL3-1B-Instruct-GGUF") and handles("ggml-org/InternVL3-1B-Instruct-GGUF:Q8_0")
+    assert not handles("OpenGVLab/InternVL3-1B-hf")
+    assert not handles(str(tmp_path))  # an empty directory
