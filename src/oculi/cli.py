@@ -160,10 +160,12 @@ def tokens(
 @app.command()
 def models() -> None:
     """List the models oculi would serve (settings) and vision models in the local hub cache."""
+    from oculi.engines import llamacpp
+
     settings = Settings()
     table = Table("model", "engine", "source")
     for spec in settings.model_specs():
-        engine = "oculi-lite" if spec == "oculi-lite" else "llama.cpp" if spec.endswith(".gguf") else "transformers"
+        engine = "oculi-lite" if spec == "oculi-lite" else "llama.cpp" if llamacpp.handles(spec) else "transformers"
         table.add_row(spec, engine, "configured (default)" if spec == settings.model_specs()[0] else "configured")
     try:
         from huggingface_hub import scan_cache_dir
