@@ -19,6 +19,11 @@ KEY = "sk-oculi-test-key-one"
 OTHER_KEY = "sk-oculi-test-key-two"
 MiB = 1024 * 1024
 
+#: Limits of the scripted server: small, so 413 and 429 are cheap to reach.
+SCRIPTED_MAX_BODY = 4 * MiB
+SCRIPTED_MAX_QUEUE = 4
+SCRIPTED_MAX_IMAGE_BUDGET = 1 * MiB
+
 
 # --- images ------------------------------------------------------------------------------
 

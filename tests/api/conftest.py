@@ -13,7 +13,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-from api_support import KEY, OTHER_KEY, MiB, image_server  # noqa: F401  (image_server is a fixture)
+from api_support import (  # noqa: F401  (image_server is a fixture)
+    KEY,
+    OTHER_KEY,
+    SCRIPTED_MAX_BODY,
+    SCRIPTED_MAX_IMAGE_BUDGET,
+    SCRIPTED_MAX_QUEUE,
+    image_server,
+)
 
 from oculi.testing.server import ServerProcess, running_server
 
@@ -31,12 +38,6 @@ def vlm_server(tiny_internvl: Path) -> Iterator[ServerProcess]:
         env={"OCULI_THREADS": "2"},
     ) as server:
         yield server
-
-
-#: Limits of the scripted server: small, so 413 and 429 are cheap to reach.
-SCRIPTED_MAX_BODY = 4 * MiB
-SCRIPTED_MAX_QUEUE = 4
-SCRIPTED_MAX_IMAGE_BUDGET = 1 * MiB
 
 
 @pytest.fixture(scope="session")

@@ -9,9 +9,8 @@ import httpx
 import pytest
 from api_support import KEY, OTHER_KEY, ImageServer, data_url, image_bytes
 from openai import OpenAI
+from spec_oracle import expected_image_tokens
 
-from oculi.domain import Detail
-from oculi.intake.tiling import plan_tiles
 from oculi.testing.server import ServerProcess
 
 
@@ -21,7 +20,7 @@ def client(vlm_server: ServerProcess) -> OpenAI:
 
 
 def expected_tokens(width: int, height: int, detail: str) -> int:
-    return plan_tiles(width, height, Detail(detail)).image_tokens
+    return expected_image_tokens(width, height, detail)
 
 
 def test_spec_examples_of_the_token_formula() -> None:

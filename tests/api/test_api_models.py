@@ -7,9 +7,8 @@ import openai
 import pytest
 from api_support import KEY, ImageServer, data_url, image_bytes
 from openai import OpenAI
+from spec_oracle import expected_image_tokens
 
-from oculi.domain import Detail
-from oculi.intake.tiling import plan_tiles
 from oculi.testing.server import ServerProcess
 
 
@@ -60,7 +59,7 @@ def test_image_token_count_matches_spec_and_usage(
     url = image_server.add(f"/count-{size[0]}-{detail}.png", image_bytes(*size))
     counted = http.post("/v1/image-tokens", json={"image_url": url, "detail": detail})
     assert counted.status_code == 200, counted.text
-    expected = plan_tiles(*size, Detail(detail)).image_tokens
+    expected = expected_image_tokens(*size, detail)
     assert counted.json()["image_tokens"] == expected
     assert counted.json()["images"][0]["width"] == size[0]
     # The same number the model is fed.
@@ -80,7 +79,7 @@ def test_image_token_count_of_several_and_errors(http: httpx.Client) -> None:
     ]
     counted = http.post("/v1/image-tokens", json={"images": images}).json()
     assert [i["image_tokens"] for i in counted["images"]] == [
-        plan_tiles(2000, 1000, Detail.HIGH).image_tokens,
+        expected_image_tokens(2000, 1000, "high"),
         256,
     ]
     assert counted["image_tokens"] == sum(i["image_tokens"] for i in counted["images"])

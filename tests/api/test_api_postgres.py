@@ -19,9 +19,8 @@ import openai
 import pytest
 from api_support import KEY, OTHER_KEY, data_url, image_bytes
 from openai import OpenAI
+from spec_oracle import expected_image_tokens
 
-from oculi.domain import Detail
-from oculi.intake.tiling import plan_tiles
 from oculi.testing.server import ServerProcess, running_server
 
 pytestmark = pytest.mark.postgres
@@ -79,7 +78,7 @@ def test_replicas_continue_each_others_conversations(
 ) -> None:
     a, b = (OpenAI(base_url=s.v1, api_key=KEY, max_retries=0, timeout=120) for s in replicas)
     image = data_url(image_bytes(800, 400, seed=21))
-    image_tokens = plan_tiles(800, 400, Detail.HIGH).image_tokens
+    image_tokens = expected_image_tokens(800, 400, "high")
     first = a.responses.create(
         model="grok-4",
         max_output_tokens=2,

@@ -10,9 +10,8 @@ import openai
 import pytest
 from api_support import KEY, OTHER_KEY, ImageServer, data_url, image_bytes
 from openai import OpenAI
+from spec_oracle import expected_image_tokens
 
-from oculi.domain import Detail
-from oculi.intake.tiling import plan_tiles
 from oculi.testing.server import ServerProcess
 
 
@@ -27,7 +26,7 @@ def other_client(vlm_server: ServerProcess) -> OpenAI:
 
 
 def tokens(width: int, height: int, detail: str) -> int:
-    return plan_tiles(width, height, Detail(detail)).image_tokens
+    return expected_image_tokens(width, height, detail)
 
 
 def stored_ids(server: ServerProcess) -> set[str]:

@@ -15,8 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import openai
 import pytest
-from api_support import KEY, MiB, data_url
-from conftest import SCRIPTED_MAX_BODY, SCRIPTED_MAX_IMAGE_BUDGET, SCRIPTED_MAX_QUEUE
+from api_support import KEY, SCRIPTED_MAX_BODY, SCRIPTED_MAX_IMAGE_BUDGET, SCRIPTED_MAX_QUEUE, MiB, data_url
 from openai import OpenAI
 
 from oculi.testing.server import ServerProcess

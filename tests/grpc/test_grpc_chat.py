@@ -8,7 +8,7 @@ import time
 
 import httpx
 import pytest
-from grpc_spec_tokens import expected_image_tokens
+from spec_oracle import expected_image_tokens
 from xai_sdk import Client
 from xai_sdk.chat import image, system, user
 from xai_sdk.proto import chat_pb2, chat_pb2_grpc, sample_pb2

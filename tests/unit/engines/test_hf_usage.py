@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PIL import Image
+from spec_oracle import expected_image_tokens as spec_tokens
 
 from oculi.domain import Conversation, Detail, GenerationParams, ImagePart, Message, Role, TextPart
 from oculi.engines.base import EngineRequest
@@ -13,24 +14,6 @@ from oculi.engines.base import EngineRequest
 def _image(width: int, height: int, seed: int = 0) -> Image.Image:
     rng = np.random.RandomState(seed)
     return Image.fromarray((rng.rand(height, width, 3) * 255).astype("uint8"))
-
-
-def spec_tokens(width: int, height: int, detail: Detail) -> int:
-    """SPEC §3 written out independently: low → 256; high → (grid tiles + 1) · 256."""
-    if detail is Detail.AUTO:
-        detail = Detail.LOW if width <= 448 and height <= 448 else Detail.HIGH
-    if detail is Detail.LOW:
-        return 256
-    aspect, area = width / height, width * height
-    best, best_diff = (1, 1), float("inf")
-    grids = sorted(((c, r) for c in range(1, 7) for r in range(1, 7) if c * r <= 6), key=lambda g: g[0] * g[1])
-    for c, r in grids:
-        diff = abs(aspect - c / r)
-        if diff < best_diff:
-            best, best_diff = (c, r), diff
-        elif diff == best_diff and area > 0.5 * 448 * 448 * c * r:
-            best = (c, r)
-    return (best[0] * best[1] + 1) * 256
 
 
 CASES = [
