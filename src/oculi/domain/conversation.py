@@ -86,6 +86,21 @@ class Conversation:
     def __add__(self, other: Conversation) -> Conversation:
         return Conversation(self.messages + other.messages)
 
+    def continued_by(self, turn: Conversation) -> Conversation:
+        """This (stored) conversation followed by a new ``turn``.
+
+        System messages the new turn opens with (Responses ``instructions``, a
+        chat system prompt) replace the stored ones and go first, where chat
+        templates require them; without any, the stored ones stay.
+        """
+        leading = 0
+        while leading < len(turn.messages) and turn.messages[leading].role is Role.SYSTEM:
+            leading += 1
+        if not leading:
+            return self + turn
+        kept = [m for m in self.messages if m.role is not Role.SYSTEM]
+        return Conversation(turn.messages[:leading] + kept + turn.messages[leading:])
+
     def to_dict(self) -> list[dict[str, Any]]:
         """A JSON-able form, used by the store."""
         return [

@@ -185,7 +185,8 @@ class Generator:
         """Validate, load history, admit, take in images: everything refusable is refused here."""
         validate(request)
         engine = self.registry.resolve(request.model)
-        conversation = await self.history(request.previous_response_id, request.owner) + request.conversation
+        history = await self.history(request.previous_response_id, request.owner)
+        conversation = history.continued_by(request.conversation)
         parts = conversation.images()
         ticket = self.admission.admit(parts)
         try:
