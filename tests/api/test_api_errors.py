@@ -197,6 +197,28 @@ BAD_VALUES = {
         },
         "input[0].content[0].detail",
     ),
+    "image-in-a-system-message": (
+        "/v1/chat/completions",
+        {
+            "model": "grok-4",
+            "messages": [
+                {"role": "system", "content": [{"type": "image_url", "image_url": {"url": GOOD}}]},
+                {"role": "user", "content": "x"},
+            ],
+        },
+        "messages[0].content[0]",
+    ),
+    "responses-image-in-an-assistant-message": (
+        "/v1/responses",
+        {
+            "model": "grok-4",
+            "input": [
+                {"role": "user", "content": "x"},
+                {"role": "assistant", "content": [{"type": "input_image", "image_url": GOOD}]},
+            ],
+        },
+        "input[1].content[0]",
+    ),
     "responses-unknown-item": (
         "/v1/responses",
         {"model": "grok-4", "input": [{"type": "function_call_output", "call_id": "c", "output": "x"}]},

@@ -9,7 +9,7 @@ import grpc
 import pytest
 from PIL import Image
 from xai_sdk import Client
-from xai_sdk.chat import image, user
+from xai_sdk.chat import assistant, image, user
 from xai_sdk.proto import chat_pb2, chat_pb2_grpc, image_pb2
 
 
@@ -71,6 +71,17 @@ def test_unknown_detail_value(client, image_server) -> None:
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
     details = error.details()
     assert "detail" in details and "DETAIL_HIGH" in details and "Image 0" in details
+
+
+def test_image_in_an_assistant_message(client, image_server) -> None:
+    small = image_server.images["small.png"]
+    chat = client.chat.create(model="grok-4", max_tokens=4)
+    chat.append(user("Draw me something."))
+    chat.append(assistant("Here it is:", image(small.data_url)))
+    chat.append(user("What is it?"))
+    error = failure(chat.sample)
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "only accepted in user messages" in error.details() and "messages[1].content[1]" in error.details()
 
 
 def test_wrong_api_key(oculi_server) -> None:

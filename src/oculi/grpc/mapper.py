@@ -34,7 +34,7 @@ from oculi.domain import (
 from oculi.engines.base import ModelInfo, Token
 from oculi.errors import ImageError, InvalidRequest
 from oculi.grpc.proto import chat_pb2, image_pb2, models_pb2, sample_pb2, tokenize_pb2, usage_pb2
-from oculi.service.generate import GenerationRequest
+from oculi.service.generate import GenerationRequest, check_image_role
 from oculi.store.base import StoredResponse
 
 SURFACE = "grpc"
@@ -161,6 +161,7 @@ def to_conversation(messages: Any) -> Conversation:
             if kind == "text":
                 parts.append(TextPart(content.text))
             elif kind == "image_url":
+                check_image_role(role, param)
                 parts.append(to_image_part(content.image_url, image_index, param))
                 image_index += 1
             elif kind == "file":

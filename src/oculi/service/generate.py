@@ -28,6 +28,7 @@ from oculi.domain import (
     GenerationParams,
     ImagePart,
     Message,
+    Role,
     Usage,
 )
 from oculi.engines.base import Engine, EngineRequest
@@ -67,6 +68,14 @@ class GenerationRequest:
     previous_response_id: str | None = None
     id: str = field(default_factory=new_id)
     metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def check_image_role(role: Role, param: str) -> None:
+    """Images belong to user turns; every wire mapper calls this with its own field path as ``param``."""
+    if role is not Role.USER:
+        raise InvalidRequest(
+            f"Images are only accepted in user messages; {param} is in a {role.value} message.", param=param
+        )
 
 
 def validate(request: GenerationRequest) -> None:

@@ -33,6 +33,7 @@ from oculi.domain import (
     Usage,
 )
 from oculi.errors import InvalidRequest
+from oculi.service.generate import check_image_role
 
 SYSTEM_FINGERPRINT = "fp_oculi"
 
@@ -43,10 +44,7 @@ def _part(part: ChatContentPart, role: Role, param: str) -> Part:
             raise InvalidRequest(f"Missing 'text' in the text part at {param}.", param=f"{param}.text")
         return TextPart(part.text)
     if part.type == "image_url":
-        if role is not Role.USER:
-            raise InvalidRequest(
-                f"Images are only accepted in user messages; {param} is in a {role.value} message.", param=param
-            )
+        check_image_role(role, param)
         image = part.image_url
         if image is None:
             raise InvalidRequest(f"Missing 'image_url' in the image part at {param}.", param=f"{param}.image_url")

@@ -38,6 +38,7 @@ from oculi.domain import (
     Usage,
 )
 from oculi.errors import InvalidRequest
+from oculi.service.generate import check_image_role
 from oculi.store.base import StoredResponse
 
 _TEXT_TYPES = {"input_text", "output_text", "text"}
@@ -49,10 +50,7 @@ def _part(part: InputContentPart, role: Role, param: str) -> Part:
             raise InvalidRequest(f"Missing 'text' in the {part.type} part at {param}.", param=f"{param}.text")
         return TextPart(part.text)
     if part.type == "input_image":
-        if role is not Role.USER:
-            raise InvalidRequest(
-                f"Images are only accepted in user messages; {param} is in a {role.value} message.", param=param
-            )
+        check_image_role(role, param)
         image = part.image_url
         if image is None:
             hint = (
