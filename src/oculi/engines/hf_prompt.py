@@ -21,8 +21,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from oculi.domain import Conversation, ImagePart, Role, TextPart
+from oculi.domain import Conversation
 from oculi.engines.hf_vision import TiledImage
+from oculi.engines.template import template_messages
 from oculi.intake.types import PixelSpec, PreparedImage
 
 #: Largest side of the decoded image handed to processor-driven families.
@@ -55,24 +56,9 @@ class Prompt:
         return self.length - self.image_tokens
 
 
-def chat_messages(conversation: Conversation) -> list[dict[str, Any]]:
-    """The conversation as the ``messages`` list HF chat templates take (images as ``{"type": "image"}``)."""
-    messages = []
-    for message in conversation.messages:
-        content: list[dict[str, Any]] = []
-        for part in message.parts:
-            if isinstance(part, TextPart):
-                content.append({"type": "text", "text": part.text})
-            elif isinstance(part, ImagePart):
-                content.append({"type": "image"})
-        role = message.role.value if isinstance(message.role, Role) else str(message.role)
-        messages.append({"role": role, "content": content})
-    return messages
-
-
 def render_template(processor: Any, conversation: Conversation) -> str:
     """The prompt text from the checkpoint's chat template, ending with the assistant turn's opening."""
-    messages = chat_messages(conversation)
+    messages = template_messages(conversation)
     if getattr(processor, "chat_template", None):
         return str(processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False))
     return str(processor.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False))

@@ -31,7 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from oculi.domain import Conversation, Detail, ImagePart, Role, TextPart
+from oculi.domain import Conversation, Detail, TextPart
+from oculi.engines.template import template_messages
 from oculi.errors import ImageDecodeError, InvalidRequest
 from oculi.intake.types import PixelSpec, PreparedImage, TilePlan
 
@@ -109,22 +110,6 @@ class ChatTemplate:
         )
 
 
-def _messages(conversation: Conversation) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    for message in conversation.messages:
-        content: list[dict[str, Any]] = []
-        for part in message.parts:
-            if isinstance(part, TextPart):
-                content.append({"type": "text", "text": part.text})
-            elif isinstance(part, ImagePart):
-                content.append({"type": "image"})
-        if message.role is not Role.USER and all(c["type"] == "text" for c in content):
-            out.append({"role": message.role.value, "content": "".join(c["text"] for c in content)})
-        else:
-            out.append({"role": message.role.value, "content": content})
-    return out
-
-
 def _inline(conversation: Conversation) -> list[dict[str, Any]]:
     """Messages with string content only, images as the mtmd marker on their own line."""
     return [
@@ -146,11 +131,11 @@ def split_on_images(template: ChatTemplate, conversation: Conversation, n_images
     only know string content get the images inline as mtmd's marker.
     """
     if n_images == 0:
-        return [template.render(_messages(conversation))]
+        return [template.render(template_messages(conversation, flatten_text_turns=True))]
     typed = "".join(p.text for m in conversation.messages for p in m.parts if isinstance(p, TextPart))
     if MTMD_MARKER in typed:
         raise InvalidRequest(f"The text may not contain the reserved marker {MTMD_MARKER}.", param="messages")
-    text = template.render(_messages(conversation))
+    text = template.render(template_messages(conversation, flatten_text_turns=True))
     for placeholder in PLACEHOLDERS:
         if placeholder not in typed and text.count(placeholder) == n_images:
             return text.split(placeholder)
