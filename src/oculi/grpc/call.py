@@ -64,6 +64,30 @@ class Servicer:
         self.runtime = runtime
 
 
+@contextlib.asynccontextmanager
+async def observed(servicer: Servicer, context: grpc.aio.ServicerContext[Any, Any], method: str) -> AsyncIterator[Call]:
+    """The frame of every RPC (see the module docstring): id, auth, error mapping, metrics and access log."""
+    started = time.perf_counter()
+    status = grpc.StatusCode.OK
+    call_id = logs.new_request_id()
+    # Every log line of this call carries the id; grpc.aio runs each RPC in its own task,
+    # so the value does not leak into other calls.
+    logs.request_id.set(call_id)
+    try:
+        yield await begin(servicer.runtime, context, call_id)
+    except Exception as exc:
+        status = status_of(exc)
+        await fail(context, exc, status, call_id, method)
+        raise  # fail() has aborted the call; this re-raise is never reached
+    except BaseException:
+        # The client went away (cancellation) or the stream was closed: the
+        # servicer's own ``finally`` blocks stop the generation.
+        status = grpc.StatusCode.CANCELLED
+        raise
+    finally:
+        record(servicer.runtime, method, status, started)
+
+
 def unary(
     method: str,
 ) -> Callable[
@@ -77,24 +101,8 @@ def unary(
     ) -> Callable[[S, Req, grpc.aio.ServicerContext[Any, Any]], Awaitable[Resp]]:
         @functools.wraps(fn)
         async def wrapper(self: S, request: Req, context: grpc.aio.ServicerContext[Any, Any]) -> Resp:
-            started = time.perf_counter()
-            status = grpc.StatusCode.OK
-            call_id = logs.new_request_id()
-            # Every log line of this call carries the id; grpc.aio runs each RPC in its own task,
-            # so the value does not leak into other calls.
-            logs.request_id.set(call_id)
-            try:
-                call = await begin(self.runtime, context, call_id)
+            async with observed(self, context, method) as call:
                 return await fn(self, request, call)
-            except Exception as exc:
-                status = status_of(exc)
-                await fail(context, exc, status, call_id, method)
-                raise  # fail() has aborted the call; this re-raise is never reached
-            except BaseException:
-                status = grpc.StatusCode.CANCELLED
-                raise
-            finally:
-                record(self.runtime, method, status, started)
 
         return wrapper
 
@@ -114,29 +122,13 @@ def streaming(
     ) -> Callable[[S, Req, grpc.aio.ServicerContext[Any, Any]], AsyncIterator[Resp]]:
         @functools.wraps(fn)
         async def wrapper(self: S, request: Req, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Resp]:
-            started = time.perf_counter()
-            status = grpc.StatusCode.OK
-            call_id = logs.new_request_id()
-            # Every log line of this call carries the id; grpc.aio runs each RPC in its own task,
-            # so the value does not leak into other calls.
-            logs.request_id.set(call_id)
-            try:
-                call = await begin(self.runtime, context, call_id)
-                # aclosing: a cancelled call must run the servicer's cleanup now, not at GC.
-                async with contextlib.aclosing(fn(self, request, call)) as messages:
-                    async for message in messages:
-                        yield message
-            except Exception as exc:
-                status = status_of(exc)
-                await fail(context, exc, status, call_id, method)
-                raise  # fail() has aborted the call; this re-raise is never reached
-            except BaseException:
-                # The client went away (cancellation) or the generator was closed:
-                # the servicer's own ``finally`` blocks stop the generation.
-                status = grpc.StatusCode.CANCELLED
-                raise
-            finally:
-                record(self.runtime, method, status, started)
+            # aclosing: a cancelled call must run the servicer's cleanup now, not at GC.
+            async with (
+                observed(self, context, method) as call,
+                contextlib.aclosing(fn(self, request, call)) as messages,
+            ):
+                async for message in messages:
+                    yield message
 
         return wrapper
 
