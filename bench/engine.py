@@ -33,7 +33,7 @@ from PIL import Image
 from oculi.domain import Conversation, Detail, GenerationParams, ImagePart, Message, Role, TextPart
 from oculi.engines import hf
 from oculi.engines.base import EngineRequest
-from oculi.engines.hf_loading import load_processor
+from oculi.engines.hf.loading import load_processor
 from oculi.intake.pipeline import Intake
 from oculi.settings import Settings
 from oculi.testing.checkpoints import cached_checkpoint

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from oculi.domain import Conversation
-from oculi.engines.hf_vision import TiledImage
+from oculi.engines.hf.vision import TiledImage
 from oculi.engines.template import template_messages
 from oculi.intake.types import PixelSpec, PreparedImage
 

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from oculi.domain import Conversation, Detail, ImagePart, Message, Role, TextPart
-from oculi.engines.llamacpp_prompt import (
+from oculi.engines.llamacpp.prompt import (
     MTMD_MARKER,
     Bitmap,
     ChatTemplate,

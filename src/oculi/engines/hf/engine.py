@@ -6,11 +6,11 @@ Data flow of one request::
                   ──context check──▶ Job ──▶ BatchScheduler thread (prefill, batched decode)
                   ──emit──▶ asyncio queue ──▶ Delta stream
 
-InternVL-family checkpoints are first-class (``hf_prompt.TiledPrompter``):
+InternVL-family checkpoints are first-class (``prompt.TiledPrompter``):
 intake's SPEC §3 tiles go straight into the vision tower and each image costs
 exactly ``views × 256`` tokens. Other families use the checkpoint's processor
-(``hf_prompt.ProcessorPrompter``). Loading lives in ``hf_loading``, batching
-in ``hf_batch``, streaming text in ``hf_text``.
+(``prompt.ProcessorPrompter``). Loading lives in ``loading``, batching
+in ``batch``, streaming text in ``text``.
 """
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ from typing import Any
 
 from oculi.domain import Delta, GenerationParams, Usage
 from oculi.engines.base import EngineRequest, ModelInfo, Token
-from oculi.engines.hf_batch import DONE, BatchScheduler, Job
-from oculi.engines.hf_loading import load_processor, model_id, pick_device, pick_dtype, resolve_checkpoint
-from oculi.engines.hf_prompt import ProcessorPrompter, Prompt, TiledPrompter
-from oculi.engines.hf_vision import TileEncoder
+from oculi.engines.hf.batch import DONE, BatchScheduler, Job
+from oculi.engines.hf.loading import load_processor, model_id, pick_device, pick_dtype, resolve_checkpoint
+from oculi.engines.hf.prompt import ProcessorPrompter, Prompt, TiledPrompter
+from oculi.engines.hf.vision import TileEncoder
 from oculi.errors import ContextLengthExceeded, InvalidRequest, ModelUnavailable
 from oculi.intake.types import PixelSpec
 from oculi.settings import Settings

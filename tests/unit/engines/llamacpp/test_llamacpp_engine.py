@@ -31,7 +31,7 @@ pytestmark = [
     pytest.mark.skipif(not HAVE_LLAMA_CPP, reason="llama-cpp-python is not installed (scripts/build_llamacpp.sh)"),
 ]
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "gguf"
+FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "gguf"
 SLOTS = 4
 
 

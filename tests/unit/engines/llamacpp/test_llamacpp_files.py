@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from oculi.engines.llamacpp_files import ModelFileError, read_gguf_metadata, resolve_model_files
+from oculi.engines.llamacpp.files import ModelFileError, read_gguf_metadata, resolve_model_files
 from oculi.settings import Settings
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "gguf"
+FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "gguf"
 
 
 def test_fixture_metadata_names_architectures_and_projectors():

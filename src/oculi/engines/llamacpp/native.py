@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from oculi.domain import GenerationParams
-from oculi.engines.llamacpp_prompt import MTMD_MARKER, Bitmap
+from oculi.engines.llamacpp.prompt import MTMD_MARKER, Bitmap
 from oculi.errors import ImageError
 
 DEFAULT_SEED = 0xFFFFFFFF  # LLAMA_DEFAULT_SEED: a random seed per sampler

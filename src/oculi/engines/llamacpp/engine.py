@@ -4,11 +4,11 @@ Built on llama-cpp-python's low-level bindings of libllama and libmtmd (not on
 its ``Llama`` class or chat handlers: those serve one sequence at a time and
 under-report image tokens for some architectures). The pieces:
 
-- ``llamacpp_files``: which GGUF pair a model spec names (file, dir, hub repo);
-- ``llamacpp_prompt``: chat template + images → pieces; the InternVL family
+- ``files``: which GGUF pair a model spec names (file, dir, hub repo);
+- ``prompt``: chat template + images → pieces; the InternVL family
   gets SPEC §3 tiling (one bitmap per tile and thumbnail), other
   architectures mtmd's own preprocessing;
-- ``llamacpp_runtime``: the worker thread that owns the llama.cpp context:
+- ``runtime``: the worker thread that owns the llama.cpp context:
   parallel sequences decoded in one batch, KV prefix reuse per slot, and a
   cache of encoded image embeddings;
 - this module: the ``Engine`` protocol on top (async streaming, cancellation).
@@ -26,10 +26,10 @@ from pathlib import Path
 
 from oculi.domain import Delta
 from oculi.engines.base import EngineRequest, ModelInfo, Token
-from oculi.engines.llamacpp_files import read_gguf_metadata, resolve_model_files
-from oculi.engines.llamacpp_native import Native
-from oculi.engines.llamacpp_prompt import ChatTemplate, Layout, Piece, build_pieces
-from oculi.engines.llamacpp_runtime import Job, Runtime
+from oculi.engines.llamacpp.files import read_gguf_metadata, resolve_model_files
+from oculi.engines.llamacpp.native import Native
+from oculi.engines.llamacpp.prompt import ChatTemplate, Layout, Piece, build_pieces
+from oculi.engines.llamacpp.runtime import Job, Runtime
 from oculi.errors import InvalidRequest
 from oculi.intake.types import PixelSpec
 from oculi.settings import Settings

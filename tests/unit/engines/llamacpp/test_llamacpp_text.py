@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from oculi.engines.llamacpp_text import TextStream
+from oculi.engines.llamacpp.text import TextStream
 
 
 def feed(stream: TextStream, pieces: list[bytes]) -> str:

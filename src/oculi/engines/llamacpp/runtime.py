@@ -31,9 +31,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from oculi.domain import Delta, FinishReason, GenerationParams, Usage
-from oculi.engines.llamacpp_native import ImageChunk, Native, Unit
-from oculi.engines.llamacpp_prompt import Bitmap, Piece
-from oculi.engines.llamacpp_text import TextStream
+from oculi.engines.llamacpp.native import ImageChunk, Native, Unit
+from oculi.engines.llamacpp.prompt import Bitmap, Piece
+from oculi.engines.llamacpp.text import TextStream
 from oculi.errors import ContextLengthExceeded, InvalidRequest, Overloaded
 
 log = logging.getLogger(__name__)

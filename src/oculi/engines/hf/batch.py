@@ -32,9 +32,9 @@ from typing import Any
 import torch
 
 from oculi.domain import Delta, FinishReason, GenerationParams, Usage
-from oculi.engines.hf_prompt import Prompt
-from oculi.engines.hf_text import TextStream
-from oculi.engines.hf_vision import TileEncoder
+from oculi.engines.hf.prompt import Prompt
+from oculi.engines.hf.text import TextStream
+from oculi.engines.hf.vision import TileEncoder
 
 log = logging.getLogger(__name__)
 

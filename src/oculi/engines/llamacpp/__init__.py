@@ -1,0 +1,13 @@
+"""The llama.cpp engine: GGUF + mmproj through libllama / libmtmd (see ``engine.py``).
+
+Modules: ``engine`` (the ``Engine`` adapter, ``handles`` and ``load``),
+``files`` (GGUF resolution and metadata), ``prompt`` (template pieces and
+bitmaps), ``native`` (the ctypes calls into libllama / libmtmd), ``runtime``
+(the worker thread that owns the context and decodes parallel sequences),
+``text`` (incremental detokenization). Importing this package does not import
+``llama_cpp``; that happens only when a model is loaded.
+"""
+
+from oculi.engines.llamacpp.engine import LlamaCppEngine, handles, is_available, load
+
+__all__ = ["LlamaCppEngine", "handles", "is_available", "load"]
