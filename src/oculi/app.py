@@ -19,6 +19,7 @@ from oculi.api.errors import install_error_handlers
 from oculi.api.middleware import RequestContextMiddleware
 from oculi.api.models.router import router as models_router
 from oculi.api.ops import router as ops_router
+from oculi.api.playground.router import router as playground_router
 from oculi.api.responses.router import router as responses_router
 from oculi.api.tokenize.router import router as tokenize_router
 from oculi.runtime import Runtime
@@ -37,6 +38,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.state.started_at = time.time()
     for router in (chat_router, responses_router, models_router, tokenize_router, ops_router):
         app.include_router(router)
+    app.include_router(playground_router)  # the web page at /playground (/ redirects there)
     install_error_handlers(app)
     app.add_middleware(
         RequestContextMiddleware,

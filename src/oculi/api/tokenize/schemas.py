@@ -58,6 +58,9 @@ class ImageTokenCount(BaseModel):
     tiles: int
     thumbnail: bool
     image_tokens: int
+    # The side of one square view in pixels (the grid is cols·tile_size × rows·tile_size), so a
+    # client can draw the tiles without knowing the model's tiling constants.
+    tile_size: int
 
 
 class ImageTokensResponse(BaseModel):
