@@ -24,6 +24,16 @@ if [ "${OCULI_SKIP_LLAMACPP:-0}" != "1" ] && [ -x scripts/build_llamacpp.sh ]; t
   scripts/build_llamacpp.sh --install
 fi
 
+# The playground's browser tests drive Debian's Chromium (Playwright's own browser download is not used).
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
+    echo "==> chromium (playground browser tests)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "==> note: install Debian's chromium package as root for the playground browser tests"
+  fi
+fi
+
 if [ -f package-lock.json ] && command -v npm >/dev/null; then
   echo "==> npm packages (conformance suite)"
   npm ci --no-audit --no-fund --loglevel=error

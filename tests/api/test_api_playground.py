@@ -1,0 +1,339 @@
+"""The playground page in a real headless Chromium against a real ``oculi serve``.
+
+The server is the session's ``vlm_server`` (tiny InternVL as the default model,
+oculi-lite beside it, API keys on, 127.0.0.1 admitted for image URLs). The
+browser is Debian's ``chromium`` driven by Playwright; in CI (``CI`` set) a
+missing browser fails the module instead of skipping it. Screenshots at 1280
+and 360 px go to ``$OCULI_SCREENSHOT_DIR`` (or pytest's temporary directory),
+printed at the end of the run.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from api_support import GIF_BYTES, KEY, ImageServer, image_bytes
+from PIL import Image, ImageDraw, ImageFont
+from playwright.sync_api import Browser, Locator, Response, sync_playwright
+from spec_oracle import expected_image_tokens
+
+from oculi.testing.server import ServerProcess
+
+CHROMIUM = os.environ.get("OCULI_CHROMIUM", "/usr/bin/chromium")
+SIGN_WORDS = ("EMERGENCY", "EXIT")
+AUTH = {"authorization": f"Bearer {KEY}"}
+
+
+def _browser_or_fail() -> None:
+    if Path(CHROMIUM).exists():
+        return
+    message = f"no Chromium at {CHROMIUM}: scripts/install.sh installs Debian's chromium package"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    _browser_or_fail()
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    folder = Path(os.environ.get("OCULI_SCREENSHOT_DIR") or tmp_path_factory.mktemp("playground-screenshots"))
+    folder.mkdir(parents=True, exist_ok=True)
+    yield folder
+    print(f"\nplayground screenshots: {folder}")
+
+
+class Page:
+    """A browser tab on the playground that records console errors and every request it makes."""
+
+    def __init__(self, browser: Browser, server: ServerProcess, key: str | None = KEY) -> None:
+        self.server = server
+        self.context = browser.new_context(viewport={"width": 1280, "height": 900})
+        if key:
+            self.context.add_init_script(f"localStorage.setItem('oculi.apiKey', {key!r})")
+        self.page = self.context.new_page()
+        self.page.set_default_timeout(60_000)
+        self.errors: list[str] = []
+        self.requests: list[str] = []
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.on("request", lambda r: self.requests.append(r.url))
+
+    def open(self) -> Response | None:
+        response = self.page.goto(self.server.base_url + "/")
+        return response
+
+    def ready(self) -> None:
+        """Open the page and wait for the model list (the key is in local storage)."""
+        self.open()
+        self.page.wait_for_selector("#model:not([disabled])")
+
+    def add_file(self, path: Path) -> None:
+        self.page.set_input_files("#file-input", str(path))
+
+    def last_answer(self) -> Locator:
+        return self.page.locator(".turn.assistant").last
+
+    def ask(self, question: str) -> Locator:
+        self.page.fill("#prompt", question)
+        self.page.click("#send")
+        answer = self.last_answer()
+        answer.locator(".meta:not(:empty), .error").first.wait_for()
+        return answer
+
+    def close(self) -> None:
+        self.context.close()
+
+
+@pytest.fixture
+def tab(browser: Browser, vlm_server: ServerProcess) -> Iterator[Page]:
+    page = Page(browser, vlm_server)
+    yield page
+    page.close()
+
+
+def sign_png(path: Path) -> Path:
+    """Black words on a white board (as in test_api_lite)."""
+    image = Image.new("RGB", (900, 360), "white")
+    ImageDraw.Draw(image).text((60, 120), " ".join(SIGN_WORDS), font=ImageFont.load_default(size=96), fill="black")
+    image.save(path, "PNG")
+    return path
+
+
+def active_requests(server: ServerProcess) -> float:
+    """Generations in progress, from ``/metrics`` (``oculi_queue_depth``)."""
+    text = httpx.get(server.base_url + "/metrics", headers=AUTH, timeout=10).text
+    match = re.search(r"^oculi_queue_depth (\S+)$", text, re.MULTILINE)
+    assert match, "oculi_queue_depth missing from /metrics"
+    return float(match.group(1))
+
+
+# --- the page -----------------------------------------------------------------------------------
+
+
+def test_page_loads_with_a_strict_policy_and_no_console_errors(tab: Page) -> None:
+    response = tab.open()
+    assert response is not None and response.status == 200
+    assert tab.page.url == tab.server.base_url + "/playground"
+    policy = response.headers["content-security-policy"]
+    assert "default-src 'self'" in policy and "img-src 'self' blob: data:" in policy
+    tab.page.wait_for_selector("#model:not([disabled])")
+    models = tab.page.locator("#model option").all_inner_texts()
+    assert "oculi-lite" in models and len(models) == 2
+    assert tab.errors == []
+    assert all(url.startswith(tab.server.base_url) or url.startswith("data:") for url in tab.requests), tab.requests
+
+
+def test_without_a_key_the_page_asks_for_one_and_shows_the_401(browser: Browser, vlm_server: ServerProcess) -> None:
+    tab = Page(browser, vlm_server, key=None)
+    try:
+        tab.open()
+        panel = tab.page.locator("#key-panel")
+        panel.wait_for()
+        assert tab.page.locator("#model option").all_inner_texts() == ["loading…"]  # nothing without a key
+        tab.page.fill("#key-input", "sk-wrong")
+        tab.page.click("text=Use key")
+        tab.page.wait_for_selector("#key-status:has-text('401')")
+        assert "Incorrect API key" in tab.page.inner_text("#key-status")
+        tab.page.fill("#key-input", KEY)
+        tab.page.click("text=Use key")
+        tab.page.wait_for_selector("#model:not([disabled])")
+        assert panel.is_hidden()
+        assert tab.page.evaluate("localStorage.getItem('oculi.apiKey')") == KEY
+    finally:
+        tab.close()
+
+
+def test_tiles_and_cost_for_high_and_low(tab: Page, tmp_path: Path, screenshots: Path) -> None:
+    photo = tmp_path / "photo.png"
+    photo.write_bytes(image_bytes(1600, 1200))
+    tab.ready()
+    tab.add_file(photo)
+    card = tab.page.locator(".part-image").first
+    card.locator(".cost:has-text('1792 image tokens')").wait_for()
+    assert card.locator(".cost").inner_text() == "6 tiles + thumbnail · 1792 image tokens"
+    assert card.locator(".grid .tile").count() == 6  # the 3 × 2 grid the server chose
+    assert "3 × 2 grid of 448-px tiles" in card.inner_text()
+    tab.page.fill("#prompt", "What is in this image?")
+    tab.page.click("#view-code")
+    tab.page.screenshot(path=str(screenshots / "playground-1280.png"), full_page=True)
+    tab.page.set_viewport_size({"width": 360, "height": 800})
+    assert tab.page.evaluate("document.documentElement.scrollWidth") <= 360  # no sideways scrolling
+    tab.page.screenshot(path=str(screenshots / "playground-360.png"), full_page=True)
+    card.locator("select.detail").select_option("low")
+    card.locator(".cost:has-text('256 image tokens')").wait_for()
+    assert card.locator(".grid .tile").count() == 1
+    assert tab.errors == []
+
+
+def test_a_gif_shows_the_servers_refusal(tab: Page, tmp_path: Path, vlm_server: ServerProcess) -> None:
+    gif = tmp_path / "animation.gif"
+    gif.write_bytes(GIF_BYTES)
+    data_url = "data:image/gif;base64," + base64.b64encode(GIF_BYTES).decode()
+    refusal = httpx.post(
+        vlm_server.v1 + "/image-tokens", json={"image_url": data_url}, headers=AUTH, timeout=30
+    ).json()["error"]
+    tab.ready()
+    tab.add_file(gif)
+    shown = tab.page.locator(".part-image .error")
+    shown.wait_for()
+    assert shown.inner_text() == f"400 · {refusal}"
+    assert "GIF" in refusal
+    tab.page.fill("#prompt", "What is this?")
+    tab.page.click("#send")
+    assert "Remove the images the server refused" in tab.page.inner_text("#status")
+
+
+def test_image_urls_are_counted_by_the_server_and_bad_ones_refused(tab: Page, image_server: ImageServer) -> None:
+    good = image_server.add("/playground/wide.png", image_bytes(1000, 500))
+    missing = image_server.url("/playground/missing.png")
+    tab.ready()
+    for url in (good, missing):
+        tab.page.fill("#url-input", url)
+        tab.page.click("text=Add URL")
+    cards = tab.page.locator(".part-image")
+    cards.nth(0).locator(".cost:not(.pending)").wait_for()
+    assert cards.nth(0).locator(".cost").inner_text() == "2 tiles + thumbnail · 768 image tokens"
+    error = cards.nth(1).locator(".error")
+    error.wait_for()
+    assert "404" in error.inner_text() and "127.0.0.1" in error.inner_text()
+    assert not any(url.startswith(image_server.url("")) for url in tab.requests)  # the server fetched, not the page
+
+
+# --- asking -------------------------------------------------------------------------------------
+
+
+def test_sign_answer_streams_and_a_follow_up_continues(
+    tab: Page, tmp_path: Path, vlm_server: ServerProcess, screenshots: Path
+) -> None:
+    tab.ready()
+    tab.page.select_option("#model", "oculi-lite")
+    tab.add_file(sign_png(tmp_path / "sign.png"))
+    tab.page.locator(".part-image .cost:not(.pending)").wait_for()
+    # Count the text pieces the page appends while the answer streams.
+    tab.page.evaluate(
+        """() => {
+            window.pieces = 0;
+            new MutationObserver((records) => {
+                for (const r of records) {
+                    if (r.target.classList?.contains("answer")) window.pieces += r.addedNodes.length;
+                }
+            }).observe(document.getElementById("conversation"), {childList: true, subtree: true});
+        }"""
+    )
+    first = tab.ask("What does the sign say?")
+    text = first.locator(".answer").inner_text()
+    assert all(word in text.upper() for word in SIGN_WORDS), text
+    assert tab.page.evaluate("window.pieces") > 1  # streamed: many deltas, not one block
+    meta = first.locator(".meta").inner_text()
+    image_tokens = expected_image_tokens(900, 360, "auto")
+    assert re.search(rf"image {image_tokens} · text \d+ · completion \d+ tokens · first token [\d.]+ s", meta), meta
+    first_id = first.get_attribute("data-response-id")
+    assert first_id
+
+    second = tab.ask("How many words are on it?")
+    second_id = second.get_attribute("data-response-id")
+    assert second_id and second_id != first_id
+    stored = httpx.get(f"{vlm_server.v1}/responses/{second_id}", headers=AUTH, timeout=30).json()
+    assert stored["previous_response_id"] == first_id
+    assert tab.errors == []
+    tab.page.screenshot(path=str(screenshots / "playground-answer-1280.png"), full_page=True)
+    tab.page.set_viewport_size({"width": 360, "height": 800})
+    tab.page.screenshot(path=str(screenshots / "playground-answer-360.png"), full_page=True)
+
+
+def test_stop_frees_the_servers_slot(tab: Page, vlm_server: ServerProcess) -> None:
+    tiny = httpx.get(vlm_server.v1 + "/models", headers=AUTH, timeout=10).json()["data"][0]["id"]
+    assert active_requests(vlm_server) == 0
+    tab.ready()
+    tab.page.select_option("#model", tiny)
+    tab.page.click("summary")
+    tab.page.fill("#max-tokens", "4000")
+    tab.page.fill("#prompt", "Tell me a long story.")
+    tab.page.click("#send")
+    tab.last_answer().locator(".answer:not(:empty)").wait_for()  # the first tokens arrived
+    assert active_requests(vlm_server) == 1
+    tab.page.click("#stop")
+    tab.last_answer().locator(".meta:has-text('Stopped')").wait_for()
+    deadline = time.monotonic() + 20
+    while active_requests(vlm_server) != 0 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert active_requests(vlm_server) == 0
+    assert tab.page.is_enabled("#send") and tab.page.is_disabled("#stop")
+
+
+def test_view_code_curl_runs(tab: Page, tmp_path: Path) -> None:
+    shutil.which("curl") or pytest.fail("curl is needed to run the page's curl command")
+    tab.ready()
+    tab.page.select_option("#model", "oculi-lite")
+    tab.add_file(sign_png(tmp_path / "sign.png"))
+    tab.page.locator(".part-image .cost:not(.pending)").wait_for()
+    tab.page.locator(".part-image select.detail").select_option("high")
+    tab.page.fill("#prompt", "What does the sign say? It's 'urgent' & costs $5.")
+    tab.page.click("#view-code")
+    tab.page.click("role=tab[name='curl']")
+    code = tab.page.inner_text("#code")
+    assert "base64 -w0 'sign.png'" in code and KEY not in code
+    result = subprocess.run(
+        ["bash", "-c", code],
+        cwd=tmp_path,
+        env={**os.environ, "OCULI_API_KEY": KEY},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "event: response.completed" in result.stdout, result.stdout[-2000:]
+    deltas = re.findall(r'"type":"response.output_text.delta".*?"delta":"((?:[^"\\]|\\.)*)"', result.stdout)
+    answer = "".join(deltas)
+    assert all(word in answer.upper() for word in SIGN_WORDS), result.stdout[-2000:]
+    assert f'"image_tokens":{expected_image_tokens(900, 360, "high")}' in result.stdout
+
+
+def test_view_code_offers_every_client(tab: Page, tmp_path: Path) -> None:
+    """Each client's code names this server; the openai Python one also runs (the gRPC port is off here)."""
+    tab.ready()
+    tab.page.select_option("#model", "oculi-lite")
+    tab.add_file(sign_png(tmp_path / "sign.png"))
+    tab.page.locator(".part-image .cost:not(.pending)").wait_for()
+    tab.page.fill("#prompt", "What does the sign say?")
+    tab.page.click("#view-code")
+    expected = {
+        "Python (openai)": ["from openai import OpenAI", f'base_url="{tab.server.v1}"', 'data_url("sign.png"'],
+        "Python (xai-sdk)": ["from xai_sdk import Client", "chat.stream()", 'image(data_url("sign.png"'],
+        "JavaScript (openai)": ['import OpenAI from "openai"', f'baseURL: "{tab.server.v1}"', "stream: true"],
+    }
+    codes = {}
+    for name, snippets in expected.items():
+        tab.page.click(f"role=tab[name='{name}']")
+        codes[name] = code = tab.page.inner_text("#code")
+        for snippet in snippets:
+            assert snippet in code, (name, snippet, code)
+    compile(codes["Python (xai-sdk)"], "xai-sdk example", "exec")
+    result = subprocess.run(
+        [sys.executable, "-c", codes["Python (openai)"]],
+        cwd=tmp_path,
+        env={**os.environ, "OCULI_API_KEY": KEY},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert all(word in result.stdout.upper() for word in SIGN_WORDS), result.stdout
