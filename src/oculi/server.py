@@ -108,6 +108,7 @@ async def serve(settings: Settings, *, registry: EngineRegistry | None = None) -
             settings.port,
             f", gRPC on {settings.host}:{settings.grpc_port}" if grpc_server is not None else " (gRPC off)",
         )
+        log.info("playground (web page): open http://%s:%d/ in a browser", settings.host, settings.port)
         await _Server(config).serve()
     finally:
         log.info("shutting down")
