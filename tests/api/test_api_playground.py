@@ -337,3 +337,36 @@ def test_view_code_offers_every_client(tab: Page, tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert all(word in result.stdout.upper() for word in SIGN_WORDS), result.stdout
+
+
+DROP_AND_PASTE = """([png, jpeg]) => {
+    const file = (b64, name, type) => new File([Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))], name, {type});
+    const dropped = new DataTransfer();
+    dropped.items.add(file(png, "dropped.png", "image/png"));
+    document.getElementById("drop-zone").dispatchEvent(
+        new DragEvent("drop", {dataTransfer: dropped, bubbles: true, cancelable: true}));
+    const pasted = new DataTransfer();
+    pasted.items.add(file(jpeg, "image.jpg", "image/jpeg"));
+    document.dispatchEvent(new ClipboardEvent("paste", {clipboardData: pasted, bubbles: true, cancelable: true}));
+}"""
+
+
+def test_drop_paste_and_text_blocks_go_out_in_the_order_arranged(tab: Page) -> None:
+    png = base64.b64encode(image_bytes(1000, 500)).decode()
+    jpeg = base64.b64encode(image_bytes(300, 300, "JPEG")).decode()
+    tab.ready()
+    tab.page.evaluate(DROP_AND_PASTE, [png, jpeg])
+    cards = tab.page.locator(".part-image")
+    cards.nth(1).locator(".cost:has-text('256 image tokens')").wait_for()  # 300×300 at auto is low
+    assert cards.nth(0).locator(".cost").inner_text() == "2 tiles + thumbnail · 768 image tokens"
+    assert tab.page.inner_text("#image-total") == "2 images · 1024 image tokens"
+    tab.page.click("#add-text")
+    tab.page.keyboard.type("Compare these two:")
+    tab.page.get_by_role("button", name="Move text block up").click()
+    tab.page.get_by_role("button", name="Move text block up").click()  # keyboard focus stays on the button
+    tab.page.fill("#prompt", "Which is larger?")
+    tab.page.click("#view-code")
+    code = tab.page.inner_text("#code")
+    order = [code.index(s) for s in ("Compare these two:", "'dropped.png'", "'pasted-1.jpg'", "Which is larger?")]
+    assert order == sorted(order), code
+    assert tab.errors == []
