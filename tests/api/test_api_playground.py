@@ -279,6 +279,18 @@ def test_stop_frees_the_servers_slot(tab: Page, vlm_server: ServerProcess) -> No
     assert tab.page.is_enabled("#send") and tab.page.is_disabled("#stop")
 
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
+NODE_OPENAI = REPO_ROOT / "node_modules" / "openai"
+
+
+def run_example(argv: list[str], cwd: Path) -> str:
+    """Run a "View code" example next to its image file with the key in $OCULI_API_KEY; its output."""
+    env = {**os.environ, "OCULI_API_KEY": KEY}
+    result = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
 def test_view_code_curl_runs(tab: Page, tmp_path: Path) -> None:
     shutil.which("curl") or pytest.fail("curl is needed to run the page's curl command")
     tab.ready()
@@ -291,52 +303,55 @@ def test_view_code_curl_runs(tab: Page, tmp_path: Path) -> None:
     tab.page.click("role=tab[name='curl']")
     code = tab.page.inner_text("#code")
     assert "base64 -w0 'sign.png'" in code and KEY not in code
-    result = subprocess.run(
-        ["bash", "-c", code],
-        cwd=tmp_path,
-        env={**os.environ, "OCULI_API_KEY": KEY},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
-    assert "event: response.completed" in result.stdout, result.stdout[-2000:]
-    deltas = re.findall(r'"type":"response.output_text.delta".*?"delta":"((?:[^"\\]|\\.)*)"', result.stdout)
+    output = run_example(["bash", "-c", code], tmp_path)
+    assert "event: response.completed" in output, output[-2000:]
+    deltas = re.findall(r'"type":"response.output_text.delta".*?"delta":"((?:[^"\\]|\\.)*)"', output)
     answer = "".join(deltas)
-    assert all(word in answer.upper() for word in SIGN_WORDS), result.stdout[-2000:]
-    assert f'"image_tokens":{expected_image_tokens(900, 360, "high")}' in result.stdout
+    assert all(word in answer.upper() for word in SIGN_WORDS), output[-2000:]
+    assert f'"image_tokens":{expected_image_tokens(900, 360, "high")}' in output
 
 
-def test_view_code_offers_every_client(tab: Page, tmp_path: Path) -> None:
-    """Each client's code names this server; the openai Python one also runs (the gRPC port is off here)."""
+@pytest.fixture
+def sign_code(tab: Page, tmp_path: Path) -> dict[str, str]:
+    """The "View code" examples, by tab name, for "What does the sign say?" about sign.png with oculi-lite."""
     tab.ready()
     tab.page.select_option("#model", "oculi-lite")
     tab.add_file(sign_png(tmp_path / "sign.png"))
     tab.page.locator(".part-image .cost:not(.pending)").wait_for()
     tab.page.fill("#prompt", "What does the sign say?")
     tab.page.click("#view-code")
+    codes = {}
+    for name in ("Python (openai)", "Python (xai-sdk)", "JavaScript (openai)"):
+        tab.page.click(f"role=tab[name='{name}']")
+        codes[name] = tab.page.inner_text("#code")
+    return codes
+
+
+def test_view_code_offers_every_client(sign_code: dict[str, str], tab: Page, tmp_path: Path) -> None:
+    """Each client's code names this server; the openai Python one runs (this server's gRPC port is off)."""
     expected = {
         "Python (openai)": ["from openai import OpenAI", f'base_url="{tab.server.v1}"', 'data_url("sign.png"'],
         "Python (xai-sdk)": ["from xai_sdk import Client", "chat.stream()", 'image(data_url("sign.png"'],
         "JavaScript (openai)": ['import OpenAI from "openai"', f'baseURL: "{tab.server.v1}"', "stream: true"],
     }
-    codes = {}
     for name, snippets in expected.items():
-        tab.page.click(f"role=tab[name='{name}']")
-        codes[name] = code = tab.page.inner_text("#code")
         for snippet in snippets:
-            assert snippet in code, (name, snippet, code)
-    compile(codes["Python (xai-sdk)"], "xai-sdk example", "exec")
-    result = subprocess.run(
-        [sys.executable, "-c", codes["Python (openai)"]],
-        cwd=tmp_path,
-        env={**os.environ, "OCULI_API_KEY": KEY},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
-    assert all(word in result.stdout.upper() for word in SIGN_WORDS), result.stdout
+            assert snippet in sign_code[name], (name, snippet, sign_code[name])
+    compile(sign_code["Python (xai-sdk)"], "xai-sdk example", "exec")
+    output = run_example([sys.executable, "-c", sign_code["Python (openai)"]], tmp_path)
+    assert all(word in output.upper() for word in SIGN_WORDS), output
+
+
+@pytest.mark.node
+@pytest.mark.skipif(
+    shutil.which("node") is None or not NODE_OPENAI.is_dir(),
+    reason="node or node_modules/openai is missing: run `npm ci` in the repository root",
+)
+def test_view_code_javascript_runs(sign_code: dict[str, str], tmp_path: Path) -> None:
+    (tmp_path / "example.mjs").write_text(sign_code["JavaScript (openai)"])
+    (tmp_path / "node_modules").symlink_to(REPO_ROOT / "node_modules", target_is_directory=True)
+    output = run_example(["node", "example.mjs"], tmp_path)
+    assert all(word in output.upper() for word in SIGN_WORDS), output
 
 
 DROP_AND_PASTE = """([png, jpeg]) => {
