@@ -385,3 +385,22 @@ def test_drop_paste_and_text_blocks_go_out_in_the_order_arranged(tab: Page) -> N
     order = [code.index(s) for s in ("Compare these two:", "'dropped.png'", "'pasted-1.jpg'", "Which is larger?")]
     assert order == sorted(order), code
     assert tab.errors == []
+
+
+def test_keyboard_only(tab: Page) -> None:
+    """Skip link to the question, Ctrl+Enter sends, and the controls are reachable with Tab."""
+    tab.ready()
+    tab.page.select_option("#model", "oculi-lite")
+    tab.page.keyboard.press("Tab")
+    assert tab.page.evaluate("document.activeElement.textContent") == "Skip to the question"
+    tab.page.keyboard.press("Enter")
+    assert tab.page.evaluate("document.activeElement.id") == "prompt"
+    tab.page.keyboard.type("Hello there")
+    tab.page.keyboard.press("Control+Enter")
+    tab.last_answer().locator(".meta:not(:empty)").wait_for()
+    assert tab.page.evaluate("document.activeElement.id") == "prompt"  # ready for the follow-up
+    reached = set()
+    for _ in range(12):
+        tab.page.keyboard.press("Tab")
+        reached.add(tab.page.evaluate("document.activeElement.id || document.activeElement.tagName"))
+    assert {"send", "new-conversation", "view-code"} <= reached, reached
