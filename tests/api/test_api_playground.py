@@ -149,6 +149,10 @@ def test_page_loads_with_a_strict_policy_and_no_console_errors(tab: Page) -> Non
     assert "oculi-lite" in models and len(models) == 2
     assert tab.errors == []
     assert all(url.startswith(tab.server.base_url) or url.startswith("data:") for url in tab.requests), tab.requests
+    script = httpx.get(tab.server.base_url + "/playground/main.js", timeout=10)
+    assert script.headers["content-type"].startswith("text/javascript")
+    missing = httpx.get(tab.server.base_url + "/playground/router.py", timeout=10)  # only the static assets
+    assert missing.status_code == 404 and "error" in missing.json()
 
 
 def test_without_a_key_the_page_asks_for_one_and_shows_the_401(browser: Browser, vlm_server: ServerProcess) -> None:
@@ -398,6 +402,7 @@ def test_drop_paste_and_text_blocks_go_out_in_the_order_arranged(tab: Page) -> N
     code = tab.page.inner_text("#code")
     order = [code.index(s) for s in ("Compare these two:", "'dropped.png'", "'pasted-1.jpg'", "Which is larger?")]
     assert order == sorted(order), code
+    assert "save them as pasted-1.jpg" in tab.page.inner_text("#code-note")
     assert tab.errors == []
 
 

@@ -260,6 +260,12 @@ function renderCode() {
     temperature,
     previousResponseId: conversation.previousResponseId,
   });
+  const pasted = message.filter((p) => p.kind === "image" && p.source === "file" && /^pasted-/.test(p.name));
+  const note = $("code-note");
+  note.hidden = !pasted.length;
+  note.textContent = pasted.length
+    ? `Pasted images have no file: save them as ${pasted.map((p) => p.name).join(", ")} next to the code.`
+    : "";
   for (const tab of ui.codeTabs.children) tab.setAttribute("aria-selected", String(tab.dataset.language === state.language));
 }
 
