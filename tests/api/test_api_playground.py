@@ -215,11 +215,15 @@ def test_a_gif_shows_the_servers_refusal(tab: Page, tmp_path: Path, vlm_server: 
     assert "Remove the images the server refused" in tab.page.inner_text("#status")
 
 
-def test_image_urls_are_counted_by_the_server_and_bad_ones_refused(tab: Page, image_server: ImageServer) -> None:
+def test_image_urls_are_counted_by_the_server_and_bad_ones_refused(
+    tab: Page, image_server: ImageServer, screenshots: Path
+) -> None:
     good = image_server.add("/playground/wide.png", image_bytes(1000, 500))
     missing = image_server.url("/playground/missing.png")
+    private = "http://10.11.12.13/photo.png"  # the SSRF guard refuses private addresses
+    guard = httpx.post(tab.server.v1 + "/image-tokens", json={"image_url": private}, headers=AUTH, timeout=30)
     tab.ready()
-    for url in (good, missing):
+    for url in (good, missing, private):
         tab.page.fill("#url-input", url)
         tab.page.click("text=Add URL")
     cards = tab.page.locator(".part-image")
@@ -228,6 +232,10 @@ def test_image_urls_are_counted_by_the_server_and_bad_ones_refused(tab: Page, im
     error = cards.nth(1).locator(".error")
     error.wait_for()
     assert "404" in error.inner_text() and "127.0.0.1" in error.inner_text()
+    refused = cards.nth(2).locator(".error")
+    refused.wait_for()
+    assert refused.inner_text() == f"{guard.status_code} · {guard.json()['error']}"
+    tab.page.screenshot(path=str(screenshots / "playground-urls-1280.png"), full_page=True)
     assert not any(url.startswith(image_server.url("")) for url in tab.requests)  # the server fetched, not the page
 
 

@@ -227,7 +227,8 @@ function imageFrame(part) {
     // An http(s) image: the server fetched it; the page itself makes no request to that host.
     frame.classList.add("remote");
     if (count) frame.style.aspectRatio = `${count.width} / ${count.height}`;
-    frame.append(el("span", { className: "remote-note", textContent: "fetched by the server" }));
+    const note = part.pending ? "the server is fetching it…" : part.error ? "not usable" : "fetched by the server";
+    frame.append(el("span", { className: "remote-note", textContent: note }));
   }
   if (count) {
     const grid = el("div", { className: `grid grid-${count.detail}` });
