@@ -431,3 +431,24 @@ def test_keyboard_only(tab: Page) -> None:
         tab.page.keyboard.press("Tab")
         reached.add(tab.page.evaluate("document.activeElement.id || document.activeElement.tagName"))
     assert {"send", "new-conversation", "view-code"} <= reached, reached
+
+
+def test_a_refused_question_comes_back_to_be_fixed(tab: Page, tmp_path: Path) -> None:
+    """A 400 before any output (here: more output tokens than the context) shows the server's
+    message, and the message goes back into the composer, image and all."""
+    tab.ready()
+    tab.page.select_option("#model", "oculi-lite")
+    tab.add_file(sign_png(tmp_path / "sign.png"))
+    tab.page.locator(".part-image .cost:not(.pending)").wait_for()
+    tab.page.click("summary")
+    tab.page.fill("#max-tokens", "100000000")
+    answer = tab.ask("What does the sign say?")
+    error = answer.locator(".error").inner_text()
+    assert error.startswith("400 · ") and "100000000" in error, error
+    assert tab.page.input_value("#prompt") == "What does the sign say?"
+    assert "The server refused the request: 400" in tab.page.inner_text("#status")
+    tab.page.click("#new-conversation")
+    image = tab.page.locator(".part-image img").first
+    assert image.evaluate("img => img.complete && img.naturalWidth") == 900  # its preview is still alive
+    tab.page.fill("#max-tokens", "")
+    assert "EMERGENCY" in tab.ask("What does the sign say?").locator(".answer").inner_text().upper()

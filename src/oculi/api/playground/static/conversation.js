@@ -13,11 +13,20 @@ export class Conversation {
   constructor(container) {
     this.container = container;
     this.previousResponseId = null;
+    this.previews = []; // object URLs of the images shown in the transcript (freed on reset)
   }
 
   reset() {
     this.previousResponseId = null;
     this.container.replaceChildren();
+    for (const url of this.previews) URL.revokeObjectURL(url);
+    this.previews = [];
+  }
+
+  /** The composer owns these parts' previews again (a refused message was given back). */
+  giveBack(parts) {
+    const urls = new Set(parts.map((p) => p.previewUrl));
+    this.previews = this.previews.filter((url) => !urls.has(url));
   }
 
   /** Show the user's turn: its images (small) and texts, in order. */
@@ -28,6 +37,7 @@ export class Conversation {
       if (part.kind === "text") {
         turn.append(el("p", { className: "said", textContent: part.text }));
       } else if (part.previewUrl) {
+        this.previews.push(part.previewUrl);
         turn.append(el("img", { className: "sent-image", src: part.previewUrl, alt: `Image ${part.name}` }));
       } else {
         turn.append(el("p", { className: "said image-link", textContent: `Image: ${part.name}` }));
@@ -85,6 +95,10 @@ export class Conversation {
         exception = err;
         error = err instanceof ApiError ? err.display : `The stream broke off (${err.message}).`;
       }
+    }
+    if (outcome === "completed" && !final) {
+      outcome = "failed";
+      error = "The stream ended before the answer was complete.";
     }
     answer.classList.remove("streaming");
     answer.normalize();

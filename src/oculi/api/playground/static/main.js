@@ -215,6 +215,7 @@ async function send() {
   ui.stop.disabled = true;
   if (result.refused) {
     // Nothing was generated: give the message back so it can be fixed and sent again.
+    conversation.giveBack(taken);
     parts.restore(taken);
     ui.prompt.value = question;
     if (!unauthorized(result.exception)) status(`The server refused the request: ${result.error}`, true);
