@@ -215,6 +215,17 @@ def test_a_gif_shows_the_servers_refusal(tab: Page, tmp_path: Path, vlm_server: 
     assert "Remove the images the server refused" in tab.page.inner_text("#status")
 
 
+def test_an_image_over_20_mib_shows_the_servers_refusal(tab: Page, tmp_path: Path) -> None:
+    huge = tmp_path / "huge.png"
+    head = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + b"\x00" * 17  # a PNG start, then padding
+    huge.write_bytes(head + b"\x00" * (20 * 1024 * 1024 + 1 - len(head)))
+    tab.ready()
+    tab.add_file(huge)
+    shown = tab.page.locator(".part-image .error")
+    shown.wait_for()
+    assert shown.inner_text().startswith("400 · ") and "20 MiB" in shown.inner_text(), shown.inner_text()
+
+
 def test_image_urls_are_counted_by_the_server_and_bad_ones_refused(
     tab: Page, image_server: ImageServer, screenshots: Path
 ) -> None:
