@@ -8,6 +8,8 @@ docstring), so every module of this package imports the stubs from here.
 from xai_sdk.proto import (
     auth_pb2,
     auth_pb2_grpc,
+    batch_pb2,
+    batch_pb2_grpc,
     chat_pb2,
     chat_pb2_grpc,
     deferred_pb2,
@@ -23,6 +25,8 @@ from xai_sdk.proto import (
 __all__ = [
     "auth_pb2",
     "auth_pb2_grpc",
+    "batch_pb2",
+    "batch_pb2_grpc",
     "chat_pb2",
     "chat_pb2_grpc",
     "deferred_pb2",
