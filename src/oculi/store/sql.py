@@ -48,6 +48,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from oculi.domain import Choice, Conversation, GenerationParams, Usage
 from oculi.store.base import ResponseStatus, Store, StoredResponse
 from oculi.store.connection import WRITE, create_store_engine, parse_store_url, unavailable_on_db_outage
+from oculi.store.files import SqlFiles
 from oculi.store.schema import images as images_table
 from oculi.store.schema import migrate, response_images, responses
 
@@ -57,8 +58,11 @@ T = TypeVar("T")
 DAY_S = 86_400
 
 
-class SqlStore:
-    """``Store`` on SQLite or PostgreSQL (see the module docstring); one instance per server process."""
+class SqlStore(SqlFiles):
+    """``Store`` on SQLite or PostgreSQL (see the module docstring); one instance per server process.
+
+    The Files API's methods come from ``SqlFiles`` (``store/files.py``).
+    """
 
     def __init__(
         self,
@@ -231,6 +235,7 @@ class SqlStore:
         deleted = conn.execute(delete(responses).where(responses.c.expires_at <= now)).rowcount
         referenced = exists().where(response_images.c.sha256 == images_table.c.sha256)
         conn.execute(delete(images_table).where(~referenced, images_table.c.last_used_at < now - self.image_grace_s))
+        self._purge_files(conn, now)
         return deleted
 
     # --- plumbing ----------------------------------------------------------------------
