@@ -64,7 +64,7 @@ async def test_over_size_upload_is_refused_while_streaming(store: SqlStore, rows
             consumed += 65536
             yield b"x" * 65536
 
-    with pytest.raises(PayloadTooLarge, match="limit of 8.0 MiB"):
+    with pytest.raises(PayloadTooLarge, match=r"limit of 8\.0 MiB"):
         await store.put_file("owner-a", "big.bin", "batch", endless(), limits=LIMITS)
     assert consumed <= LIMITS.max_bytes + 65536  # stopped at the limit, not at the end of the stream
     assert rows("SELECT count(*) FROM files") == [(0,)]
