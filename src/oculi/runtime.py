@@ -16,6 +16,7 @@ from oculi.intake.pipeline import Intake
 from oculi.metrics import Metrics
 from oculi.service.admission import Admission
 from oculi.service.deferred import DeferredRunner
+from oculi.service.files import FileService
 from oculi.service.generate import Generator
 from oculi.settings import Settings
 from oculi.store.base import Store
@@ -35,6 +36,7 @@ class Runtime:
     generator: Generator
     deferred: DeferredRunner
     auth: Authenticator
+    files: FileService
 
     @classmethod
     async def open(
@@ -51,8 +53,9 @@ class Runtime:
             await store.open()
         intake = Intake(settings, metrics)
         admission = Admission(settings.max_queue, settings.max_inflight_image_bytes, settings.max_image_bytes, metrics)
+        files = FileService(store, settings)
         generator = Generator(
-            registry, intake, store, admission, retention_days=settings.retention_days, metrics=metrics
+            registry, intake, store, admission, retention_days=settings.retention_days, metrics=metrics, files=files
         )
         return cls(
             settings=settings,
@@ -63,6 +66,7 @@ class Runtime:
             generator=generator,
             deferred=DeferredRunner(generator),
             auth=Authenticator(settings.all_api_keys()),
+            files=files,
         )
 
     async def close(self) -> None:

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Literal, Protocol
+from typing import IO, Any, Literal, Protocol
 
 from oculi.domain import Choice, Conversation, GenerationParams, Usage
 
@@ -97,6 +97,15 @@ class FilePage:
 FileSort = Literal["created_at", "filename", "bytes"]
 
 
+@dataclass
+class Spooled:
+    """An upload's bytes in a temporary file (deleted on close), with their size and sha256."""
+
+    file: IO[bytes]
+    size: int
+    sha256: str
+
+
 class Store(Protocol):
     """Durable storage for responses, deferred requests and their images."""
 
@@ -147,6 +156,28 @@ class Store(Protocol):
         quota (checked before, while and after reading; the last check is
         atomic with the insert, so concurrent uploads cannot both slip in).
         """
+        ...
+
+    async def spool_upload(self, owner: str, content: AsyncIterable[bytes], *, limits: FileLimits) -> Spooled:
+        """First half of ``put_file``: ``content`` into a temporary file, limits enforced while reading.
+
+        For surfaces that learn a file's metadata only after its bytes (a
+        multipart form whose ``purpose`` follows the file). Close
+        ``Spooled.file`` when done.
+        """
+        ...
+
+    async def put_spooled(
+        self,
+        owner: str,
+        filename: str,
+        purpose: str,
+        spooled: Spooled,
+        *,
+        limits: FileLimits,
+        expires_at: int | None = None,
+    ) -> StoredFile:
+        """Second half of ``put_file``: store what ``spool_upload`` read (quota checked again, atomically)."""
         ...
 
     async def get_file(self, file_id: str, owner: str) -> StoredFile | None:

@@ -29,14 +29,13 @@ import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Callable
-from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any, Literal, TypeVar
 
 from sqlalchemy import Connection, Row, and_, delete, exists, func, or_, select, tuple_
 from sqlalchemy.exc import IntegrityError
 
 from oculi.errors import FileNotFound, InvalidRequest, PayloadTooLarge, QuotaExceeded
-from oculi.store.base import FileLimits, FilePage, FileSort, StoredFile
+from oculi.store.base import FileLimits, FilePage, FileSort, Spooled, StoredFile
 from oculi.store.schema import file_blobs, file_chunks, files
 
 T = TypeVar("T")
@@ -53,15 +52,6 @@ def new_file_id() -> str:
 def describe_size(n: int) -> str:
     """``n`` bytes for a person (MiB when large)."""
     return f"{n / (1024 * 1024):.1f} MiB" if n >= 1024 * 1024 else f"{n} bytes"
-
-
-@dataclass
-class Spooled:
-    """An upload's bytes in a temporary file, with their size and sha256."""
-
-    file: IO[bytes]
-    size: int
-    sha256: str
 
 
 async def spool(content: AsyncIterable[bytes], *, max_bytes: int, quota_left: int | None = None) -> Spooled:
@@ -131,28 +121,45 @@ class SqlFiles:
         limits: FileLimits,
         expires_at: int | None = None,
     ) -> StoredFile:
-        """See ``Store.put_file``."""
+        """See ``Store.put_file``: ``spool_upload`` then ``put_spooled``."""
+        spooled = await self.spool_upload(owner, content, limits=limits)
+        try:
+            return await self.put_spooled(owner, filename, purpose, spooled, limits=limits, expires_at=expires_at)
+        finally:
+            await asyncio.to_thread(spooled.file.close)
+
+    async def spool_upload(self, owner: str, content: AsyncIterable[bytes], *, limits: FileLimits) -> Spooled:
+        """See ``Store.spool_upload``."""
         quota_left = None
         if limits.quota_bytes is not None or limits.quota_count is not None:
             count, used = await self.file_usage(owner)
             _check_quota(limits, count, used, 0)
             if limits.quota_bytes is not None:
                 quota_left = limits.quota_bytes - used
-        spooled = await spool(content, max_bytes=limits.max_bytes, quota_left=quota_left)
-        try:
-            record = StoredFile(
-                id=new_file_id(),
-                owner=owner,
-                filename=filename,
-                purpose=purpose,
-                bytes=spooled.size,
-                sha256=spooled.sha256,
-                created_at=int(time.time()),
-                expires_at=expires_at,
-            )
-            await self._run(self._put_file, record, spooled.file, limits, write=True, what="storing a file")
-        finally:
-            await asyncio.to_thread(spooled.file.close)
+        return await spool(content, max_bytes=limits.max_bytes, quota_left=quota_left)
+
+    async def put_spooled(
+        self,
+        owner: str,
+        filename: str,
+        purpose: str,
+        spooled: Spooled,
+        *,
+        limits: FileLimits,
+        expires_at: int | None = None,
+    ) -> StoredFile:
+        """See ``Store.put_spooled``."""
+        record = StoredFile(
+            id=new_file_id(),
+            owner=owner,
+            filename=filename,
+            purpose=purpose,
+            bytes=spooled.size,
+            sha256=spooled.sha256,
+            created_at=int(time.time()),
+            expires_at=expires_at,
+        )
+        await self._run(self._put_file, record, spooled.file, limits, write=True, what="storing a file")
         return record
 
     async def get_file(self, file_id: str, owner: str) -> StoredFile | None:
