@@ -187,7 +187,7 @@ class FileNotFound(NotFound):
         self.file_id = file_id
         super().__init__(
             f"No file with id '{file_id}' for this API key (it may have been deleted, have expired, "
-            "or belong to another key). Upload it again with POST /v1/files.",
+            "or belong to another key). Upload it again (POST /v1/files, or files.upload in xai-sdk).",
             param=param,
         )
 
