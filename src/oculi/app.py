@@ -16,12 +16,15 @@ from fastapi import FastAPI
 from oculi import __version__
 from oculi.api.chat.router import router as chat_router
 from oculi.api.errors import install_error_handlers
+from oculi.api.files.router import router as files_router
 from oculi.api.middleware import RequestContextMiddleware
 from oculi.api.models.router import router as models_router
 from oculi.api.ops import router as ops_router
 from oculi.api.responses.router import router as responses_router
 from oculi.api.tokenize.router import router as tokenize_router
 from oculi.runtime import Runtime
+
+MULTIPART_SLACK = 1024 * 1024  # boundaries, part headers and small fields around an uploaded file
 
 
 def create_app(runtime: Runtime) -> FastAPI:
@@ -37,11 +40,16 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.state.started_at = time.time()
     for router in (chat_router, responses_router, models_router, tokenize_router, ops_router):
         app.include_router(router)
+    app.include_router(files_router)
     install_error_handlers(app)
+    settings = runtime.settings
+    upload_limit = max(settings.max_body_bytes, settings.max_file_bytes + MULTIPART_SLACK)
     app.add_middleware(
         RequestContextMiddleware,
         metrics=runtime.metrics,
         max_body_bytes=runtime.settings.max_body_bytes,
         authenticate=runtime.auth.owner,
+        # Uploads check the file's own size while streaming; the body may exceed it by the form's fields.
+        path_limits={"/v1/files": upload_limit},
     )
     return app

@@ -17,6 +17,7 @@ from oculi.metrics import Metrics
 from oculi.service.admission import Admission
 from oculi.service.batches import BatchService
 from oculi.service.deferred import DeferredRunner
+from oculi.service.files import FileService
 from oculi.service.generate import Generator
 from oculi.service.jobs import JobWorker, WorkerSettings
 from oculi.settings import Settings
@@ -41,6 +42,7 @@ class Runtime:
     jobs: JobQueue
     batches: BatchService
     worker: JobWorker
+    files: FileService
 
     @classmethod
     async def open(
@@ -57,8 +59,9 @@ class Runtime:
             await store.open()
         intake = Intake(settings, metrics)
         admission = Admission(settings.max_queue, settings.max_inflight_image_bytes, settings.max_image_bytes, metrics)
+        files = FileService(store, settings)
         generator = Generator(
-            registry, intake, store, admission, retention_days=settings.retention_days, metrics=metrics
+            registry, intake, store, admission, retention_days=settings.retention_days, metrics=metrics, files=files
         )
         if not isinstance(store, SqlStore):
             raise TypeError("durable jobs need the SQL store (SqlStore)")
@@ -91,6 +94,7 @@ class Runtime:
             jobs=jobs,
             batches=batches,
             worker=worker,
+            files=files,
         )
 
     async def refresh_job_metrics(self) -> None:

@@ -101,6 +101,18 @@ class Settings(BaseSettings):
         10.0, description="On SIGTERM: how long running jobs may finish before they are handed back to the queue."
     )
 
+    # --- files (Files API) -----------------------------------------------------------
+    max_file_bytes: int = Field(
+        200 * MiB, description="Largest uploaded file (413 above, refused while the upload streams in)."
+    )
+    file_quota_bytes: int = Field(
+        10 * 1024 * MiB, description="Total bytes of files one API key may store (429 above)."
+    )
+    file_quota_count: int = Field(10_000, description="Number of files one API key may store (429 above).")
+    file_retention_days: float = Field(
+        0, description="Uploaded files expire after this many days (0: kept until deleted, like the hosted API)."
+    )
+
     # --- image intake -------------------------------------------------------------
     fetch_allow: CommaList = Field(
         default_factory=list,

@@ -48,6 +48,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from oculi.domain import Choice, Conversation, GenerationParams, Usage
 from oculi.store.base import ResponseStatus, Store, StoredResponse
 from oculi.store.connection import WRITE, create_store_engine, parse_store_url, unavailable_on_db_outage
+from oculi.store.files import SqlFiles
 from oculi.store.job_tables import job_images
 from oculi.store.jobs import purge_expired_jobs
 from oculi.store.schema import images as images_table
@@ -59,8 +60,11 @@ T = TypeVar("T")
 DAY_S = 86_400
 
 
-class SqlStore:
-    """``Store`` on SQLite or PostgreSQL (see the module docstring); one instance per server process."""
+class SqlStore(SqlFiles):
+    """``Store`` on SQLite or PostgreSQL (see the module docstring); one instance per server process.
+
+    The Files API's methods come from ``SqlFiles`` (``store/files.py``).
+    """
 
     def __init__(
         self,
@@ -239,6 +243,7 @@ class SqlStore:
                 ~referenced, ~needed_by_job, images_table.c.last_used_at < now - self.image_grace_s
             )
         )
+        self._purge_files(conn, now)
         return deleted
 
     # --- plumbing ----------------------------------------------------------------------
