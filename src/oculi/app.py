@@ -14,6 +14,7 @@ import time
 from fastapi import FastAPI
 
 from oculi import __version__
+from oculi.api.batches.router import router as batches_router
 from oculi.api.chat.router import router as chat_router
 from oculi.api.errors import install_error_handlers
 from oculi.api.files.router import router as files_router
@@ -41,6 +42,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     for router in (chat_router, responses_router, models_router, tokenize_router, ops_router):
         app.include_router(router)
     app.include_router(files_router)
+    app.include_router(batches_router)
     install_error_handlers(app)
     settings = runtime.settings
     upload_limit = max(settings.max_body_bytes, settings.max_file_bytes + MULTIPART_SLACK)

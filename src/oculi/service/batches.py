@@ -31,7 +31,7 @@ from oculi.service.jobs import completion_to_dict, encode_request, error_body, i
 from oculi.store.jobs import BatchRecord, Job, JobKind, JobQueue, JobState, NewJob
 
 #: Most requests one add call may carry (larger sets: several calls).
-MAX_ADD = 10_000
+MAX_ADD = 50_000
 
 
 @dataclass
@@ -129,9 +129,11 @@ class BatchService:
         """The caller's batch with its counts."""
         return await self.queue.get_batch(batch_id, owner)
 
-    async def list_batches(self, owner: str, *, limit: int, offset: int) -> list[BatchRecord]:
-        """The caller's batches, newest first."""
-        return await self.queue.list_batches(owner, limit=limit, offset=offset)
+    async def list_batches(
+        self, owner: str, *, limit: int, offset: int = 0, after: str | None = None
+    ) -> list[BatchRecord]:
+        """The caller's batches, newest first (from ``offset``, or after the batch ``after``)."""
+        return await self.queue.list_batches(owner, limit=limit, offset=offset, after=after)
 
     async def cancel(self, batch_id: str, owner: str) -> BatchRecord:
         """Cancel the pending requests (running ones finish); idempotent."""

@@ -172,10 +172,19 @@ class JobQueue:
         }
         await self.store.transact(lambda c: c.execute(insert(batches).values(row)), write=True, what="creating a batch")
 
-    async def update_batch_metadata(self, batch_id: str, metadata: dict[str, Any]) -> None:
-        """Replace a batch's surface-specific metadata (e.g. REST status and output file ids)."""
-        stmt = update(batches).where(batches.c.id == batch_id).values(metadata=_dumps(metadata))
-        await self.store.transact(lambda c: c.execute(stmt), write=True, what="updating a batch")
+    async def update_batch_metadata(self, batch_id: str, old: dict[str, Any], new: dict[str, Any]) -> bool:
+        """Replace a batch's surface-specific metadata if it is still ``old`` (compare-and-set); True if done.
+
+        Lets one replica, and only one, take a step such as writing a REST
+        batch's output files.
+        """
+        stmt = (
+            update(batches)
+            .where(batches.c.id == batch_id, batches.c.metadata == _dumps(old))
+            .values(metadata=_dumps(new))
+        )
+        done = await self.store.transact(lambda c: c.execute(stmt).rowcount, write=True, what="updating a batch")
+        return bool(done)
 
     async def cancel_batch(self, batch_id: str, owner: str) -> BatchRecord:
         """Cancel every pending request of the batch (running ones finish); return the batch."""
@@ -187,9 +196,13 @@ class JobQueue:
         """The caller's batch with its counts, or ``BatchNotFound``."""
         return await self.store.transact(self._get_batch, batch_id, owner, write=False, what="reading a batch")
 
-    async def list_batches(self, owner: str, *, limit: int, offset: int) -> list[BatchRecord]:
-        """The caller's unexpired batches, newest first."""
-        return await self.store.transact(self._list_batches, owner, limit, offset, write=False, what="listing batches")
+    async def list_batches(
+        self, owner: str, *, limit: int, offset: int = 0, after: str | None = None
+    ) -> list[BatchRecord]:
+        """The caller's unexpired batches, newest first: from ``offset``, or after the batch ``after``."""
+        return await self.store.transact(
+            self._list_batches, owner, limit, offset, after, write=False, what="listing batches"
+        )
 
     async def list_jobs(
         self,
@@ -442,14 +455,16 @@ class JobQueue:
         record.counts = self._counts(conn, [batch_id]).get(batch_id, BatchCounts())
         return record
 
-    def _list_batches(self, conn: Connection, owner: str, limit: int, offset: int) -> list[BatchRecord]:
-        rows = conn.execute(
-            select(batches)
-            .where(batches.c.owner == owner, batches.c.expires_at > int(time.time()))
-            .order_by(batches.c.created_at.desc(), batches.c.id)
-            .limit(limit)
-            .offset(offset)
-        ).all()
+    def _list_batches(
+        self, conn: Connection, owner: str, limit: int, offset: int, after: str | None
+    ) -> list[BatchRecord]:
+        query = select(batches).where(batches.c.owner == owner, batches.c.expires_at > int(time.time()))
+        if after is not None:
+            created = self._get_batch(conn, after, owner).created_at
+            query = query.where(
+                or_(batches.c.created_at < created, and_(batches.c.created_at == created, batches.c.id > after))
+            )
+        rows = conn.execute(query.order_by(batches.c.created_at.desc(), batches.c.id).limit(limit).offset(offset)).all()
         records = [_batch(row) for row in rows]
         counts = self._counts(conn, [r.id for r in records])
         for record in records:
