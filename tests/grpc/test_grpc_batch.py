@@ -15,7 +15,7 @@ from typing import Any
 import grpc
 import pytest
 import xai_sdk
-from xai_sdk.chat import image, user
+from xai_sdk.chat import file, image, user
 from xai_sdk.proto import batch_pb2
 
 from oculi.testing.server import ServerProcess, running_server
@@ -40,15 +40,17 @@ def client(lite_server: ServerProcess) -> xai_sdk.Client:
     return xai_sdk.Client(api_host=lite_server.grpc_address, api_key=KEY)
 
 
-def sources(image_server: Any) -> list[str]:
-    """Three images by URL, the same three inline (base64)."""
+def sources(image_server: Any, client: xai_sdk.Client | None = None) -> list[str]:
+    """Three images by URL, the same three inline (base64), and (with ``client``) uploaded as files."""
     images = list(image_server.images.values())
-    return [i.url for i in images] + [i.data_url for i in images]
+    uploaded = [client.files.upload(i.data, filename=f"picture-{n}").id for n, i in enumerate(images)] if client else []
+    return [i.url for i in images] + [i.data_url for i in images] + uploaded
 
 
 def chat(client: xai_sdk.Client, url: str, question: str, key: str | None = None, **options: Any) -> Any:
     conversation = client.chat.create(model="grok-4", batch_request_id=key, **options)
-    conversation.append(user(question, image(url, detail="high")))
+    content = file(url) if url.startswith("file-") else image(url, detail="high")
+    conversation.append(user(question, content))
     return conversation
 
 
@@ -75,11 +77,12 @@ def all_results(client: xai_sdk.Client, batch_id: str, limit: int = 64) -> list[
 def test_200_image_requests_give_exact_per_request_results_and_errors(
     client: xai_sdk.Client, image_server: Any
 ) -> None:
-    urls = sources(image_server)
+    urls = sources(image_server, client)
     bad = {  # how some requests go wrong: each fails like the same direct call does
         "gif": (GIF, {}),
         "missing": (image_server.base + "/missing.png", {}),
         "logprobs": (urls[0], {"logprobs": True}),
+        "no file": ("file-does-not-exist", {}),
     }
     plan: dict[str, tuple[str, str, dict[str, Any]]] = {}
     for i in range(200):
