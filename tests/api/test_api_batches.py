@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -198,3 +199,41 @@ def test_batches_are_per_key_and_counted_in_metrics(client: OpenAI, lite: Server
     metrics = httpx.get(f"{lite.base_url}/metrics").text
     succeeded = [line for line in metrics.splitlines() if line.startswith('oculi_jobs{kind="batch",state="succeeded"}')]
     assert succeeded and float(succeeded[0].split()[-1]) >= 1
+
+
+def test_cli_submit_and_status(lite: ServerProcess, tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    oculi = Path(sys.executable).with_name("oculi")
+    picture = data_url(image_bytes(200, 100, seed=1), "image/png")
+    body = {
+        "model": "grok-4",
+        "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": picture}}]}],
+    }
+    requests = tmp_path / "requests.jsonl"
+    requests.write_text(
+        "\n".join(json.dumps({"custom_id": f"q{i}", "method": "POST", "url": CHAT, "body": body}) for i in range(5))
+    )
+    wide = {**os.environ, "COLUMNS": "200"}  # rich wraps at 80 columns without a terminal
+    where = ["--server", lite.base_url, "--api-key", KEY, "--interval", "0.2"]
+    submitted = subprocess.run(
+        [str(oculi), "batch", "submit", str(requests), "--output", str(tmp_path / "out.jsonl"), *where],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=wide,
+    )
+    assert submitted.returncode == 0, submitted.stderr
+    batch_id = submitted.stdout.split()[1].rstrip(":")
+    assert "completed — 5 succeeded, 0 failed, 5 total" in submitted.stdout
+    assert len((tmp_path / "out.jsonl").read_text().splitlines()) == 5
+    status = subprocess.run(
+        [str(oculi), "batch", "status", batch_id, *where], capture_output=True, text=True, timeout=60, env=wide
+    )
+    assert status.returncode == 0 and f"{batch_id}: completed" in status.stdout
+    missing = subprocess.run(
+        [str(oculi), "batch", "status", "batch_nope", *where], capture_output=True, text=True, timeout=60, env=wide
+    )
+    assert missing.returncode == 2 and "No batch with id 'batch_nope'" in missing.stderr
