@@ -104,7 +104,7 @@ async def _ask(settings: Settings, conversation: Conversation, params: Generatio
     from oculi.runtime import Runtime
     from oculi.service.generate import GenerationRequest
 
-    runtime = await Runtime.open(settings)
+    runtime = await Runtime.open(settings, run_jobs=False)
     try:
         request = GenerationRequest(runtime.registry.default.info.id, conversation, params, surface="cli")
         run = await runtime.generator.start(request)

@@ -46,9 +46,18 @@ class Runtime:
 
     @classmethod
     async def open(
-        cls, settings: Settings, *, registry: EngineRegistry | None = None, store: Store | None = None
+        cls,
+        settings: Settings,
+        *,
+        registry: EngineRegistry | None = None,
+        store: Store | None = None,
+        run_jobs: bool = True,
     ) -> Runtime:
-        """Build the runtime; ``registry`` / ``store`` may be injected (tests, benchmarks)."""
+        """Build the runtime; ``registry`` / ``store`` may be injected (tests, benchmarks).
+
+        ``run_jobs``: start this process's job worker (servers); a one-shot
+        command such as ``oculi ask`` must not claim the store's background jobs.
+        """
         from oculi.store.sql import SqlStore, open_store
 
         metrics = Metrics()
@@ -81,7 +90,8 @@ class Runtime:
             metrics,
         )
         deferred.wake = batches.wake = worker.wake
-        worker.start()
+        if run_jobs:
+            worker.start()
         return cls(
             settings=settings,
             metrics=metrics,
