@@ -279,7 +279,11 @@ class JobWorker:
             except Exception as exc:
                 log.exception("job %s failed", job.id)
                 error = error_body(exc)
-        written = await self.finishers[job.kind.value](job, self.id, completion, error)
+        try:
+            written = await self.finishers[job.kind.value](job, self.id, completion, error)
+        except OculiError as exc:  # the store is not answering: the lease lapses and the job runs again
+            log.warning("job %s: could not write its result (%s); it will run again", job.id, exc.message)
+            return
         state = JobState.SUCCEEDED if completion is not None else JobState.FAILED
         if written:
             log.info("job %s (%s) %s by %s", job.id, job.kind.value, state.value, self.id)
