@@ -95,6 +95,7 @@ async def _events(request: Request, boundary: bytes) -> AsyncIterator[_Event]:
     pending: list[_Event] = []
     headers: dict[bytes, bytes] = {}
     header = [bytearray(), bytearray()]
+    ended: list[bool] = []
 
     def on_header_end() -> None:
         headers[bytes(header[0]).lower()] = bytes(header[1])
@@ -117,6 +118,7 @@ async def _events(request: Request, boundary: bytes) -> AsyncIterator[_Event]:
             "on_headers_finished": on_headers_finished,
             "on_part_data": lambda data, start, end: pending.append(("data", bytes(data[start:end]))),
             "on_part_end": lambda: pending.append(("end", None)),
+            "on_end": lambda: ended.append(True),
         },
     )
     try:
@@ -134,6 +136,8 @@ async def _events(request: Request, boundary: bytes) -> AsyncIterator[_Event]:
     parser.finalize()
     for event in pending:
         yield event
+    if not ended:
+        raise InvalidRequest("The multipart body ends before its closing boundary; send the whole form.", param="file")
 
 
 async def _part_bytes(events: AsyncIterator[_Event]) -> AsyncIterator[bytes]:
