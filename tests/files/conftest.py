@@ -11,14 +11,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from files_support import KEY, OTHER_KEY, MiB
+from files_support import KEY, LIMITED_MAX_FILE, LIMITED_QUOTA_BYTES, LIMITED_QUOTA_COUNT, OTHER_KEY
 from openai import OpenAI
 
 from oculi.testing.server import ServerProcess, running_server
-
-LIMITED_MAX_FILE = 4 * MiB
-LIMITED_QUOTA_BYTES = 6 * MiB
-LIMITED_QUOTA_COUNT = 3
 
 
 @pytest.fixture(scope="session")

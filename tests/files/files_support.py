@@ -9,6 +9,10 @@ from PIL import Image
 KEY = "sk-oculi-files-key-one"
 OTHER_KEY = "sk-oculi-files-key-two"
 MiB = 1024 * 1024
+#: Limits of ``limited_server`` (conftest): small, so refusals are cheap to reach.
+LIMITED_MAX_FILE = 4 * MiB
+LIMITED_QUOTA_BYTES = 6 * MiB
+LIMITED_QUOTA_COUNT = 3
 
 
 def picture(width: int, height: int, fmt: str = "PNG", seed: int = 0) -> bytes:
