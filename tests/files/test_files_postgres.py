@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 
 import openai
@@ -49,11 +50,15 @@ def pg_schema_url() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def replicas(pg_schema_url: str) -> Iterator[tuple[ServerProcess, ServerProcess]]:
-    """Two oculi-lite servers on the same PostgreSQL store."""
-    with ExitStack() as stack:
-        yield tuple(  # type: ignore[misc]
-            stack.enter_context(running_server(api_keys=[KEY, OTHER_KEY], store_url=pg_schema_url)) for _ in range(2)
-        )
+    """Two oculi-lite servers on the same PostgreSQL store, started concurrently."""
+    with ExitStack() as stack, ThreadPoolExecutor(2) as pool:
+        managers = [running_server(api_keys=[KEY, OTHER_KEY], store_url=pg_schema_url) for _ in range(2)]
+        futures = [pool.submit(m.__enter__) for m in managers]
+        for manager, future in zip(managers, futures, strict=True):
+            if future.exception() is None:
+                stack.push(manager.__exit__)  # stop whichever started, whatever happens next
+        one, two = (f.result() for f in futures)
+        yield one, two
 
 
 def test_a_file_uploaded_on_one_replica_serves_the_other(replicas: tuple[ServerProcess, ServerProcess]) -> None:
