@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
-from files_support import KEY, multipart, picture
+from files_support import KEY, OTHER_KEY, multipart, picture
 from openai import OpenAI
 from spec_oracle import expected_image_tokens
 
@@ -193,3 +193,21 @@ def test_form_fields_in_any_order_and_expiry(files_server: ServerProcess) -> Non
         assert truncated.status_code == 400
         for created in (made["id"], opened.id):
             assert http.delete(f"/files/{created}").json()["deleted"] is True
+
+
+def test_image_tokens_counted_by_file_id(files_server: ServerProcess) -> None:
+    client = OpenAI(base_url=files_server.v1, api_key=KEY, max_retries=0)
+    uploaded = client.files.create(file=("tall.png", picture(500, 1400, seed=6)), purpose="vision")
+    with httpx.Client(base_url=files_server.v1, timeout=60) as http:
+        counted = http.post(
+            "/image-tokens",
+            json={"file_id": uploaded.id, "detail": "high"},
+            headers={"authorization": f"Bearer {KEY}"},
+        )
+        assert counted.status_code == 200
+        assert counted.json()["image_tokens"] == expected_image_tokens(500, 1400, "high")
+        foreign = http.post(
+            "/image-tokens", json={"file_id": uploaded.id}, headers={"authorization": f"Bearer {OTHER_KEY}"}
+        )
+        assert foreign.status_code == 404 and uploaded.id in foreign.json()["error"]
+    client.files.delete(uploaded.id)
