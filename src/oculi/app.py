@@ -18,14 +18,13 @@ from oculi.api.batches.router import router as batches_router
 from oculi.api.chat.router import router as chat_router
 from oculi.api.errors import install_error_handlers
 from oculi.api.files.router import router as files_router
+from oculi.api.files.upload import MULTIPART_SLACK
 from oculi.api.middleware import RequestContextMiddleware
 from oculi.api.models.router import router as models_router
 from oculi.api.ops import router as ops_router
 from oculi.api.responses.router import router as responses_router
 from oculi.api.tokenize.router import router as tokenize_router
 from oculi.runtime import Runtime
-
-MULTIPART_SLACK = 1024 * 1024  # boundaries, part headers and small fields around an uploaded file
 
 
 def create_app(runtime: Runtime) -> FastAPI:

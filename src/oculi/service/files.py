@@ -6,6 +6,7 @@ turns "nothing there" into ``FileNotFound`` naming the id. Every surface
 calls it, so a file behaves the same over REST and gRPC:
 
     upload(owner, filename, purpose, chunks)   → StoredFile   (413 / 429 while streaming)
+    write_output(owner, filename, purpose, ...) → StoredFile   (server-written, e.g. batch results)
     spool(...) then store_spooled(...)          the same in two steps (metadata known after the bytes)
     get / delete / list / content               → 404 for another key's, deleted or expired files
     image_bytes(owner, file_id)                 → bytes for image intake (size checked before reading)
@@ -13,6 +14,7 @@ calls it, so a file behaves the same over REST and gRPC:
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import AsyncIterable, AsyncIterator
 from typing import Literal
@@ -25,6 +27,8 @@ from oculi.store.files import describe_size
 DAY_S = 86_400
 #: What ``purpose`` may say (the openai client's ``FilePurpose``); the hosted xAI API does not interpret it.
 PURPOSES = ("assistants", "batch", "fine-tune", "vision", "user_data", "evals")
+#: Purposes of files the server itself writes for a key (e.g. a batch's results), never uploaded.
+OUTPUT_PURPOSES = ("batch_output",)
 DEFAULT_PURPOSE = "assistants"
 #: The hosted API's bounds for ``expires_after`` (seconds from upload).
 MIN_EXPIRES_AFTER, MAX_EXPIRES_AFTER = 3600, 30 * DAY_S
@@ -59,6 +63,19 @@ class FileService:
         purpose = check_purpose(purpose)
         expires_at = self.expires_at(expires_after)
         return await self.store.put_file(owner, filename, purpose, content, limits=self.limits, expires_at=expires_at)
+
+    async def write_output(
+        self, owner: str, filename: str, purpose: str, content: AsyncIterable[bytes], *, expires_at: int | None = None
+    ) -> StoredFile:
+        """A file the server writes for ``owner`` (batch results): no size limit or quota, so work done is kept.
+
+        ``purpose`` is one of ``OUTPUT_PURPOSES``; the file is then listed,
+        read and deleted like any upload of that key.
+        """
+        if purpose not in OUTPUT_PURPOSES:
+            raise ValueError(f"write_output: purpose {purpose!r} is not one of {OUTPUT_PURPOSES}")
+        limits = FileLimits(max_bytes=sys.maxsize)
+        return await self.store.put_file(owner, filename, purpose, content, limits=limits, expires_at=expires_at)
 
     async def spool(self, owner: str, content: AsyncIterable[bytes]) -> Spooled:
         """An upload's bytes in a temporary file, refused at the size limit or the quota (close it after)."""

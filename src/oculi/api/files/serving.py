@@ -37,7 +37,8 @@ def to_file_object(file: StoredFile) -> FileObject:
 
 async def upload(runtime: Runtime, caller: Caller, request: Request) -> Response:
     """Handle ``POST /v1/files``: the file streams into a spool (size and quota checked as it comes)."""
-    form = await read_upload(request, partial(runtime.files.spool, caller.owner))
+    spool = partial(runtime.files.spool, caller.owner)
+    form = await read_upload(request, spool, max_file_bytes=runtime.settings.max_file_bytes)
     if form.file is None:
         raise InvalidRequest(
             "The upload has no file: send it as the multipart part named 'file' (curl -F file=@photo.png).",

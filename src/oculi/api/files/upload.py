@@ -24,9 +24,11 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
 from oculi.api.disconnect import ClientGone
-from oculi.errors import InvalidRequest, OculiError
+from oculi.errors import InvalidRequest, OculiError, PayloadTooLarge
 from oculi.store.base import Spooled
+from oculi.store.files import describe_size
 
+MULTIPART_SLACK = 1024 * 1024  # boundaries, part headers and small fields around an uploaded file
 MAX_FIELD_BYTES = 64 * 1024  # a text field (purpose, expires_after) is tiny
 MAX_FIELDS = 16
 DRAIN_BYTES = 256 * 1024 * 1024  # read at most this much of a refused body before answering
@@ -55,13 +57,23 @@ def _boundary(content_type: str | None) -> bytes:
     return boundary
 
 
-async def read_upload(request: Request, spool: Callable[[AsyncIterator[bytes]], Awaitable[Spooled]]) -> UploadForm:
+async def read_upload(
+    request: Request, spool: Callable[[AsyncIterator[bytes]], Awaitable[Spooled]], *, max_file_bytes: int
+) -> UploadForm:
     """Parse the request's multipart body; the ``file`` part is handed to ``spool`` as it arrives.
 
-    Raises ``InvalidRequest`` for a malformed body, a second file or a
-    missing one is left to the caller (``UploadForm.file`` is None). Errors
-    from ``spool`` (413 / 429) propagate after the body has been drained.
+    A ``Content-Length`` that cannot fit a file of ``max_file_bytes`` is a
+    413 before anything is read. Raises ``InvalidRequest`` for a malformed
+    body or a second file; a missing one is left to the caller
+    (``UploadForm.file`` is None). Errors from ``spool`` (413 / 429)
+    propagate after the body has been drained.
     """
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_file_bytes + MULTIPART_SLACK:
+        raise PayloadTooLarge(
+            f"The upload is {describe_size(int(declared))}, more than this server's limit of "
+            f"{describe_size(max_file_bytes)} per file (max_file_bytes). Upload a smaller file."
+        )
     events = _events(request, _boundary(request.headers.get("content-type")))
     form = UploadForm()
     try:
@@ -95,6 +107,7 @@ async def _events(request: Request, boundary: bytes) -> AsyncIterator[_Event]:
     pending: list[_Event] = []
     headers: dict[bytes, bytes] = {}
     header = [bytearray(), bytearray()]
+    ended: list[bool] = []
 
     def on_header_end() -> None:
         headers[bytes(header[0]).lower()] = bytes(header[1])
@@ -117,6 +130,7 @@ async def _events(request: Request, boundary: bytes) -> AsyncIterator[_Event]:
             "on_headers_finished": on_headers_finished,
             "on_part_data": lambda data, start, end: pending.append(("data", bytes(data[start:end]))),
             "on_part_end": lambda: pending.append(("end", None)),
+            "on_end": lambda: ended.append(True),
         },
     )
     try:
@@ -134,6 +148,8 @@ async def _events(request: Request, boundary: bytes) -> AsyncIterator[_Event]:
     parser.finalize()
     for event in pending:
         yield event
+    if not ended:
+        raise InvalidRequest("The multipart body ends before its closing boundary; send the whole form.", param="file")
 
 
 async def _part_bytes(events: AsyncIterator[_Event]) -> AsyncIterator[bytes]:
