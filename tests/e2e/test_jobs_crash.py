@@ -38,7 +38,7 @@ from oculi.testing.server import ServerProcess, running_server
 KEY = "sk-crash-test"
 AUTH = {"authorization": f"Bearer {KEY}"}
 JOB_ENV = {"OCULI_JOB_LEASE_SECONDS": "2", "OCULI_JOB_POLL_SECONDS": "0.2", "OCULI_MAX_BATCH_SIZE": "8"}
-SLOW = "[[tokens:6]] [[delay:0.4]]"  # about 2.4 s per job
+SLOW = "[[tokens:5]] [[delay:0.4]]"  # about 2 s per job
 WORKER = re.compile(r"job worker (worker-[0-9a-f]+): up to")
 FINISHED = re.compile(r"job (\S+) \((?:deferred|batch)\) (?:succeeded|failed) by (worker-[0-9a-f]+)")
 
@@ -134,7 +134,7 @@ def assert_deferred_answered(process: ServerProcess, ids: list[str]) -> None:
     for request_id in ids:
         poll = httpx.get(f"{process.v1}/chat/deferred-completion/{request_id}", headers=AUTH, timeout=30)
         assert poll.status_code == 200, poll.text
-        assert poll.json()["choices"][0]["message"]["content"] == " ".join(f"word{k}" for k in range(6))
+        assert poll.json()["choices"][0]["message"]["content"] == " ".join(f"word{k}" for k in range(5))
 
 
 @pytest.mark.postgres
@@ -144,7 +144,7 @@ def test_kill_9_of_one_replica_on_postgresql(pg_schema_url: str) -> None:
     with ThreadPoolExecutor(2) as pool:
         victim, survivor = pool.map(lambda m: m.__enter__(), managers)
     try:
-        ids, batch_id = submit_work(victim, deferred=6, batch=24)
+        ids, batch_id = submit_work(victim, deferred=4, batch=14)
         victim_worker = worker_id(victim)
         wait_for(
             lambda: len(rows("SELECT DISTINCT lease_owner FROM jobs WHERE state = 'running'")) == 2,
@@ -162,7 +162,7 @@ def test_kill_9_of_one_replica_on_postgresql(pg_schema_url: str) -> None:
         assert held and {(a, w) for _, a, w in retried} == {(2, survivor_worker)}
         assert_deferred_answered(survivor, ids)
         batch = xai_sdk.Client(api_host=survivor.grpc_address, api_key=KEY).batch.get(batch_id)
-        assert (batch.state.num_success, batch.state.num_pending) == (24, 0)
+        assert (batch.state.num_success, batch.state.num_pending) == (14, 0)
     finally:
         for manager in managers:
             manager.__exit__(None, None, None)
@@ -172,7 +172,7 @@ def test_kill_9_and_restart_on_sqlite(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'oculi.db'}"
     rows = rows_of(url)
     with server(url) as first:
-        ids, batch_id = submit_work(first, deferred=3, batch=12)
+        ids, batch_id = submit_work(first, deferred=2, batch=8)
         wait_for(lambda: rows("SELECT count(*) FROM jobs WHERE state = 'running'")[0][0] > 0, 60, "running jobs")
         first.process.send_signal(signal.SIGKILL)
         first.process.wait(10)
@@ -183,14 +183,14 @@ def test_kill_9_and_restart_on_sqlite(tmp_path: Path) -> None:
         assert_each_completed_once(rows, [first_log, second.log_text()])
         assert_deferred_answered(second, ids)
         batch = xai_sdk.Client(api_host=second.grpc_address, api_key=KEY).batch.get(batch_id)
-        assert (batch.state.num_success, batch.state.num_pending) == (12, 0)
+        assert (batch.state.num_success, batch.state.num_pending) == (8, 0)
 
 
 def test_sigterm_during_a_batch_loses_nothing(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'oculi.db'}"
     rows = rows_of(url)
     with server(url, OCULI_JOB_SHUTDOWN_GRACE_SECONDS="0.5") as first:
-        _, batch_id = submit_work(first, deferred=0, batch=16)
+        _, batch_id = submit_work(first, deferred=0, batch=10)
         wait_for(lambda: rows("SELECT count(*) FROM jobs WHERE state = 'running'")[0][0] > 0, 60, "running jobs")
         first.process.send_signal(signal.SIGTERM)
         assert first.process.wait(30) == 0
@@ -202,4 +202,4 @@ def test_sigterm_during_a_batch_loses_nothing(tmp_path: Path) -> None:
         wait_for(lambda: all_final(rows), 120, "every job to finish after the restart")
         assert_each_completed_once(rows, [first_log, second.log_text()])
         batch = xai_sdk.Client(api_host=second.grpc_address, api_key=KEY).batch.get(batch_id)
-        assert (batch.state.num_success, batch.state.num_requests) == (16, 16)
+        assert (batch.state.num_success, batch.state.num_requests) == (10, 10)
