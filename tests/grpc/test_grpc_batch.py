@@ -168,3 +168,43 @@ def test_batches_belong_to_their_key(client: xai_sdk.Client, lite_server: Server
             call()
         assert missing.value.code() == grpc.StatusCode.NOT_FOUND
     assert all(b.batch_id != batch.batch_id for b in other.batch.list().batches)
+
+
+def test_batch_from_an_uploaded_jsonl_file(client: xai_sdk.Client, image_server: Any) -> None:
+    import json
+
+    picture = next(iter(image_server.images.values()))
+    chat_body = {
+        "model": "grok-4",
+        "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": picture.url}}]}],
+    }
+    responses_body = {
+        "model": "grok-4",
+        "input": [{"role": "user", "content": [{"type": "input_image", "image_url": picture.data_url}]}],
+    }
+    lines = [
+        {"custom_id": "chat", "method": "POST", "url": "/v1/chat/completions", "body": chat_body},
+        {"custom_id": "responses", "method": "POST", "url": "/v1/responses", "body": responses_body},
+        {
+            "custom_id": "bad",
+            "method": "POST",
+            "url": "/v1/chat/completions",
+            "body": {"model": "nope", "messages": [{"role": "user", "content": "hi"}]},
+        },
+    ]
+    upload = client.files.upload("\n".join(json.dumps(line) for line in lines).encode(), filename="requests.jsonl")
+    batch = client.batch.create("from a file", input_file_id=upload.id)
+    assert batch.state.num_requests == 3
+    wait_finished(client, batch.batch_id)
+    results = {r.batch_request_id: r for r in all_results(client, batch.batch_id)}
+    direct = chat(client, picture.url, "").sample()
+    assert results["chat"].response.content == direct.content
+    assert results["responses"].response.usage.prompt_image_tokens == direct.usage.prompt_image_tokens
+    assert results["bad"].proto.error.code == grpc.StatusCode.NOT_FOUND.value[0]
+    with pytest.raises(grpc.RpcError) as sealed:
+        client.batch.add(batch.batch_id, [chat(client, picture.url, "more")])
+    assert sealed.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    broken = client.files.upload(b'{"custom_id": "x", "url": "/v1/embeddings", "body": {}}\n', filename="bad.jsonl")
+    with pytest.raises(grpc.RpcError) as refused:
+        client.batch.create("broken", input_file_id=broken.id)
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "Line 1" in refused.value.details()

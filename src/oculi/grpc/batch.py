@@ -16,8 +16,10 @@ rows map back to ``Batch`` / ``BatchRequestMetadata`` / ``BatchResult``.
 - ``GetBatchRequestResult.request`` echoes the original request when it was
   at most ``ECHO_LIMIT`` bytes (kept with the job); for larger ones (big
   inline images) only ``batch_request_id`` and ``model`` are echoed.
-- ``CreateBatch`` with ``input_file_id`` needs the Files API: until a file
-  store is wired in, it is refused with ``INVALID_ARGUMENT``.
+- ``CreateBatch`` with ``input_file_id`` reads an uploaded JSONL file in the
+  openai batch format (``custom_id``, ``url`` — ``/v1/chat/completions`` or
+  ``/v1/responses`` per line —, ``body``; see ``api/batches/mapper.py``) and
+  seals the batch: ``AddBatchRequests`` to it is refused.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import grpc
 from google.protobuf import empty_pb2
 from google.rpc import status_pb2
 
+from oculi.api.batches.mapper import InputFileError, parse_input
 from oculi.errors import InvalidRequest, OculiError
 from oculi.grpc import mapper
 from oculi.grpc.call import Call, Servicer, unary
@@ -60,14 +63,20 @@ class BatchService(Servicer, batch_pb2_grpc.BatchMgmtServicer):
 
     @unary("BatchMgmt/CreateBatch")
     async def CreateBatch(self, request: batch_pb2.CreateBatchRequest, call: Call) -> batch_pb2.Batch:
-        if request.input_file_id:
-            raise InvalidRequest(
-                "Batches from an input file need the Files API, which this server does not offer yet; "
-                "create the batch without input_file_id and add its requests with AddBatchRequests.",
-                param="input_file_id",
-            )
         name = request.name or "batch"
-        return to_batch(await self.runtime.batches.create(call.owner, name, {"surface": "grpc"}))
+        if not request.input_file_id:
+            return to_batch(await self.runtime.batches.create(call.owner, name, {"surface": "grpc"}))
+        file = await self.runtime.files.get(call.owner, request.input_file_id, param="input_file_id")
+        _, data = await self.runtime.store.read_file(file.id, call.owner)
+        try:
+            items = parse_input(data, None, call.owner)
+        except InputFileError as exc:
+            lines = "; ".join(e.message for e in exc.errors[:5])
+            raise InvalidRequest(f"The input file is not a batch file: {lines}", param="input_file_id") from exc
+        meta = {"surface": "grpc", "input_file_id": file.id, "sealed": True}
+        record = await self.runtime.batches.create(call.owner, name, meta)
+        await self.runtime.batches.add(record.id, call.owner, items, sealed_ok=True)
+        return to_batch(await self.runtime.batches.get(record.id, call.owner))
 
     @unary("BatchMgmt/AddBatchRequests")
     async def AddBatchRequests(self, request: batch_pb2.AddBatchRequestsRequest, call: Call) -> empty_pb2.Empty:

@@ -74,8 +74,11 @@ class BatchService:
             self.metrics.batches_created.inc()
         return record
 
-    async def add(self, batch_id: str, owner: str, items: list[BatchItem]) -> list[str]:
-        """Queue ``items`` in the caller's batch; return their ``batch_request_id``s in order."""
+    async def add(self, batch_id: str, owner: str, items: list[BatchItem], *, sealed_ok: bool = False) -> list[str]:
+        """Queue ``items`` in the caller's batch; return their ``batch_request_id``s in order.
+
+        A batch made from an input file is sealed: only its creator (``sealed_ok``) adds to it.
+        """
         if len(items) > MAX_ADD:
             raise InvalidRequest(
                 f"At most {MAX_ADD} requests can be added in one call, got {len(items)}; add them in parts.",
@@ -84,6 +87,11 @@ class BatchService:
         batch = await self.queue.get_batch(batch_id, owner)
         if batch.cancelled_at is not None:
             raise InvalidRequest(f"Batch '{batch_id}' is cancelled; it takes no more requests.", param="batch_id")
+        from_file = batch.metadata.get("sealed") or batch.metadata.get("surface") == "rest"
+        if from_file and not sealed_ok:
+            raise InvalidRequest(
+                f"Batch '{batch_id}' was created from an input file and takes no more requests.", param="batch_id"
+            )
         images: dict[str, bytes] = {}
         jobs = []
         for item in items:

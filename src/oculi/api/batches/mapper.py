@@ -52,8 +52,12 @@ class InputFileError(Exception):
         self.errors = errors
 
 
-def parse_input(data: bytes, endpoint: str, owner: str) -> list[BatchItem]:
-    """The file's requests (``InputFileError`` when a line is not a batch line for ``endpoint``)."""
+def parse_input(data: bytes, endpoint: str | None, owner: str) -> list[BatchItem]:
+    """The file's requests (``InputFileError`` when a line is not a batch line for ``endpoint``).
+
+    ``endpoint`` None (the xai-sdk's ``batch.create(input_file_id=...)``): each
+    line's ``url`` may be either supported endpoint, as on the hosted xAI API.
+    """
     items: list[BatchItem] = []
     errors: list[BatchErrorItem] = []
     seen: set[str] = set()
@@ -79,7 +83,7 @@ def parse_input(data: bytes, endpoint: str, owner: str) -> list[BatchItem]:
     return items
 
 
-def parse_line(line: str, number: int, endpoint: str, owner: str, seen: set[str]) -> BatchItem:
+def parse_line(line: str, number: int, endpoint: str | None, owner: str, seen: set[str]) -> BatchItem:
     """One input line as a ``BatchItem``."""
 
     def bad(message: str, param: str | None = None) -> InputFileError:
@@ -99,8 +103,12 @@ def parse_line(line: str, number: int, endpoint: str, owner: str, seen: set[str]
     seen.add(custom_id)
     if entry.get("method", "POST") != "POST":
         raise bad(f"Line {number}: method must be 'POST'.", "method")
-    if entry.get("url") != endpoint:
-        raise bad(f"Line {number}: url {entry.get('url')!r} differs from the batch's endpoint {endpoint!r}.", "url")
+    url = entry.get("url")
+    if endpoint is None and url not in ENDPOINTS:
+        raise bad(f"Line {number}: url {url!r} is not one of {', '.join(ENDPOINTS)}.", "url")
+    if endpoint is not None and url != endpoint:
+        raise bad(f"Line {number}: url {url!r} differs from the batch's endpoint {endpoint!r}.", "url")
+    endpoint = str(url)
     body = entry.get("body")
     if not isinstance(body, dict):
         raise bad(f"Line {number}: body must be a JSON object (the request to {endpoint}).", "body")

@@ -66,7 +66,7 @@ async def create(body: BatchCreateRequest, runtime: Runtime, caller: Caller) -> 
             param="input_file_id",
         )
     record = await runtime.batches.create(caller.owner, file.filename, meta | {"in_progress_at": now})
-    await runtime.batches.add(record.id, caller.owner, items)
+    await runtime.batches.add(record.id, caller.owner, items, sealed_ok=True)
     return await render(runtime, await runtime.batches.get(record.id, caller.owner))
 
 
