@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from oculi.auth import Authenticator
 from oculi.engines.registry import EngineRegistry
+from oculi.errors import OculiError
 from oculi.intake.pipeline import Intake
 from oculi.metrics import Metrics
 from oculi.service.admission import Admission
@@ -108,8 +109,15 @@ class Runtime:
         )
 
     async def refresh_job_metrics(self) -> None:
-        """Set the ``oculi_jobs`` gauge from the store (every replica reports the shared totals)."""
-        counts = await self.jobs.state_counts()
+        """Set the ``oculi_jobs`` gauge from the store (every replica reports the shared totals).
+
+        A store that does not answer leaves the last values: ``/metrics`` must still answer.
+        """
+        try:
+            counts = await self.jobs.state_counts()
+        except OculiError:
+            log.warning("metrics: the store did not answer; job counts not refreshed")
+            return
         for kind in ("deferred", "batch"):
             for state in JobState:
                 self.metrics.jobs.labels(kind, state.value).set(counts.get((kind, state.value), 0))
