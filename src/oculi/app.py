@@ -14,8 +14,11 @@ import time
 from fastapi import FastAPI
 
 from oculi import __version__
+from oculi.api.batches.router import router as batches_router
 from oculi.api.chat.router import router as chat_router
 from oculi.api.errors import install_error_handlers
+from oculi.api.files.router import router as files_router
+from oculi.api.files.upload import MULTIPART_SLACK
 from oculi.api.middleware import RequestContextMiddleware
 from oculi.api.models.router import router as models_router
 from oculi.api.ops import router as ops_router
@@ -39,11 +42,17 @@ def create_app(runtime: Runtime) -> FastAPI:
     for router in (chat_router, responses_router, models_router, tokenize_router, ops_router):
         app.include_router(router)
     app.include_router(playground_router)  # the web page at /playground (/ redirects there)
+    app.include_router(files_router)
+    app.include_router(batches_router)
     install_error_handlers(app)
+    settings = runtime.settings
+    upload_limit = max(settings.max_body_bytes, settings.max_file_bytes + MULTIPART_SLACK)
     app.add_middleware(
         RequestContextMiddleware,
         metrics=runtime.metrics,
         max_body_bytes=runtime.settings.max_body_bytes,
         authenticate=runtime.auth.owner,
+        # Uploads check the file's own size while streaming; the body may exceed it by the form's fields.
+        path_limits={"/v1/files": upload_limit},
     )
     return app

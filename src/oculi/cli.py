@@ -1,4 +1,4 @@
-"""The ``oculi`` command: serve, ask, tokens, models.
+"""The ``oculi`` command: serve, ask, tokens, models, batch (``cli_batch.py``).
 
 Flags map one-to-one onto ``Settings`` fields (and so onto ``OCULI_*`` env
 vars and the config file); a flag given on the command line wins.
@@ -16,11 +16,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from oculi.cli_batch import batch_app
 from oculi.domain import Conversation, Detail, GenerationParams, ImagePart, Message, Role, TextPart
 from oculi.errors import OculiError
 from oculi.settings import Settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="oculi: self-hosted image understanding API.")
+app.add_typer(batch_app, name="batch")
 err = Console(stderr=True)
 
 ModelOpt = Annotated[list[str] | None, typer.Option("--model", "-m", help=Settings.model_fields["models"].description)]
@@ -102,7 +104,7 @@ async def _ask(settings: Settings, conversation: Conversation, params: Generatio
     from oculi.runtime import Runtime
     from oculi.service.generate import GenerationRequest
 
-    runtime = await Runtime.open(settings)
+    runtime = await Runtime.open(settings, run_jobs=False)
     try:
         request = GenerationRequest(runtime.registry.default.info.id, conversation, params, surface="cli")
         run = await runtime.generator.start(request)

@@ -20,9 +20,11 @@ request id, never the exception text.
     ├── NotFound (404, not_found)                      NOT_FOUND
     │   ├── ModelNotFound (model_not_found)
     │   ├── ModelUnavailable (model_unavailable)    ... a model to serve cannot be found/loaded
-    │   └── ResponseNotFound (response_not_found)
+    │   ├── ResponseNotFound (response_not_found)
+    │   └── FileNotFound (file_not_found)           ... names the file id
     ├── PayloadTooLarge (413, payload_too_large)       RESOURCE_EXHAUSTED
     ├── Overloaded (429, overloaded)                   RESOURCE_EXHAUSTED
+    ├── QuotaExceeded (429, quota_exceeded)            RESOURCE_EXHAUSTED (x-should-retry: false)
     └── Unavailable (503, unavailable)                 UNAVAILABLE (transient only)
 """
 
@@ -176,6 +178,20 @@ class ResponseNotFound(NotFound):
     code = "response_not_found"
 
 
+class FileNotFound(NotFound):
+    """A file id is unknown for this key (never uploaded, another key's, deleted or expired)."""
+
+    code = "file_not_found"
+
+    def __init__(self, file_id: str, *, param: str | None = "file_id") -> None:
+        self.file_id = file_id
+        super().__init__(
+            f"No file with id '{file_id}' for this API key (it may have been deleted, have expired, "
+            "or belong to another key). Upload it again (POST /v1/files, or files.upload in xai-sdk).",
+            param=param,
+        )
+
+
 class PayloadTooLarge(OculiError):
     """The request body is over the server's limit."""
 
@@ -197,6 +213,21 @@ class Overloaded(OculiError):
 
     def http_headers(self) -> dict[str, str]:
         return {"retry-after": str(self.retry_after)}
+
+
+class QuotaExceeded(OculiError):
+    """An API key's stored files would exceed its quota (bytes or count); retrying will not help.
+
+    429 like the hosted APIs' quota errors, with ``x-should-retry: false`` so
+    the openai clients do not retry it.
+    """
+
+    status = 429
+    code = "quota_exceeded"
+    grpc_status = "RESOURCE_EXHAUSTED"
+
+    def http_headers(self) -> dict[str, str]:
+        return {"x-should-retry": "false"}
 
 
 class Unavailable(OculiError):

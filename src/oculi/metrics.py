@@ -34,3 +34,11 @@ class Metrics:
         )
         self.prompt_tokens = Counter("oculi_prompt_tokens", "Prompt tokens", ["model"], registry=r)
         self.completion_tokens = Counter("oculi_completion_tokens", "Completion tokens", ["model"], registry=r)
+        self.jobs = Gauge(
+            "oculi_jobs", "Jobs in the store by kind and state (read at scrape)", ["kind", "state"], registry=r
+        )
+        self.jobs_finished = Counter("oculi_jobs_finished", "Jobs this replica finished", ["kind", "state"], registry=r)
+        self.batches_created = Counter("oculi_batches_created", "Batches created on this replica", registry=r)
+        self.batch_requests_added = Counter(
+            "oculi_batch_requests_added", "Batch requests queued on this replica", registry=r
+        )

@@ -12,13 +12,18 @@ from dataclasses import dataclass
 
 from oculi.auth import Authenticator
 from oculi.engines.registry import EngineRegistry
+from oculi.errors import OculiError
 from oculi.intake.pipeline import Intake
 from oculi.metrics import Metrics
 from oculi.service.admission import Admission
+from oculi.service.batches import BatchService
 from oculi.service.deferred import DeferredRunner
+from oculi.service.files import FileService
 from oculi.service.generate import Generator
+from oculi.service.jobs import JobWorker, WorkerSettings
 from oculi.settings import Settings
 from oculi.store.base import Store
+from oculi.store.jobs import JobQueue, JobState
 
 log = logging.getLogger(__name__)
 
@@ -35,13 +40,26 @@ class Runtime:
     generator: Generator
     deferred: DeferredRunner
     auth: Authenticator
+    jobs: JobQueue
+    batches: BatchService
+    worker: JobWorker
+    files: FileService
 
     @classmethod
     async def open(
-        cls, settings: Settings, *, registry: EngineRegistry | None = None, store: Store | None = None
+        cls,
+        settings: Settings,
+        *,
+        registry: EngineRegistry | None = None,
+        store: Store | None = None,
+        run_jobs: bool = True,
     ) -> Runtime:
-        """Build the runtime; ``registry`` / ``store`` may be injected (tests, benchmarks)."""
-        from oculi.store.sql import open_store
+        """Build the runtime; ``registry`` / ``store`` may be injected (tests, benchmarks).
+
+        ``run_jobs``: start this process's job worker (servers); a one-shot
+        command such as ``oculi ask`` must not claim the store's background jobs.
+        """
+        from oculi.store.sql import SqlStore, open_store
 
         metrics = Metrics()
         registry = registry or EngineRegistry.load(settings)
@@ -51,9 +69,30 @@ class Runtime:
             await store.open()
         intake = Intake(settings, metrics)
         admission = Admission(settings.max_queue, settings.max_inflight_image_bytes, settings.max_image_bytes, metrics)
+        files = FileService(store, settings)
         generator = Generator(
-            registry, intake, store, admission, retention_days=settings.retention_days, metrics=metrics
+            registry, intake, store, admission, retention_days=settings.retention_days, metrics=metrics, files=files
         )
+        if not isinstance(store, SqlStore):
+            raise TypeError("durable jobs need the SQL store (SqlStore)")
+        jobs = JobQueue(store, max_attempts=settings.job_max_attempts)
+        deferred = DeferredRunner(generator, jobs)
+        batches = BatchService(jobs, generator, metrics)
+        worker = JobWorker(
+            jobs,
+            generator,
+            WorkerSettings(
+                seats=max(1, round(settings.max_batch_size * settings.job_share)),
+                engine_seats=settings.max_batch_size,
+                lease_s=settings.job_lease_seconds,
+                poll_s=settings.job_poll_seconds,
+            ),
+            {"deferred": deferred.finish, "batch": batches.finish},
+            metrics,
+        )
+        deferred.wake = batches.wake = worker.wake
+        if run_jobs:
+            worker.start()
         return cls(
             settings=settings,
             metrics=metrics,
@@ -61,13 +100,31 @@ class Runtime:
             intake=intake,
             store=store,
             generator=generator,
-            deferred=DeferredRunner(generator),
+            deferred=deferred,
             auth=Authenticator(settings.all_api_keys()),
+            jobs=jobs,
+            batches=batches,
+            worker=worker,
+            files=files,
         )
 
+    async def refresh_job_metrics(self) -> None:
+        """Set the ``oculi_jobs`` gauge from the store (every replica reports the shared totals).
+
+        A store that does not answer leaves the last values: ``/metrics`` must still answer.
+        """
+        try:
+            counts = await self.jobs.state_counts()
+        except OculiError:
+            log.warning("metrics: the store did not answer; job counts not refreshed")
+            return
+        for kind in ("deferred", "batch"):
+            for state in JobState:
+                self.metrics.jobs.labels(kind, state.value).set(counts.get((kind, state.value), 0))
+
     async def close(self) -> None:
-        """Stop deferred work, then release the intake, engines and store."""
-        await self.deferred.close()
+        """Finish or hand back background jobs, then release the intake, engines and store."""
+        await self.worker.close(self.settings.job_shutdown_grace_seconds)
         await self.intake.aclose()
         await self.registry.close()
         await self.store.close()

@@ -4,7 +4,8 @@ Start order: logging → bind policy → ``Runtime.open`` (engines, store) →
 gRPC server → HTTP server. So once ``/health`` answers, both APIs are up.
 SIGINT / SIGTERM stop accepting, let in-flight HTTP requests finish (bounded
 by ``shutdown_grace_seconds``), stop gRPC with the same grace, then close the
-runtime (deferred work, intake, engines, store) — nothing acknowledged is
+runtime (background jobs: finished or handed back within
+``job_shutdown_grace_seconds``; intake, engines, store) — nothing acknowledged is
 left half-written.
 
 Bind policy: with no API keys configured anyone who can reach the port could
@@ -21,7 +22,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 import uvicorn
@@ -63,13 +64,21 @@ class _Server(uvicorn.Server):
     which would kill the process before the runtime is closed.)
     """
 
+    #: Called at the signal, before the HTTP server drains (the job worker stops claiming then).
+    on_exit: Callable[[], None] | None = None
+
+    def _on_signal(self, sig: int) -> None:
+        if self.on_exit is not None:
+            self.on_exit()
+        self.handle_exit(sig, None)
+
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         loop = asyncio.get_running_loop()
         installed = []
         for sig in (signal.SIGINT, signal.SIGTERM):
             try:
-                loop.add_signal_handler(sig, self.handle_exit, sig, None)
+                loop.add_signal_handler(sig, self._on_signal, sig)
                 installed.append(sig)
             except (NotImplementedError, RuntimeError):  # not the main thread / not supported here
                 pass
@@ -109,7 +118,9 @@ async def serve(settings: Settings, *, registry: EngineRegistry | None = None) -
             f", gRPC on {settings.host}:{settings.grpc_port}" if grpc_server is not None else " (gRPC off)",
         )
         log.info("playground (web page): open http://%s:%d/ in a browser", settings.host, settings.port)
-        await _Server(config).serve()
+        http_server = _Server(config)
+        http_server.on_exit = runtime.worker.stop_claiming
+        await http_server.serve()
     finally:
         log.info("shutting down")
         if grpc_server is not None:

@@ -84,6 +84,35 @@ class Settings(BaseSettings):
     )
     retention_days: float = Field(30, description="Stored responses expire after this many days.")
 
+    # --- background jobs (deferred completions, batches) ------------------------------
+    job_share: float = Field(
+        0.5,
+        description="Share of the engine's seats (max_batch_size) background jobs may use; jobs are claimed only "
+        "while interactive requests leave seats free.",
+    )
+    job_lease_seconds: float = Field(
+        30.0, description="A claimed job's lease; renewed every third of it. A dead replica's jobs rerun after it."
+    )
+    job_poll_seconds: float = Field(1.0, description="How often an idle replica looks for queued jobs.")
+    job_max_attempts: int = Field(
+        3, description="Times a job is started before it is failed (its servers kept dying while running it)."
+    )
+    job_shutdown_grace_seconds: float = Field(
+        10.0, description="On SIGTERM: how long running jobs may finish before they are handed back to the queue."
+    )
+
+    # --- files (Files API) -----------------------------------------------------------
+    max_file_bytes: int = Field(
+        200 * MiB, description="Largest uploaded file (413 above, refused while the upload streams in)."
+    )
+    file_quota_bytes: int = Field(
+        10 * 1024 * MiB, description="Total bytes of files one API key may store (429 above)."
+    )
+    file_quota_count: int = Field(10_000, description="Number of files one API key may store (429 above).")
+    file_retention_days: float = Field(
+        0, description="Uploaded files expire after this many days (0: kept until deleted, like the hosted API)."
+    )
+
     # --- image intake -------------------------------------------------------------
     fetch_allow: CommaList = Field(
         default_factory=list,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from xai_sdk.chat import assistant, image, system, tool, user
+from xai_sdk.chat import assistant, file, image, system, tool, user
 from xai_sdk.proto import chat_pb2, image_pb2, sample_pb2
 
 from oculi.domain import Delta, Detail, FinishReason, ImagePart, Role, TextPart, Usage
@@ -63,7 +63,7 @@ def test_sampling_fields_keep_their_presence() -> None:
     [
         (chat_pb2.Message(role=chat_pb2.MessageRole.ROLE_TOOL, content=[chat_pb2.Content(text="x")]), {}, "role"),
         (chat_pb2.Message(role=chat_pb2.MessageRole.INVALID_ROLE), {}, "role"),
-        (user(chat_pb2.Content(file=chat_pb2.FileContent(file_id="f"))), {}, "content[0]"),
+        (user(chat_pb2.Content(file=chat_pb2.FileContent())), {}, "content[0].file"),
         (user("hi"), {"tools": [tool("f", "d", {"type": "object"})]}, "tools"),
         (user("hi"), {"logprobs": True}, "logprobs"),
         (user("hi"), {"frequency_penalty": 0.5}, "frequency_penalty"),
@@ -74,6 +74,15 @@ def test_unsupported_input_is_refused_naming_the_field(message, fields, param) -
         translate(message, **fields)
     assert param in (caught.value.param or "")
     assert caught.value.grpc_status == "INVALID_ARGUMENT"
+
+
+def test_file_contents_become_image_parts() -> None:
+    by_id = chat_pb2.Content(image_url=image_pb2.ImageUrlContent(file_id="file-2", detail=image_pb2.DETAIL_LOW))
+    request = translate(user("look", file("file-1"), by_id, file(data=b"\x89PNG", mime_type="image/png")))
+    parts = request.conversation.images()
+    assert [p.file_id for p in parts] == ["file-1", "file-2", None]
+    assert parts[1].detail is Detail.LOW
+    assert parts[2].url == "data:image/png;base64,iVBORw=="
 
 
 def test_bad_detail_names_the_image_index() -> None:

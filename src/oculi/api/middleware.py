@@ -7,7 +7,8 @@ client disconnects pass through untouched.
   fresh; set in ``logs.request_id`` for every log line and added to every
   response, errors included.
 - Body limit (413): refused from ``Content-Length`` before reading, and
-  counted while reading for chunked bodies. A body over the limit is cut off
+  counted while reading for chunked bodies. ``path_limits`` raises it for
+  exact paths (file uploads, which check their own size as they stream). A body over the limit is cut off
   (the app sees a disconnect, so nothing more is buffered) and the client
   gets the 413 instead of whatever the app made of the truncated body.
 - Authentication of ``/v1/`` paths happens here, before the body is read,
@@ -66,8 +67,10 @@ class RequestContextMiddleware:
         max_body_bytes: int,
         authenticate: Callable[[str | None], object] | None = None,
         protected_prefix: str = "/v1/",
+        path_limits: dict[str, int] | None = None,
     ) -> None:
         self.app = app
+        self.path_limits = path_limits or {}
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
         self.authenticate = authenticate
@@ -83,6 +86,7 @@ class RequestContextMiddleware:
         token = logs.request_id.set(rid)
         start = time.perf_counter()
         state: dict[str, Any] = {"status": 0, "started": False, "body_bytes": 0, "over_limit": False}
+        limit = self.path_limits.get(scope.get("path", ""), self.max_body_bytes)
 
         async def send_with_id(message: Message) -> None:
             if state["over_limit"] and not state.get("sending_413"):
@@ -99,7 +103,7 @@ class RequestContextMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 state["body_bytes"] += len(message.get("body", b""))
-                if state["body_bytes"] > self.max_body_bytes:
+                if state["body_bytes"] > limit:
                     state["over_limit"] = True
                     # Stop the app reading further: it sees a client that went away.
                     return {"type": "http.disconnect"}
@@ -114,9 +118,9 @@ class RequestContextMiddleware:
                     await oculi_error_response(exc)(scope, receive, send_with_id)
                     return
             declared = headers.get("content-length")
-            if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
+            if declared is not None and declared.isdigit() and int(declared) > limit:
                 state["status"] = 413
-                await oculi_error_response(_too_large(self.max_body_bytes, int(declared)))(scope, receive, send_with_id)
+                await oculi_error_response(_too_large(limit, int(declared)))(scope, receive, send_with_id)
                 return
             try:
                 await self.app(scope, counting_receive, send_with_id)
@@ -125,7 +129,7 @@ class RequestContextMiddleware:
                     raise
             if state["over_limit"] and not state["started"]:
                 state["sending_413"] = True
-                await oculi_error_response(_too_large(self.max_body_bytes))(scope, receive, send_with_id)
+                await oculi_error_response(_too_large(limit))(scope, receive, send_with_id)
         except Exception:
             log.exception("unhandled error in %s %s", scope.get("method"), scope.get("path"))
             if not state["started"]:

@@ -28,5 +28,6 @@ async def health(runtime: RuntimeDep) -> Response:
 
 @router.get("/metrics")
 async def metrics(runtime: RuntimeDep) -> Response:
-    """Prometheus text exposition of oculi's metrics."""
+    """Prometheus text exposition of oculi's metrics (job and batch counts read from the store now)."""
+    await runtime.refresh_job_metrics()
     return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -2,8 +2,10 @@
 
 A conversation is a list of messages; each message has a role and an ordered
 list of parts, text and images in any order. Images are still references here
-(a data URL, an http(s) URL, or ``stored:<sha256>`` for an image the store
-already holds); the intake pipeline turns them into pixels.
+(a data URL, an http(s) URL, ``stored:<sha256>`` for an image the store
+already holds, or ``fileid:<file id>`` for a file uploaded through the Files
+API); the intake pipeline turns them into pixels. A stored conversation keeps
+file references as they are, so a file deleted later is gone for it too.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ class Detail(StrEnum):
 
 
 STORED_PREFIX = "stored:"
+FILE_PREFIX = "fileid:"  # not a URL scheme, so it cannot be mistaken for file:// URLs
 
 
 @dataclass(frozen=True)
@@ -41,7 +44,7 @@ class TextPart:
 
 @dataclass(frozen=True)
 class ImagePart:
-    """An image reference: ``data:`` URL, ``http(s)://`` URL or ``stored:<sha256>``."""
+    """An image reference: ``data:`` URL, ``http(s)://`` URL, ``stored:<sha256>`` or ``fileid:<file id>``."""
 
     url: str
     detail: Detail = Detail.AUTO
@@ -55,6 +58,16 @@ class ImagePart:
     def stored(cls, sha256: str, detail: Detail) -> ImagePart:
         """A reference to an image the store holds under ``sha256``."""
         return cls(url=STORED_PREFIX + sha256, detail=detail)
+
+    @property
+    def file_id(self) -> str | None:
+        """The Files API id when this part refers to an uploaded file."""
+        return self.url[len(FILE_PREFIX) :] if self.url.startswith(FILE_PREFIX) else None
+
+    @classmethod
+    def file(cls, file_id: str, detail: Detail = Detail.AUTO) -> ImagePart:
+        """A reference to an uploaded file (resolved, owner-checked, by intake)."""
+        return cls(url=FILE_PREFIX + file_id, detail=detail)
 
 
 Part = TextPart | ImagePart

@@ -17,7 +17,7 @@ Layout (one translation each way, errors mapped in one place):
   ``OculiError.grpc_status`` to ``grpc.StatusCode`` (anything else: INTERNAL
   with only the request id).
 - ``mapper.py`` — proto ↔ domain (requests in, completions / chunks / models out).
-- ``chat.py``, ``models.py``, ``tokenize.py``, ``auth.py`` — thin servicers.
+- ``chat.py``, ``models.py``, ``tokenize.py``, ``auth.py``, ``batch.py`` — thin servicers.
 
 Connecting: ``xai_sdk.Client(api_key=..., api_host="localhost:PORT")`` works
 unchanged: for an ``api_host`` starting with ``localhost:`` the SDK uses

@@ -13,6 +13,7 @@ that only tune the hosted service (``user``, ``reasoning_effort``,
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -165,11 +166,9 @@ def to_conversation(messages: Any) -> Conversation:
                 parts.append(to_image_part(content.image_url, image_index, param))
                 image_index += 1
             elif kind == "file":
-                raise InvalidRequest(
-                    f"{param} is a file attachment, which oculi does not support; send images as image_url "
-                    "(an http(s) URL or a data:image/...;base64 URL) and documents as text.",
-                    param=param,
-                )
+                check_image_role(role, param)
+                parts.append(file_image_part(content.file, param))
+                image_index += 1
             else:
                 raise InvalidRequest(f"{param} is empty: set text or image_url.", param=param)
         conversation.messages.append(Message(role, parts))
@@ -186,12 +185,7 @@ def to_image_part(content: image_pb2.ImageUrlContent, index: int, param: str) ->
             param=f"{param}.image_url.detail",
         )
     if content.file_id and not content.image_url:
-        raise ImageError(
-            "images by file_id are not supported by oculi; send image_url as an http(s) URL or a "
-            "data:image/...;base64 URL.",
-            index=index,
-            param=f"{param}.image_url.file_id",
-        )
+        return ImagePart.file(content.file_id, detail)
     if not content.image_url:
         raise ImageError(
             "image_url is empty; send an http(s) URL or a data:image/...;base64 URL.",
@@ -199,6 +193,22 @@ def to_image_part(content: image_pb2.ImageUrlContent, index: int, param: str) ->
             param=f"{param}.image_url",
         )
     return ImagePart(content.image_url, detail)
+
+
+def file_image_part(file: chat_pb2.FileContent, param: str) -> ImagePart:
+    """xai-sdk's ``file(...)`` content taken in as an image: an uploaded ``file_id``, inline ``data`` or ``url``.
+
+    The bytes go through the same intake as any image (type by signature,
+    so a non-image file is a 400 naming it).
+    """
+    if file.file_id:
+        return ImagePart.file(file.file_id)
+    if file.data:
+        mime = file.mime_type if file.mime_type.startswith("image/") else "image/unknown"  # intake sniffs the bytes
+        return ImagePart(f"data:{mime};base64,{base64.b64encode(file.data).decode()}")
+    if file.url:
+        return ImagePart(file.url)
+    raise InvalidRequest(f"{param}.file is empty: set file_id (from files.upload), data or url.", param=f"{param}.file")
 
 
 # --- out --------------------------------------------------------------------------------

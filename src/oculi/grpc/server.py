@@ -1,4 +1,4 @@
-"""Start the gRPC server (``xai_api`` Chat, Models, Tokenize, Auth) in the running event loop.
+"""Start the gRPC server (``xai_api`` Chat, Models, Tokenize, Auth, Files, BatchMgmt) in the running event loop.
 
 ``oculi.server.serve`` calls ``start_grpc_server`` next to uvicorn and stops
 the returned server on shutdown (``await server.stop(grace)``).
@@ -18,9 +18,18 @@ from typing import TYPE_CHECKING, Any
 import grpc
 
 from oculi.grpc.auth import AuthService
+from oculi.grpc.batch import BatchService
 from oculi.grpc.chat import ChatService
+from oculi.grpc.files import FilesService
 from oculi.grpc.models import ModelsService
-from oculi.grpc.proto import auth_pb2_grpc, chat_pb2_grpc, models_pb2_grpc, tokenize_pb2_grpc
+from oculi.grpc.proto import (
+    auth_pb2_grpc,
+    batch_pb2_grpc,
+    chat_pb2_grpc,
+    files_pb2_grpc,
+    models_pb2_grpc,
+    tokenize_pb2_grpc,
+)
 from oculi.grpc.tokenize import TokenizeService
 
 if TYPE_CHECKING:
@@ -71,6 +80,8 @@ async def start_grpc_server(runtime: Runtime, host: str, port: int) -> grpc.aio.
     models_pb2_grpc.add_ModelsServicer_to_server(ModelsService(runtime), server)
     tokenize_pb2_grpc.add_TokenizeServicer_to_server(TokenizeService(runtime), server)
     auth_pb2_grpc.add_AuthServicer_to_server(AuthService(runtime), server)
+    batch_pb2_grpc.add_BatchMgmtServicer_to_server(BatchService(runtime), server)
+    files_pb2_grpc.add_FilesServicer_to_server(FilesService(runtime), server)
     address = grpc_address(host, port)
     try:
         bound = server.add_insecure_port(address)

@@ -1,7 +1,8 @@
 """``Intake``: the one entry point from image references to model-ready pixels.
 
-    ImagePart (data URL | http(s) URL | stored:<sha256>)
+    ImagePart (data URL | http(s) URL | stored:<sha256> | fileid:<file id>)
       → bytes            data URL decoded, URL fetched (fetch.py), or loaded from the store
+                         (uploaded files through ``load_file``, which checks the owner)
       → validated        signature sniffed (JPEG/PNG only), size and pixel limits (decode.py)
       → tile plan        SPEC §3 grid and token count from the header alone (tiling.py)
       → pixel tiles      decoded, oriented, RGB, resized, cut, normalised (decode.py + tiling.py)
@@ -37,6 +38,8 @@ from oculi.metrics import Metrics
 from oculi.settings import Settings
 
 LoadStored = Callable[[str], Awaitable[bytes | None]]
+#: The bytes of an uploaded file by id, for the caller's key; raises ``FileNotFound`` / ``ImageTooLarge``.
+LoadFile = Callable[[str], Awaitable[bytes]]
 T = TypeVar("T")
 _PixelKey = tuple[str, TilePlan, PixelSpec]
 PLAN_ONLY = PixelSpec(tiles=False)
@@ -62,7 +65,12 @@ class Intake:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     async def prepare(
-        self, images: Sequence[ImagePart], spec: PixelSpec, *, load_stored: LoadStored | None = None
+        self,
+        images: Sequence[ImagePart],
+        spec: PixelSpec,
+        *,
+        load_stored: LoadStored | None = None,
+        load_file: LoadFile | None = None,
     ) -> list[PreparedImage]:
         """All images of one request, in request order, with the pixels ``spec`` asks for.
 
@@ -70,12 +78,13 @@ class Intake:
         first image to fail raises its ``ImageError`` (naming its index; the
         lowest index if several failed at once) and the others are cancelled,
         so a bad image never waits for a slow download. ``stored:<sha256>``
-        parts are read through ``load_stored``. ``pixel_values`` arrays are
+        parts are read through ``load_stored``, ``fileid:`` parts through
+        ``load_file``; an error about a file's bytes names the file id. ``pixel_values`` arrays are
         shared with the cache and read-only: copy before modifying.
         """
         fetches: dict[str, asyncio.Task[bytes]] = {}
         tasks = [
-            asyncio.ensure_future(self._prepare_one(i, part, spec, fetches, load_stored))
+            asyncio.ensure_future(self._prepare_one(i, part, spec, fetches, load_stored, load_file))
             for i, part in enumerate(images)
         ]
         try:
@@ -90,6 +99,7 @@ class Intake:
         *,
         index: int = 0,
         load_stored: LoadStored | None = None,
+        load_file: LoadFile | None = None,
         spec: PixelSpec = PLAN_ONLY,
     ) -> PreparedImage:
         """Size, tile plan and image tokens of one image, without decoding pixels (token counting).
@@ -98,7 +108,7 @@ class Intake:
         ``prepare`` would refuse it.
         """
         try:
-            data, sha256, header = await self._load(image, None, load_stored)
+            data, sha256, header = await self._load(image, None, load_stored, load_file)
         except ImageError as exc:
             raise _at_index(exc, index) from exc
         tile_plan = plan_tiles(
@@ -115,9 +125,10 @@ class Intake:
         spec: PixelSpec,
         fetches: dict[str, asyncio.Task[bytes]],
         load_stored: LoadStored | None,
+        load_file: LoadFile | None,
     ) -> PreparedImage:
         try:
-            data, sha256, header = await self._load(part, fetches, load_stored)
+            data, sha256, header = await self._load(part, fetches, load_stored, load_file)
             tile_plan = plan_tiles(
                 header.width, header.height, part.detail, tile_size=spec.tile_size, max_tiles=spec.max_tiles
             )
@@ -138,7 +149,11 @@ class Intake:
         )
 
     async def _load(
-        self, part: ImagePart, fetches: dict[str, asyncio.Task[bytes]] | None, load_stored: LoadStored | None
+        self,
+        part: ImagePart,
+        fetches: dict[str, asyncio.Task[bytes]] | None,
+        load_stored: LoadStored | None,
+        load_file: LoadFile | None = None,
     ) -> tuple[bytes, str, ImageHeader]:
         """Encoded bytes, sha256 and header of ``part``; ``fetches`` shares downloads within one request.
 
@@ -148,6 +163,15 @@ class Intake:
         """
         url = part.url
         stored = part.stored_sha256
+        file_id = part.file_id
+        if file_id is not None:
+            if load_file is None:
+                raise ImageError(f"images by file id ('{file_id}') are not accepted here; send the image itself.")
+            file_bytes = await load_file(file_id)
+            try:
+                return await self._in_pool(partial(self._inspect, file_bytes))
+            except ImageError as exc:
+                raise type(exc)(f"file '{file_id}': {exc.message}", param=exc.param) from exc
         if stored is not None:
             data = await load_stored(stored) if load_stored is not None else None
             if data is None:
@@ -302,4 +326,4 @@ async def _first_error_wins(tasks: Sequence[asyncio.Future[T]]) -> list[T]:
     return [t.result() for t in tasks]
 
 
-__all__ = ["PLAN_ONLY", "Intake", "LoadStored", "PreparedImage"]
+__all__ = ["PLAN_ONLY", "Intake", "LoadFile", "LoadStored", "PreparedImage"]

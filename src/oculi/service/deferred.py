@@ -1,61 +1,73 @@
-"""Deferred completions: start now, answer later (``chat.defer()``, ``deferred: true``).
+"""Deferred completions: accept now, answer later (``chat.defer()``, ``deferred: true``), durably.
 
-``submit`` runs the same ``Generator.start`` (so a bad request is refused at
-once), records the request as IN_PROGRESS in the store, and drains the run in
-a background task that replaces the record with the COMPLETED (or FAILED)
-one. Because the record lives in the store, any replica sharing the store can
-answer the poll. A server that stops while a deferred request runs leaves it
-IN_PROGRESS until it expires; the caller sees it as still pending.
+``submit`` runs ``Generator.start`` (so a bad request — unknown model, bad
+image, too long — is refused at once, with its status), keeps the request's
+images in the store by content hash, then writes in ONE transaction the
+IN_PROGRESS response record (what polls read) and a ``deferred`` job (what
+workers run), and only then returns the id. From that moment the request
+survives ``kill -9``: any replica's ``JobWorker`` claims it, and
+``finish`` replaces the record with the COMPLETED (or FAILED) one in the same
+transaction that completes the job, so it is written exactly once.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
+from collections.abc import Callable
+from typing import Any
 
-from oculi.errors import OculiError, ResponseNotFound
-from oculi.service.generate import GenerationRequest, GenerationRun, Generator
+from oculi.domain import Completion
+from oculi.errors import ResponseNotFound
+from oculi.service.generate import GenerationRequest, Generator
+from oculi.service.jobs import encode_request
 from oculi.store.base import ResponseStatus, StoredResponse
-
-log = logging.getLogger(__name__)
+from oculi.store.jobs import Job, JobKind, JobQueue, JobState, NewJob
 
 
 class DeferredRunner:
-    """Starts deferred generations and answers polls for them."""
+    """Queues deferred generations as durable jobs and answers polls for them."""
 
-    def __init__(self, generator: Generator) -> None:
+    def __init__(self, generator: Generator, queue: JobQueue) -> None:
         self.generator = generator
-        self._tasks: set[asyncio.Task[None]] = set()
+        self.queue = queue
+        self.wake: Callable[[], None] = lambda: None  # the runtime points this at the local worker
 
     async def submit(self, request: GenerationRequest) -> str:
-        """Start ``request`` in the background; return the id to poll."""
+        """Validate and queue ``request``; return the id to poll (the job is durable on return)."""
         request.metadata = {**request.metadata, "deferred": True}
         run = await self.generator.start(request)
-        await self.generator.store.put_response(await self.generator.to_stored(run, ResponseStatus.IN_PROGRESS))
-        task = asyncio.create_task(self._drain(run), name=f"deferred-{run.id}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        try:
+            record = await self.generator.to_stored(run, ResponseStatus.IN_PROGRESS)
+        finally:
+            await run.aclose()  # nothing was generated: free the admission slot now
+        # The job runs the full conversation (history included, images as stored
+        # references), so it needs neither the earlier response nor the URLs again.
+        frozen = GenerationRequest(
+            model=run.model,
+            conversation=record.conversation,
+            params=request.params,
+            owner=request.owner,
+            surface=request.surface,
+            id=run.id,
+            metadata=request.metadata,
+        )
+        images = [h for p in record.conversation.images() if (h := p.stored_sha256) is not None]
+        job = NewJob(run.id, JobKind.DEFERRED, request.owner, run.id, encode_request(frozen), images)
+        await self.queue.enqueue([job], response=record)
+        self.wake()
         return run.id
 
-    async def _drain(self, run: GenerationRun) -> None:
-        # The run stores itself only when request.store is set; a deferred
-        # result must be kept either way, so write the final record here.
-        run.request.store = False
-        try:
-            async for _ in run:
-                pass
-            record = await self.generator.to_stored(run, ResponseStatus.COMPLETED)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.exception("deferred request %s failed", run.id)
-            record = await self.generator.to_stored(run, ResponseStatus.FAILED)
-            record.error = (
-                exc.http_body()
-                if isinstance(exc, OculiError)
-                else {"code": "internal_error", "error": "generation failed"}
-            )
-        await self.generator.store.put_response(record)
+    async def finish(self, job: Job, worker: str, completion: Completion | None, error: dict[str, Any] | None) -> bool:
+        """Write the outcome of a deferred job and its response record once; False if the lease was lost."""
+        record = await self.generator.store.get_response(job.id, job.owner)
+        state = JobState.SUCCEEDED if completion is not None else JobState.FAILED
+        if record is not None:  # None: deleted or expired meanwhile; the job still completes
+            record.status = ResponseStatus.COMPLETED if completion is not None else ResponseStatus.FAILED
+            if completion is not None:
+                record.model, record.choices, record.usage = completion.model, completion.choices, completion.usage
+            if error is not None:
+                code = error["code"] if error.get("status", 500) < 500 else "internal_error"
+                record.error = {"code": code, "error": error["error"]}
+        return await self.queue.complete(job, worker, state, error=error, response=record)
 
     async def poll(self, request_id: str, owner: str) -> StoredResponse:
         """The deferred record (IN_PROGRESS, COMPLETED or FAILED), or ``ResponseNotFound``."""
@@ -66,9 +78,3 @@ class DeferredRunner:
                 param="request_id",
             )
         return record
-
-    async def close(self) -> None:
-        """Cancel deferred work still running (server shutdown)."""
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from oculi.domain import (
@@ -38,6 +39,7 @@ from oculi.intake.pipeline import Intake
 from oculi.intake.types import PreparedImage
 from oculi.metrics import Metrics
 from oculi.service.admission import Admission, Ticket
+from oculi.service.files import FileService
 from oculi.store.base import ResponseStatus, Store, StoredResponse
 
 log = logging.getLogger(__name__)
@@ -169,8 +171,10 @@ class Generator:
         *,
         retention_days: float = 30,
         metrics: Metrics | None = None,
+        files: FileService | None = None,
     ) -> None:
         self.registry = registry
+        self.files = files  # resolves fileid: images for the request's owner
         self.intake = intake
         self.store = store
         self.admission = admission
@@ -199,7 +203,10 @@ class Generator:
         parts = conversation.images()
         ticket = self.admission.admit(parts)
         try:
-            images = await self.intake.prepare(parts, engine.pixel_spec, load_stored=self.store.get_image)
+            load_file = partial(self.files.image_bytes, request.owner) if self.files is not None else None
+            images = await self.intake.prepare(
+                parts, engine.pixel_spec, load_stored=self.store.get_image, load_file=load_file
+            )
         except BaseException:
             self.admission.release(ticket)
             raise
@@ -224,8 +231,16 @@ class Generator:
             await self.store.put_response(await self.to_stored(run, ResponseStatus.COMPLETED))
 
     async def to_stored(self, run: GenerationRun, status: ResponseStatus) -> StoredResponse:
-        """The record of ``run``; its images go into the store once, by hash, and are referenced."""
-        await self.store.put_images({image.sha256: image.data for image in run.images})
+        """The record of ``run``; its images go into the store once, by hash, and are referenced.
+
+        Images from uploaded files stay file references: the file's owner
+        decides how long they live, and a deleted file is gone for stored
+        conversations too (continuing one is then a 404 naming the file).
+        """
+        parts = run.conversation.images()
+        await self.store.put_images(
+            {image.sha256: image.data for part, image in zip(parts, run.images, strict=True) if part.file_id is None}
+        )
         completion = run.completion
         now = int(time.time())
         return StoredResponse(
@@ -246,10 +261,14 @@ class Generator:
 
 
 def stored_conversation(conversation: Conversation, images: list[PreparedImage]) -> Conversation:
-    """``conversation`` with every image replaced by a ``stored:<sha256>`` reference."""
+    """``conversation`` with every image replaced by a ``stored:<sha256>`` reference (file references kept)."""
     it = iter(images)
     messages = []
     for message in conversation.messages:
-        parts = [ImagePart.stored(next(it).sha256, p.detail) if isinstance(p, ImagePart) else p for p in message.parts]
+        parts = [_stored_part(p, next(it)) if isinstance(p, ImagePart) else p for p in message.parts]
         messages.append(Message(message.role, parts))
     return Conversation(messages)
+
+
+def _stored_part(part: ImagePart, image: PreparedImage) -> ImagePart:
+    return part if part.file_id is not None else ImagePart.stored(image.sha256, part.detail)

@@ -4,7 +4,16 @@
 SQLite (default) and PostgreSQL; ``open_store`` builds and opens one.
 """
 
-from oculi.store.base import ResponseStatus, Store, StoredResponse
+from oculi.store.base import FileLimits, FilePage, ResponseStatus, Store, StoredFile, StoredResponse
 from oculi.store.sql import SqlStore, open_store
 
-__all__ = ["ResponseStatus", "SqlStore", "Store", "StoredResponse", "open_store"]
+__all__ = [
+    "FileLimits",
+    "FilePage",
+    "ResponseStatus",
+    "SqlStore",
+    "Store",
+    "StoredFile",
+    "StoredResponse",
+    "open_store",
+]

@@ -63,6 +63,35 @@ response_images = Table(
     Column("sha256", Text, primary_key=True),
 )
 
+file_blobs = Table(
+    "file_blobs",
+    metadata,
+    Column("sha256", Text, primary_key=True),
+    Column("bytes", BigInteger, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+file_chunks = Table(
+    "file_chunks",
+    metadata,
+    Column("sha256", Text, primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("data", LargeBinary, nullable=False),
+)
+
+files = Table(
+    "files",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("owner", Text, nullable=False),
+    Column("sha256", Text, nullable=False),
+    Column("filename", Text, nullable=False),
+    Column("purpose", Text, nullable=False),
+    Column("bytes", BigInteger, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger),
+)
+
 schema_migrations = Table(
     "schema_migrations",
     metadata,

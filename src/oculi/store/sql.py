@@ -48,6 +48,9 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from oculi.domain import Choice, Conversation, GenerationParams, Usage
 from oculi.store.base import ResponseStatus, Store, StoredResponse
 from oculi.store.connection import WRITE, create_store_engine, parse_store_url, unavailable_on_db_outage
+from oculi.store.files import SqlFiles
+from oculi.store.job_tables import job_images
+from oculi.store.jobs import purge_expired_jobs
 from oculi.store.schema import images as images_table
 from oculi.store.schema import migrate, response_images, responses
 
@@ -57,8 +60,11 @@ T = TypeVar("T")
 DAY_S = 86_400
 
 
-class SqlStore:
-    """``Store`` on SQLite or PostgreSQL (see the module docstring); one instance per server process."""
+class SqlStore(SqlFiles):
+    """``Store`` on SQLite or PostgreSQL (see the module docstring); one instance per server process.
+
+    The Files API's methods come from ``SqlFiles`` (``store/files.py``).
+    """
 
     def __init__(
         self,
@@ -229,8 +235,15 @@ class SqlStore:
 
     def _purge_expired(self, conn: Connection, now: int) -> int:
         deleted = conn.execute(delete(responses).where(responses.c.expires_at <= now)).rowcount
+        purge_expired_jobs(conn, now)  # before images: a live job keeps its images (job_images)
         referenced = exists().where(response_images.c.sha256 == images_table.c.sha256)
-        conn.execute(delete(images_table).where(~referenced, images_table.c.last_used_at < now - self.image_grace_s))
+        needed_by_job = exists().where(job_images.c.sha256 == images_table.c.sha256)
+        conn.execute(
+            delete(images_table).where(
+                ~referenced, ~needed_by_job, images_table.c.last_used_at < now - self.image_grace_s
+            )
+        )
+        self._purge_files(conn, now)
         return deleted
 
     # --- plumbing ----------------------------------------------------------------------
@@ -238,6 +251,10 @@ class SqlStore:
     def _insert(self, table: Any) -> Any:
         """The dialect's INSERT, which has ``on_conflict_do_*`` (same API on SQLite and PostgreSQL)."""
         return pg_insert(table) if self.dialect == "postgresql" else sqlite_insert(table)
+
+    async def transact(self, fn: Callable[..., T], *args: Any, write: bool, what: str) -> T:
+        """Run ``fn(conn, *args)`` in one transaction (for store extensions such as ``jobs.JobQueue``)."""
+        return await self._run(fn, *args, write=write, what=what)
 
     async def _run(self, fn: Callable[..., T], *args: Any, write: bool, what: str) -> T:
         """Run ``fn(conn, *args)`` in one transaction on the executor; outages become ``Unavailable``."""

@@ -51,9 +51,25 @@ def _part(part: ChatContentPart, role: Role, param: str) -> Part:
         if isinstance(image, ImageURL):
             return ImagePart(image.url, parse_detail(image.detail, f"{param}.image_url.detail"))
         return ImagePart(image)
+    if part.type == "file":
+        check_image_role(role, param)
+        return _file_part(part, param)
     raise InvalidRequest(
-        f"Unsupported content part type {part.type!r} at {param}.type; use 'text' or 'image_url'.",
+        f"Unsupported content part type {part.type!r} at {param}.type; use 'text', 'image_url' or 'file'.",
         param=f"{param}.type",
+    )
+
+
+def _file_part(part: ChatContentPart, param: str) -> ImagePart:
+    """``{"type": "file", "file": {"file_id"}}`` (an uploaded image) or ``{"file_data": "data:..."}``."""
+    file = part.file
+    if file is not None and file.file_id:
+        return ImagePart.file(file.file_id)
+    if file is not None and file.file_data:
+        return ImagePart(file.file_data)
+    raise InvalidRequest(
+        f"The file part at {param} needs file.file_id (from POST /v1/files) or file.file_data (a data URL).",
+        param=f"{param}.file",
     )
 
 

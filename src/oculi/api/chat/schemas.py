@@ -25,12 +25,21 @@ class ImageURL(_Wire):
     detail: str | None = None
 
 
+class ChatFile(_Wire):
+    """``file`` of a ``{"type": "file"}`` part: an uploaded ``file_id``, or inline ``file_data`` (a data URL)."""
+
+    file_id: str | None = None
+    file_data: str | None = None
+    filename: str | None = None
+
+
 class ChatContentPart(_Wire):
-    """One content part: ``{"type": "text", "text"}`` or ``{"type": "image_url", "image_url"}``."""
+    """One content part: ``text{text}``, ``image_url{image_url}`` or ``file{file}`` (an image file)."""
 
     type: str
     text: str | None = None
     image_url: ImageURL | str | None = None
+    file: ChatFile | None = None
 
 
 class ChatMessage(_Wire):

@@ -52,21 +52,36 @@ def _part(part: InputContentPart, role: Role, param: str) -> Part:
     if part.type == "input_image":
         check_image_role(role, param)
         image = part.image_url
+        if image is None and part.file_id:
+            return ImagePart.file(part.file_id, parse_detail(part.detail, f"{param}.detail"))
         if image is None:
-            hint = (
-                " Uploaded files (file_id) are not supported; send a data URL or an http(s) URL."
-                if part.file_id
-                else ""
-            )
             raise InvalidRequest(
-                f"Missing 'image_url' in the input_image part at {param}.{hint}", param=f"{param}.image_url"
+                f"Missing 'image_url' (or 'file_id' of an uploaded image) in the input_image part at {param}.",
+                param=f"{param}.image_url",
             )
         if isinstance(image, InputImageURL):
             return ImagePart(image.url, parse_detail(image.detail or part.detail, f"{param}.detail"))
         return ImagePart(image, parse_detail(part.detail, f"{param}.detail"))
+    if part.type == "input_file":
+        check_image_role(role, param)
+        return _input_file(part, param)
     raise InvalidRequest(
-        f"Unsupported content part type {part.type!r} at {param}.type; use 'input_text' or 'input_image'.",
+        f"Unsupported content part type {part.type!r} at {param}.type; use 'input_text', 'input_image' or "
+        "'input_file' (an image file).",
         param=f"{param}.type",
+    )
+
+
+def _input_file(part: InputContentPart, param: str) -> ImagePart:
+    """``input_file`` with ``file_id`` (uploaded), ``file_url`` or ``file_data``: taken in as an image."""
+    if part.file_id:
+        return ImagePart.file(part.file_id)
+    source = part.file_url or part.file_data
+    if source:
+        return ImagePart(source)
+    raise InvalidRequest(
+        f"The input_file part at {param} needs file_id (from POST /v1/files), file_url or file_data.",
+        param=f"{param}.file_id",
     )
 
 

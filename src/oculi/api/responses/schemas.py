@@ -27,13 +27,17 @@ class InputImageURL(_Wire):
 
 
 class InputContentPart(_Wire):
-    """``input_text{text}``, ``input_image{image_url, detail}`` or (assistant) ``output_text{text}``."""
+    """``input_text{text}``, ``input_image{image_url | file_id, detail}``, ``input_file{file_id | file_url |
+    file_data}`` (an image file) or (assistant) ``output_text{text}``."""
 
     type: str
     text: str | None = None
     image_url: str | InputImageURL | None = None
     detail: str | None = None
     file_id: str | None = None
+    file_url: str | None = None
+    file_data: str | None = None
+    filename: str | None = None
 
 
 class InputItem(_Wire):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from fastapi import APIRouter
 from fastapi.responses import Response
 
@@ -42,12 +44,17 @@ async def count_image_tokens(body: ImageTokensRequest, runtime: RuntimeDep, call
         ]
     elif body.image_url is not None:
         parts = [ImagePart(body.image_url, parse_detail(body.detail, "detail"))]
+    elif body.file_id is not None:
+        parts = [ImagePart.file(body.file_id, parse_detail(body.detail, "detail"))]
     else:
-        raise InvalidRequest("Send 'image_url' (with optional 'detail') or a list of 'images'.", param="image_url")
+        raise InvalidRequest(
+            "Send 'image_url' or 'file_id' (with optional 'detail'), or a list of 'images'.", param="image_url"
+        )
+    load_file = partial(runtime.files.image_bytes, caller.owner)
     engine = runtime.registry.resolve(body.model) if body.model else runtime.registry.default
     counts = []
     for i, part in enumerate(parts):
-        image = await runtime.intake.plan(part, index=i, spec=engine.pixel_spec)
+        image = await runtime.intake.plan(part, index=i, spec=engine.pixel_spec, load_file=load_file)
         plan = image.plan
         counts.append(
             ImageTokenCount(

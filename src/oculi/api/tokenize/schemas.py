@@ -38,12 +38,14 @@ class ImageRef(_Wire):
 
 
 class ImageTokensRequest(_Wire):
-    """One image (``image_url`` + ``detail``) or several (``images``); ``model`` picks the tiling (default model)."""
+    """One image (``image_url`` or an uploaded ``file_id``, + ``detail``) or several (``images``); ``model`` picks
+    the tiling (default model)."""
 
     model: str | None = None
     image_url: str | None = None
     detail: str | None = None
     images: list[ImageRef] | None = None
+    file_id: str | None = None
 
 
 class ImageTokenCount(BaseModel):

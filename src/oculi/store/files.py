@@ -1,0 +1,360 @@
+"""Files in the SQL store: content-addressed, chunked, owner-scoped, with quota (see ``Store.put_file``).
+
+``SqlStore`` inherits ``SqlFiles``; the methods here share its engine and
+executor (``_run``: one transaction on the store's thread pool).
+
+An upload goes in two steps, so a slow or huge stream never holds a
+database transaction or the memory:
+
+1. ``spool``: the async stream is written to an anonymous temporary file
+   (in 1 MiB batches, hashed in the same thread hop), counting bytes and
+   stopping at the limit.
+2. One write transaction: the owner's quota is checked again under a lock
+   (PostgreSQL: an advisory lock per owner; SQLite: ``BEGIN IMMEDIATE``
+   already serialises writers), the blob and its chunks are inserted unless
+   that sha256 is already stored (identical bytes: keep the stored ones),
+   then the ``files`` row.
+
+Deleting a file deletes its blob too when no other file names it, in the
+same transaction (a savepoint guards the race where a concurrent upload of
+the same bytes has just linked the blob: then it stays, as it should). The
+store's purge loop deletes expired files and any blob left unnamed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import secrets
+import tempfile
+import time
+from collections.abc import AsyncIterable, AsyncIterator, Callable
+from typing import IO, TYPE_CHECKING, Any, Literal, TypeVar
+
+from sqlalchemy import Connection, Row, and_, delete, exists, func, or_, select, tuple_
+from sqlalchemy.exc import IntegrityError
+
+from oculi.errors import FileNotFound, InvalidRequest, PayloadTooLarge, QuotaExceeded
+from oculi.store.base import FileLimits, FilePage, FileSort, Spooled, StoredFile
+from oculi.store.schema import file_blobs, file_chunks, files
+
+T = TypeVar("T")
+
+CHUNK_BYTES = 1024 * 1024  # one stored chunk, and one spool write
+_PG_OWNER_LOCK = "SELECT pg_advisory_xact_lock(hashtext('oculi.files:' || %(owner)s))"
+
+
+def new_file_id() -> str:
+    """A fresh file id in the hosted APIs' shape (``file-`` + 32 hex digits).
+
+    The first 12 digits are the upload's millisecond, so ids sort in upload
+    order: listings ordered by ``created_at`` (whole seconds) then id keep
+    files uploaded within the same second in order. The rest is random.
+    """
+    return f"file-{time.time_ns() // 1_000_000:012x}{secrets.token_hex(10)}"
+
+
+def describe_size(n: int) -> str:
+    """``n`` bytes for a person (MiB when large)."""
+    return f"{n / (1024 * 1024):.1f} MiB" if n >= 1024 * 1024 else f"{n} bytes"
+
+
+async def spool(content: AsyncIterable[bytes], *, max_bytes: int, quota_left: int | None = None) -> Spooled:
+    """Write ``content`` to a temporary file, refusing it as soon as it passes a limit.
+
+    ``PayloadTooLarge`` past ``max_bytes``; ``QuotaExceeded`` past
+    ``quota_left`` (what the owner's byte quota still allows), whichever
+    comes first. The caller closes ``Spooled.file`` (which deletes it).
+    """
+    sink = tempfile.TemporaryFile(prefix="oculi-upload-")  # noqa: SIM115 (returned to the caller, who closes it)
+    digest = hashlib.sha256()
+    size = 0
+    pending: list[bytes] = []
+    pending_bytes = 0
+
+    def flush(batch: list[bytes]) -> None:
+        for piece in batch:
+            digest.update(piece)
+            sink.write(piece)
+
+    try:
+        async for piece in content:
+            size += len(piece)
+            if size > max_bytes:
+                raise PayloadTooLarge(
+                    f"The file is larger than this server's limit of {describe_size(max_bytes)} per file "
+                    "(max_file_bytes). Upload a smaller file."
+                )
+            if quota_left is not None and size > quota_left:
+                raise QuotaExceeded(
+                    f"This upload would pass the API key's file storage quota: {describe_size(max(quota_left, 0))} "
+                    "left. Delete files you no longer need (DELETE /v1/files/{id})."
+                )
+            pending.append(piece)
+            pending_bytes += len(piece)
+            if pending_bytes >= CHUNK_BYTES:
+                batch, pending, pending_bytes = pending, [], 0
+                await asyncio.to_thread(flush, batch)
+        await asyncio.to_thread(flush, pending)
+        await asyncio.to_thread(sink.flush)
+    except BaseException:
+        sink.close()
+        raise
+    return Spooled(sink, size, digest.hexdigest())
+
+
+class SqlFiles:
+    """The Files part of ``SqlStore`` (see module docstring)."""
+
+    dialect: str
+
+    if TYPE_CHECKING:
+
+        async def _run(self, fn: Callable[..., T], *args: Any, write: bool, what: str) -> T: ...
+
+        def _insert(self, table: Any) -> Any: ...
+
+    # --- async API (the Store protocol) -----------------------------------------------------
+
+    async def put_file(
+        self,
+        owner: str,
+        filename: str,
+        purpose: str,
+        content: AsyncIterable[bytes],
+        *,
+        limits: FileLimits,
+        expires_at: int | None = None,
+    ) -> StoredFile:
+        """See ``Store.put_file``: ``spool_upload`` then ``put_spooled``."""
+        spooled = await self.spool_upload(owner, content, limits=limits)
+        try:
+            return await self.put_spooled(owner, filename, purpose, spooled, limits=limits, expires_at=expires_at)
+        finally:
+            await asyncio.to_thread(spooled.file.close)
+
+    async def spool_upload(self, owner: str, content: AsyncIterable[bytes], *, limits: FileLimits) -> Spooled:
+        """See ``Store.spool_upload``."""
+        quota_left = None
+        if limits.quota_bytes is not None or limits.quota_count is not None:
+            count, used = await self.file_usage(owner)
+            _check_quota(limits, count, used, 0)
+            if limits.quota_bytes is not None:
+                quota_left = limits.quota_bytes - used
+        return await spool(content, max_bytes=limits.max_bytes, quota_left=quota_left)
+
+    async def put_spooled(
+        self,
+        owner: str,
+        filename: str,
+        purpose: str,
+        spooled: Spooled,
+        *,
+        limits: FileLimits,
+        expires_at: int | None = None,
+    ) -> StoredFile:
+        """See ``Store.put_spooled``."""
+        record = StoredFile(
+            id=new_file_id(),
+            owner=owner,
+            filename=filename,
+            purpose=purpose,
+            bytes=spooled.size,
+            sha256=spooled.sha256,
+            created_at=int(time.time()),
+            expires_at=expires_at,
+        )
+        await self._run(self._put_file, record, spooled.file, limits, write=True, what="storing a file")
+        return record
+
+    async def get_file(self, file_id: str, owner: str) -> StoredFile | None:
+        """See ``Store.get_file``."""
+        return await self._run(self._get_file, file_id, owner, write=False, what="reading a file")
+
+    async def iter_file_content(self, file: StoredFile) -> AsyncIterator[bytes]:
+        """See ``Store.iter_file_content`` (one short read transaction per chunk)."""
+        seq = 0
+        while True:
+            chunk = await self._run(self._get_chunk, file.sha256, seq, write=False, what="reading a file")
+            if chunk is None:
+                break
+            yield chunk
+            seq += 1
+        if seq == 0 and file.bytes > 0:
+            raise FileNotFound(file.id)
+
+    async def read_file(self, file_id: str, owner: str) -> tuple[StoredFile, bytes]:
+        """See ``Store.read_file``."""
+        file = await self.get_file(file_id, owner)
+        if file is None:
+            raise FileNotFound(file_id)
+        data = b"".join([chunk async for chunk in self.iter_file_content(file)])
+        if len(data) != file.bytes:
+            raise FileNotFound(file_id)  # deleted while being read
+        return file, data
+
+    async def delete_file(self, file_id: str, owner: str) -> bool:
+        """See ``Store.delete_file``."""
+        return await self._run(self._delete_file, file_id, owner, write=True, what="deleting a file")
+
+    async def list_files(
+        self,
+        owner: str,
+        *,
+        limit: int = 100,
+        after: str | None = None,
+        order: Literal["asc", "desc"] = "desc",
+        purpose: str | None = None,
+        sort: FileSort = "created_at",
+    ) -> FilePage:
+        """See ``Store.list_files``."""
+        return await self._run(
+            self._list_files, owner, limit, after, order, purpose, sort, write=False, what="listing files"
+        )
+
+    async def file_usage(self, owner: str) -> tuple[int, int]:
+        """See ``Store.file_usage``."""
+        return await self._run(self._file_usage, owner, write=False, what="reading file usage")
+
+    # --- blocking implementations (run in the executor) -----------------------------------
+
+    def _put_file(self, conn: Connection, record: StoredFile, content: IO[bytes], limits: FileLimits) -> None:
+        if self.dialect == "postgresql":
+            conn.exec_driver_sql(_PG_OWNER_LOCK, {"owner": record.owner})
+        count, used = self._file_usage(conn, record.owner)
+        _check_quota(limits, count, used, record.bytes)
+        created = conn.execute(
+            self._insert(file_blobs)
+            .values(sha256=record.sha256, bytes=record.bytes, created_at=record.created_at)
+            .on_conflict_do_nothing(index_elements=["sha256"])
+            .returning(file_blobs.c.sha256)
+        ).first()
+        if created is not None:  # new bytes: store them; otherwise the identical ones are already there
+            content.seek(0)
+            seq = 0
+            while piece := content.read(CHUNK_BYTES):
+                conn.execute(file_chunks.insert().values(sha256=record.sha256, seq=seq, data=piece))
+                seq += 1
+        conn.execute(
+            files.insert().values(
+                id=record.id,
+                owner=record.owner,
+                sha256=record.sha256,
+                filename=record.filename,
+                purpose=record.purpose,
+                bytes=record.bytes,
+                created_at=record.created_at,
+                expires_at=record.expires_at,
+            )
+        )
+
+    def _get_file(self, conn: Connection, file_id: str, owner: str) -> StoredFile | None:
+        row = conn.execute(
+            select(files).where(files.c.id == file_id, files.c.owner == owner, _alive(int(time.time())))
+        ).one_or_none()
+        return _from_row(row) if row is not None else None
+
+    def _get_chunk(self, conn: Connection, sha256: str, seq: int) -> bytes | None:
+        data = conn.execute(
+            select(file_chunks.c.data).where(file_chunks.c.sha256 == sha256, file_chunks.c.seq == seq)
+        ).scalar_one_or_none()
+        return bytes(data) if data is not None else None  # psycopg returns memoryview for BYTEA
+
+    def _delete_file(self, conn: Connection, file_id: str, owner: str) -> bool:
+        sha256 = conn.execute(
+            delete(files)
+            .where(files.c.id == file_id, files.c.owner == owner, _alive(int(time.time())))
+            .returning(files.c.sha256)
+        ).scalar_one_or_none()
+        if sha256 is None:
+            return False
+        _delete_unnamed_blobs(conn, file_blobs.c.sha256 == sha256)
+        return True
+
+    def _list_files(
+        self,
+        conn: Connection,
+        owner: str,
+        limit: int,
+        after: str | None,
+        order: str,
+        purpose: str | None,
+        sort: FileSort,
+    ) -> FilePage:
+        column = files.c[sort]
+        where = [files.c.owner == owner, _alive(int(time.time()))]
+        if purpose is not None:
+            where.append(files.c.purpose == purpose)
+        if after is not None:
+            anchor = conn.execute(select(column).where(files.c.id == after, files.c.owner == owner)).one_or_none()
+            if anchor is None:
+                raise InvalidRequest(
+                    f"after={after!r} names no file of this API key; pass the id of the last file of the previous "
+                    "page.",
+                    param="after",
+                )
+            key, anchor_key = tuple_(column, files.c.id), tuple_(anchor[0], after)
+            where.append(key > anchor_key if order == "asc" else key < anchor_key)
+        ordering = [column.asc(), files.c.id.asc()] if order == "asc" else [column.desc(), files.c.id.desc()]
+        rows = conn.execute(select(files).where(*where).order_by(*ordering).limit(limit + 1)).all()
+        return FilePage([_from_row(r) for r in rows[:limit]], has_more=len(rows) > limit)
+
+    def _file_usage(self, conn: Connection, owner: str) -> tuple[int, int]:
+        count, total = conn.execute(
+            select(func.count(), func.coalesce(func.sum(files.c.bytes), 0)).where(
+                files.c.owner == owner, _alive(int(time.time()))
+            )
+        ).one()
+        return int(count), int(total)
+
+    def _purge_files(self, conn: Connection, now: int) -> int:
+        """Delete files expired at ``now`` and every blob no file names; return files deleted."""
+        deleted = conn.execute(delete(files).where(files.c.expires_at.is_not(None), files.c.expires_at <= now))
+        _delete_unnamed_blobs(conn, None)
+        return deleted.rowcount
+
+
+def _alive(now: int) -> Any:
+    return or_(files.c.expires_at.is_(None), files.c.expires_at > now)
+
+
+def _delete_unnamed_blobs(conn: Connection, which: Any) -> None:
+    """Delete blobs (chunks cascade) that no file names; one racing a new link is left for the next purge."""
+    named = exists().where(files.c.sha256 == file_blobs.c.sha256)
+    condition = ~named if which is None else and_(which, ~named)
+    try:
+        with conn.begin_nested():
+            conn.execute(
+                delete(file_chunks).where(file_chunks.c.sha256.in_(select(file_blobs.c.sha256).where(condition)))
+            )
+            conn.execute(delete(file_blobs).where(condition))
+    except IntegrityError:
+        pass  # a concurrent upload linked the same bytes meanwhile: they stay
+
+
+def _check_quota(limits: FileLimits, count: int, used: int, adding: int) -> None:
+    if limits.quota_count is not None and count + 1 > limits.quota_count:
+        raise QuotaExceeded(
+            f"This API key already stores {count} files, its quota (file_quota_count) is {limits.quota_count}. "
+            "Delete files you no longer need (DELETE /v1/files/{id})."
+        )
+    if limits.quota_bytes is not None and used + adding > limits.quota_bytes:
+        raise QuotaExceeded(
+            f"This upload ({describe_size(adding)}) would pass the API key's file storage quota "
+            f"(file_quota_bytes {describe_size(limits.quota_bytes)}, {describe_size(used)} used). "
+            "Delete files you no longer need (DELETE /v1/files/{id})."
+        )
+
+
+def _from_row(row: Row[Any]) -> StoredFile:
+    m = row._mapping
+    return StoredFile(
+        id=m["id"],
+        owner=m["owner"],
+        filename=m["filename"],
+        purpose=m["purpose"],
+        bytes=int(m["bytes"]),
+        sha256=m["sha256"],
+        created_at=int(m["created_at"]),
+        expires_at=int(m["expires_at"]) if m["expires_at"] is not None else None,
+    )
