@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import time
 from pathlib import Path
 
 import httpx
@@ -210,4 +211,23 @@ def test_image_tokens_counted_by_file_id(files_server: ServerProcess) -> None:
             "/image-tokens", json={"file_id": uploaded.id}, headers={"authorization": f"Bearer {OTHER_KEY}"}
         )
         assert foreign.status_code == 404 and uploaded.id in foreign.json()["error"]
+    client.files.delete(uploaded.id)
+
+
+def test_deferred_chat_with_a_file_image(files_server: ServerProcess, client: OpenAI) -> None:
+    uploaded = client.files.create(file=("d.png", picture(800, 600, seed=8)), purpose="vision")
+    body = {
+        "model": "grok-4",
+        "deferred": True,
+        "max_tokens": 2,
+        "messages": [{"role": "user", "content": [{"type": "file", "file": {"file_id": uploaded.id}}]}],
+    }
+    with httpx.Client(base_url=files_server.v1, headers={"authorization": f"Bearer {KEY}"}, timeout=60) as http:
+        request_id = http.post("/chat/completions", json=body).json()["request_id"]
+        deadline = time.monotonic() + 60
+        while (poll := http.get(f"/chat/deferred-completion/{request_id}")).status_code == 202:
+            assert time.monotonic() < deadline, "deferred completion never finished"
+            time.sleep(0.1)
+    assert poll.status_code == 200, poll.text
+    assert poll.json()["usage"]["prompt_tokens_details"]["image_tokens"] == expected_image_tokens(800, 600, "auto")
     client.files.delete(uploaded.id)
