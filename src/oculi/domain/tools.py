@@ -124,8 +124,9 @@ class OutputSpec:
 
     @property
     def is_plain(self) -> bool:
-        """Nothing asked: free text, no tools."""
-        return self.response_format.kind is FormatKind.TEXT and not self.tools
+        """Nothing asked: free text, no tools, no tool call demanded."""
+        demanded = self.tool_choice.mode in (ToolChoiceMode.REQUIRED, ToolChoiceMode.FUNCTION)
+        return self.response_format.kind is FormatKind.TEXT and not self.tools and not demanded
 
     @property
     def calls_tools(self) -> bool:

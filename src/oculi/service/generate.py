@@ -47,6 +47,9 @@ log = logging.getLogger(__name__)
 
 DAY = 86400
 
+#: Where each surface's request keeps the response format's schema (named in 400s).
+FORMAT_PARAMS = {"chat": "response_format.json_schema", "responses": "text.format", "grpc": "response_format"}
+
 
 def new_id() -> str:
     """A fresh response / request id."""
@@ -228,7 +231,7 @@ class Generator:
                 param="response_format" if not request.output.tools else "tools",
                 code="structured_output_unsupported",
             )
-        return plan(request.output)
+        return plan(request.output, format_param=FORMAT_PARAMS.get(request.surface, "response_format"))
 
     async def complete(self, request: GenerationRequest) -> Completion:
         """Run to the end and return the completion (the non-streaming path)."""
