@@ -29,3 +29,6 @@ WEATHER_TOOL = {
     "type": "function",
     "function": {"name": "get_weather", "description": "Weather for a city", "parameters": Weather.model_json_schema()},
 }
+
+#: The same tool in the Responses API's flat shape.
+WEATHER_RESPONSES_TOOL = {"type": "function", **WEATHER_TOOL["function"]}
