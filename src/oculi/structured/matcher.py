@@ -36,18 +36,17 @@ class TokenConstraint:
         return np.unpackbits(bits, bitorder="little")[: self.vocab_size].astype(bool)
 
     def mask(self, logits: Any) -> Any:
-        """``logits`` (a 1-D torch tensor or numpy array, model vocabulary) with forbidden tokens at ``-inf``."""
-        allowed = self.allowed()
-        size = int(logits.shape[-1])
-        keep = np.zeros(size, dtype=bool)
-        n = min(size, allowed.shape[0])
-        keep[:n] = allowed[:n]
-        if isinstance(logits, np.ndarray):
-            logits[~keep] = -np.inf
-            return logits
-        import torch
+        """``logits`` (a 1-D CPU torch tensor or numpy array, model vocabulary) with forbidden tokens at ``-inf``.
 
-        logits[torch.from_numpy(~keep)] = float("-inf")
+        Done in place through numpy (a CPU tensor shares its memory): boolean
+        indexing in torch costs more than the mask itself on small vocabularies.
+        """
+        values = logits if isinstance(logits, np.ndarray) else logits.numpy()
+        allowed = self.allowed()
+        n = min(values.shape[-1], allowed.shape[0])
+        head = values[:n]
+        head[~allowed[:n]] = -np.inf
+        values[n:] = -np.inf  # the model's padding beyond the tokenizer's vocabulary
         return logits
 
     def advance(self, token: int) -> bool:
