@@ -160,7 +160,7 @@ def bench_llamacpp(tokens: int, reps: int) -> None:
             chain = llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
             llama_cpp.llama_sampler_chain_add(
                 chain, llama_cpp.llama_sampler_init_grammar(native.vocab, gbnf.encode(), b"root")
-            )  # noqa: E501
+            )
             llama_cpp.llama_sampler_chain_add(chain, sampler)
             sampler = chain
         constraint = constraints.start(grammar) if mode == "mask" else None
