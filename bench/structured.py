@@ -120,16 +120,20 @@ def bench_hf(checkpoint: str, tokens: int, reps: int) -> None:
     path = cached_checkpoint(checkpoint)
     engine = hf.load(str(path), Settings(max_batch_size=1, offline=True))
     cold, warm = compile_times(engine.constraints, reps)
-    print(f"grammar compile ({checkpoint}, vocab {engine.constraints.vocab_size}): cold {cold:.2f} ms, "
-          f"cached {warm * 1e3:.1f} µs  (target cached < 1 ms: {'ok' if warm < 1 else 'MISSED'})")  # fmt: skip
+    print(
+        f"grammar compile ({checkpoint}, vocab {engine.constraints.vocab_size}): cold {cold:.2f} ms, "
+        f"cached {warm * 1e3:.1f} µs  (target cached < 1 ms: {'ok' if warm < 1 else 'MISSED'})"
+    )
     asyncio.run(seconds_per_token(engine, OutputSpec(), 4, 0))  # warm-up
     free, constrained = [], []
     for rep in range(reps):
         free.append(asyncio.run(seconds_per_token(engine, OutputSpec(), tokens, rep))[0])
         constrained.append(asyncio.run(seconds_per_token(engine, SPEC, tokens, rep))[0])
     a, b = statistics.median(free), statistics.median(constrained)
-    print(f"transformers decode: {a * 1e3:.2f} ms/token free, {b * 1e3:.2f} ms/token with the schema "
-          f"→ {b / a:.3f}× (target ≤ 1.10×)")  # fmt: skip
+    print(
+        f"transformers decode: {a * 1e3:.2f} ms/token free, {b * 1e3:.2f} ms/token with the schema "
+        f"→ {b / a:.3f}× (target ≤ 1.10×)"
+    )
     engine.scheduler.close()
 
 
@@ -144,8 +148,14 @@ def bench_llamacpp(tokens: int, reps: int) -> None:
 
     from oculi.engines.llamacpp.native import Native
 
-    native = Native(GGUF / "tiny-internvl.gguf", GGUF / "tiny-internvl-mmproj.gguf", n_ctx_seq=1024, n_seq=1,
-                    n_threads=2, embed_cache_bytes=0)  # fmt: skip
+    native = Native(
+        GGUF / "tiny-internvl.gguf",
+        GGUF / "tiny-internvl-mmproj.gguf",
+        n_ctx_seq=1024,
+        n_seq=1,
+        n_threads=2,
+        embed_cache_bytes=0,
+    )
     constraints = Constraints.for_llamacpp(native.vocab)
     grammar = plan(SPEC).grammar
     assert grammar is not None
@@ -183,9 +193,11 @@ def bench_llamacpp(tokens: int, reps: int) -> None:
 
     results = {m: statistics.median(run(m, r) for r in range(reps)) for m in ("free", "mask", "gbnf")}
     free = results["free"]
-    print(f"llama.cpp decode (tiny GGUF): free {free * 1e3:.3f} ms/token, llguidance mask "
-          f"{results['mask'] * 1e3:.3f} ms/token ({results['mask'] / free:.2f}×), GBNF grammar sampler "
-          f"{results['gbnf'] * 1e3:.3f} ms/token ({results['gbnf'] / free:.2f}×)")  # fmt: skip
+    print(
+        f"llama.cpp decode (tiny GGUF): free {free * 1e3:.3f} ms/token, llguidance mask "
+        f"{results['mask'] * 1e3:.3f} ms/token ({results['mask'] / free:.2f}×), GBNF grammar sampler "
+        f"{results['gbnf'] * 1e3:.3f} ms/token ({results['gbnf'] / free:.2f}×)"
+    )
     native.close()
 
 

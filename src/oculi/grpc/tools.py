@@ -70,10 +70,14 @@ def to_output_spec(request: chat_pb2.GetCompletionsRequest) -> OutputSpec:
         )
         tools.append(
             structured.function_tool(
-                "function", function.name, function.description or None, parameters, function.strict,
+                "function",
+                function.name,
+                function.description or None,
+                parameters,
+                function.strict,
                 f"tools[{i}].function.name",
             )
-        )  # fmt: skip
+        )
     choice = ToolChoice()
     if request.HasField("tool_choice"):
         wire_choice = request.tool_choice
