@@ -146,3 +146,27 @@ def test_oculi_lite_refuses_structured_output(client: OpenAI) -> None:
         )
     error = caught.value.response.json()["error"]
     assert "oculi-lite cannot follow a response format" in error and "tiny-internvl" in error
+
+
+def test_eight_concurrent_requests_mixing_schema_text_and_tools(client: OpenAI) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(i: int) -> None:
+        messages = [_user("Look at this.", seed=20 + i)]
+        if i % 3 == 0:
+            parsed = client.chat.completions.parse(
+                model="grok-4", messages=messages, response_format=Receipt, max_tokens=200, seed=i
+            )
+            assert isinstance(parsed.choices[0].message.parsed, Receipt)
+        elif i % 3 == 1:
+            plain = client.chat.completions.create(model="grok-4", messages=messages, max_tokens=8, seed=i)
+            assert plain.choices[0].message.tool_calls is None
+        else:
+            called = client.chat.completions.create(
+                model="grok-4", messages=messages, tools=[WEATHER_TOOL], tool_choice="required", max_tokens=120, seed=i
+            )
+            (call,) = called.choices[0].message.tool_calls or []
+            Weather.model_validate_json(call.function.arguments)
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(one, range(8)))
