@@ -128,6 +128,25 @@ class OutputSpec:
         demanded = self.tool_choice.mode in (ToolChoiceMode.REQUIRED, ToolChoiceMode.FUNCTION)
         return self.response_format.kind is FormatKind.TEXT and not self.tools and not demanded
 
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able form (kept with stored and deferred requests, so they can be run again)."""
+        return {
+            "response_format": self.response_format.to_dict(),
+            "tools": [t.to_dict() for t in self.tools],
+            "tool_choice": {"mode": self.tool_choice.mode.value, "name": self.tool_choice.name},
+            "parallel_tool_calls": self.parallel_tool_calls,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> OutputSpec:
+        choice = data["tool_choice"]
+        return cls(
+            ResponseFormat.from_dict(data["response_format"]),
+            [FunctionTool.from_dict(t) for t in data["tools"]],
+            ToolChoice(ToolChoiceMode(choice["mode"]), choice.get("name")),
+            bool(data["parallel_tool_calls"]),
+        )
+
     @property
     def calls_tools(self) -> bool:
         """Whether the model may answer with tool calls."""

@@ -269,7 +269,9 @@ class Generator:
             choices=completion.choices if completion else [],
             usage=completion.usage if completion else None,
             previous_response_id=run.request.previous_response_id,
-            metadata=run.request.metadata,
+            metadata=run.request.metadata
+            if run.request.output.is_plain
+            else {**run.request.metadata, "output": run.request.output.to_dict()},
         )
 
 

@@ -9,10 +9,16 @@ from oculi.domain import (
     Conversation,
     Delta,
     FinishReason,
+    FormatKind,
+    FunctionTool,
     Message,
+    OutputSpec,
+    ResponseFormat,
     Role,
     TextPart,
     ToolCall,
+    ToolChoice,
+    ToolChoiceMode,
 )
 from oculi.structured.calls import CallCollector
 from oculi.structured.toolcalls import ToolCallParser
@@ -75,3 +81,10 @@ def test_tool_calls_and_results_round_trip_through_the_store_form() -> None:
     assert Conversation.from_dict(json.loads(json.dumps(conversation.to_dict()))) == conversation
     choice = Choice(0, "", FinishReason.TOOL_CALLS, [call])
     assert Choice.from_dict(json.loads(json.dumps(choice.to_dict()))) == choice
+    spec = OutputSpec(
+        ResponseFormat(FormatKind.JSON_SCHEMA, "r", {"type": "object"}, True),
+        [FunctionTool("f", "d", {"type": "object"})],
+        ToolChoice(ToolChoiceMode.FUNCTION, "f"),
+        False,
+    )
+    assert OutputSpec.from_dict(json.loads(json.dumps(spec.to_dict()))) == spec
