@@ -85,9 +85,13 @@ class Constraints:
     @classmethod
     def for_llamacpp(cls, vocab: Any) -> Constraints:
         """From a llama.cpp vocabulary pointer (``llama_model_get_vocab``)."""
+        import warnings
+
         import llguidance.llamacpp
 
-        tokenizer = llguidance.llamacpp.lltokenizer_from_vocab(vocab)
+        with warnings.catch_warnings():  # it reads token attributes through a binding deprecated upstream
+            warnings.simplefilter("ignore", DeprecationWarning)
+            tokenizer = llguidance.llamacpp.lltokenizer_from_vocab(vocab)
         return cls(tokenizer, tokenizer.vocab_size)
 
     def start(self, grammar: Grammar) -> TokenConstraint:
