@@ -12,6 +12,7 @@ drains it). When the run finishes it stores itself if asked to.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -207,7 +208,8 @@ class Generator:
         """Validate, load history, admit, take in images: everything refusable is refused here."""
         validate(request)
         engine = self.registry.resolve(request.model)
-        output = self.output_plan(request, engine)
+        # A new schema takes llguidance some milliseconds to compile: off the event loop (cached ones are instant).
+        output = await asyncio.to_thread(self.output_plan, request, engine)
         history = await self.history(request.previous_response_id, request.owner)
         conversation = history.continued_by(request.conversation)
         parts = conversation.images()

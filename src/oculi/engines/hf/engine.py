@@ -200,8 +200,8 @@ class HFEngine:
 
         grammar = request.output.grammar
         constraints = None
-        if grammar is not None:
-            constraints = [self.constraints.start(grammar) for _ in range(max(1, params.n))]
+        if grammar is not None:  # compiling a new grammar against the vocabulary takes a moment: off the loop
+            constraints = await asyncio.to_thread(lambda: [self.constraints.start(grammar) for _ in range(params.n)])
         job = Job(prompt=prompt, params=params, max_new_tokens=max_new, emit=emit, constraints=constraints)
         self.scheduler.submit(job)
         try:

@@ -176,7 +176,9 @@ class LlamaCppEngine:
             loop.call_soon_threadsafe(inbox.put_nowait, item)
 
         grammar = request.output.grammar
-        constraints = [self.constraints.start(grammar) for _ in range(params.n)] if grammar is not None else None
+        constraints = None
+        if grammar is not None:  # compiling a new grammar against the vocabulary takes a moment: off the loop
+            constraints = await asyncio.to_thread(lambda: [self.constraints.start(grammar) for _ in range(params.n)])
         job = Job(pieces, params, emit, constraints=constraints)
         self._runtime.submit(job)
         try:
