@@ -221,7 +221,7 @@ BAD_VALUES = {
     ),
     "responses-unknown-item": (
         "/v1/responses",
-        {"model": "grok-4", "input": [{"type": "function_call_output", "call_id": "c", "output": "x"}]},
+        {"model": "grok-4", "input": [{"type": "item_reference", "id": "msg_1"}]},
         "input[0].type",
     ),
 }

@@ -122,9 +122,9 @@ def test_out_of_range_sampling_parameter(client) -> None:
 
 
 def test_unsupported_feature_is_refused_not_ignored(client) -> None:
-    error = failure(lambda: ask(client, response_format="json_object"))
+    error = failure(lambda: ask(client, tools=[chat_pb2.Tool(web_search=chat_pb2.WebSearch())]))
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert "response_format" in error.details()
+    assert "tools[0]" in error.details() and "web_search" in error.details()
 
 
 def test_stream_refuses_before_the_first_chunk(client) -> None:

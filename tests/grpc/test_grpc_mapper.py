@@ -61,10 +61,11 @@ def test_sampling_fields_keep_their_presence() -> None:
 @pytest.mark.parametrize(
     ("message", "fields", "param"),
     [
-        (chat_pb2.Message(role=chat_pb2.MessageRole.ROLE_TOOL, content=[chat_pb2.Content(text="x")]), {}, "role"),
+        (chat_pb2.Message(role=chat_pb2.MessageRole.ROLE_FUNCTION, content=[chat_pb2.Content(text="x")]), {}, "role"),
         (chat_pb2.Message(role=chat_pb2.MessageRole.INVALID_ROLE), {}, "role"),
         (user(chat_pb2.Content(file=chat_pb2.FileContent())), {}, "content[0].file"),
-        (user("hi"), {"tools": [tool("f", "d", {"type": "object"})]}, "tools"),
+        (user("hi"), {"tools": [tool("f", "d", {"type": "object"}), chat_pb2.Tool(mcp=chat_pb2.MCP())]}, "tools[1]"),
+        (user("hi"), {"tools": [tool("bad name", "d", {"type": "object"})]}, "tools[0].function.name"),
         (user("hi"), {"logprobs": True}, "logprobs"),
         (user("hi"), {"frequency_penalty": 0.5}, "frequency_penalty"),
     ],

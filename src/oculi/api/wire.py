@@ -24,6 +24,7 @@ _ROLES = {"system": Role.SYSTEM, "developer": Role.SYSTEM, "user": Role.USER, "a
 _FINISH = {
     FinishReason.STOP: "stop",
     FinishReason.LENGTH: "length",
+    FinishReason.TOOL_CALLS: "tool_calls",
     FinishReason.CANCELLED: "stop",
     FinishReason.ERROR: "error",
 }

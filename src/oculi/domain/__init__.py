@@ -2,6 +2,16 @@
 
 from oculi.domain.conversation import Conversation, Detail, ImagePart, Message, Part, Role, TextPart
 from oculi.domain.generation import Choice, Completion, Delta, FinishReason, GenerationParams, Usage
+from oculi.domain.tools import (
+    FormatKind,
+    FunctionTool,
+    OutputSpec,
+    ResponseFormat,
+    ToolCall,
+    ToolCallChunk,
+    ToolChoice,
+    ToolChoiceMode,
+)
 
 __all__ = [
     "Choice",
@@ -10,11 +20,19 @@ __all__ = [
     "Delta",
     "Detail",
     "FinishReason",
+    "FormatKind",
+    "FunctionTool",
     "GenerationParams",
     "ImagePart",
     "Message",
+    "OutputSpec",
     "Part",
+    "ResponseFormat",
     "Role",
     "TextPart",
+    "ToolCall",
+    "ToolCallChunk",
+    "ToolChoice",
+    "ToolChoiceMode",
     "Usage",
 ]

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from oculi.domain.tools import ToolCall
+
 
 class Role(StrEnum):
     """Who speaks a message."""
@@ -21,6 +23,7 @@ class Role(StrEnum):
     SYSTEM = "system"
     USER = "user"
     ASSISTANT = "assistant"
+    TOOL = "tool"  # a tool's result, answering the assistant's call ``tool_call_id``
 
 
 class Detail(StrEnum):
@@ -75,10 +78,16 @@ Part = TextPart | ImagePart
 
 @dataclass
 class Message:
-    """One turn of the conversation."""
+    """One turn of the conversation.
+
+    Assistant turns may carry the ``tool_calls`` the model made; a tool turn
+    answers the call ``tool_call_id`` with its text parts.
+    """
 
     role: Role
     parts: list[Part] = field(default_factory=list)
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    tool_call_id: str | None = None
 
     @property
     def text(self) -> str:
@@ -116,16 +125,21 @@ class Conversation:
 
     def to_dict(self) -> list[dict[str, Any]]:
         """A JSON-able form, used by the store."""
-        return [
-            {
+        out: list[dict[str, Any]] = []
+        for m in self.messages:
+            item: dict[str, Any] = {
                 "role": m.role.value,
                 "parts": [
                     {"text": p.text} if isinstance(p, TextPart) else {"image": p.url, "detail": p.detail.value}
                     for p in m.parts
                 ],
             }
-            for m in self.messages
-        ]
+            if m.tool_calls:
+                item["tool_calls"] = [c.to_dict() for c in m.tool_calls]
+            if m.tool_call_id is not None:
+                item["tool_call_id"] = m.tool_call_id
+            out.append(item)
+        return out
 
     @classmethod
     def from_dict(cls, data: list[dict[str, Any]]) -> Conversation:
@@ -135,5 +149,6 @@ class Conversation:
             parts: list[Part] = [
                 TextPart(p["text"]) if "text" in p else ImagePart(p["image"], Detail(p["detail"])) for p in m["parts"]
             ]
-            messages.append(Message(Role(m["role"]), parts))
+            calls = [ToolCall.from_dict(c) for c in m.get("tool_calls", [])]
+            messages.append(Message(Role(m["role"]), parts, calls, m.get("tool_call_id")))
         return cls(messages)

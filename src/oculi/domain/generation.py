@@ -6,12 +6,15 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from oculi.domain.tools import ToolCall, ToolCallChunk
+
 
 class FinishReason(StrEnum):
     """Why a choice stopped."""
 
     STOP = "stop"  # end-of-sequence token or a stop sequence
     LENGTH = "length"  # max tokens or context length reached
+    TOOL_CALLS = "tool_calls"  # the turn ends with tool calls for the caller to run
     CANCELLED = "cancelled"  # the caller went away
     ERROR = "error"  # the engine failed mid-generation
 
@@ -81,33 +84,41 @@ class Delta:
     first delta carries the prompt counts (``completion_tokens`` 0, so streams
     can report image tokens from their first chunk, as xAI does), and its very
     last delta carries the final usage (it may also carry text and a finish reason).
+    ``tool_calls`` are pieces of the choice's tool calls (engines never set
+    them: the pipeline parses them out of the text, see ``oculi.structured``).
     """
 
     index: int = 0
     text: str = ""
     finish_reason: FinishReason | None = None
     usage: Usage | None = None
+    tool_calls: list[ToolCallChunk] = field(default_factory=list)
 
     @property
     def is_output(self) -> bool:
-        """Whether this delta produces output (text or a finish), not only a usage update."""
-        return bool(self.text) or self.finish_reason is not None
+        """Whether this delta produces output (text, tool calls or a finish), not only a usage update."""
+        return bool(self.text) or bool(self.tool_calls) or self.finish_reason is not None
 
 
 @dataclass
 class Choice:
-    """The finished text of one choice."""
+    """The finished text of one choice, and the tool calls it made."""
 
     index: int
     text: str
     finish_reason: FinishReason
+    tool_calls: list[ToolCall] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"index": self.index, "text": self.text, "finish_reason": self.finish_reason.value}
+        data: dict[str, Any] = {"index": self.index, "text": self.text, "finish_reason": self.finish_reason.value}
+        if self.tool_calls:
+            data["tool_calls"] = [c.to_dict() for c in self.tool_calls]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Choice:
-        return cls(data["index"], data["text"], FinishReason(data["finish_reason"]))
+        calls = [ToolCall.from_dict(c) for c in data.get("tool_calls", [])]
+        return cls(data["index"], data["text"], FinishReason(data["finish_reason"]), calls)
 
 
 @dataclass

@@ -13,6 +13,7 @@ from typing import Protocol, runtime_checkable
 
 from oculi.domain import Conversation, Delta, GenerationParams
 from oculi.intake.types import PixelSpec, PreparedImage
+from oculi.structured.grammar import OutputPlan
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class ModelInfo:
     device: str | None = None
     input_modalities: tuple[str, ...] = ("text", "image")
     output_modalities: tuple[str, ...] = ("text",)
+    structured_output: bool = False  # decodes under a grammar (response formats, tool calls)
 
 
 @dataclass(frozen=True)
@@ -44,12 +46,15 @@ class EngineRequest:
     """One generation: the conversation, its images in order of appearance, and sampling.
 
     ``images[i]`` is the prepared form of ``conversation.images()[i]``.
+    ``output``: the grammar to decode under and the tools to show the model
+    (only sent to engines whose ``ModelInfo.structured_output`` is true).
     """
 
     request_id: str
     conversation: Conversation
     images: Sequence[PreparedImage]
     params: GenerationParams = field(default_factory=GenerationParams)
+    output: OutputPlan = field(default_factory=OutputPlan)
 
 
 @runtime_checkable

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from oculi.domain import Conversation, ImagePart, Role, TextPart
+from oculi.domain import Conversation, FunctionTool, ImagePart, Role, TextPart, ToolCall
 
 
 def template_messages(conversation: Conversation, *, flatten_text_turns: bool = False) -> list[dict[str, Any]]:
@@ -13,7 +14,8 @@ def template_messages(conversation: Conversation, *, flatten_text_turns: bool = 
     Images become ``{"type": "image"}`` placeholders the engine expands.
     ``flatten_text_turns``: a non-user message with only text gets its content
     as one string, the form GGUF-embedded templates expect for system and
-    assistant turns.
+    assistant turns. Tool calls and tool results take the shape Hugging Face
+    templates read (``tool_calls[].function{name, arguments}``, ``role: "tool"``).
     """
     messages: list[dict[str, Any]] = []
     for message in conversation.messages:
@@ -23,8 +25,38 @@ def template_messages(conversation: Conversation, *, flatten_text_turns: bool = 
                 content.append({"type": "text", "text": part.text})
             elif isinstance(part, ImagePart):
                 content.append({"type": "image"})
-        if flatten_text_turns and message.role is not Role.USER and all(c["type"] == "text" for c in content):
-            messages.append({"role": message.role.value, "content": "".join(c["text"] for c in content)})
+        item: dict[str, Any]
+        if message.role is Role.TOOL or (
+            flatten_text_turns and message.role is not Role.USER and all(c["type"] == "text" for c in content)
+        ):
+            item = {"role": message.role.value, "content": "".join(c["text"] for c in content)}
         else:
-            messages.append({"role": message.role.value, "content": content})
+            item = {"role": message.role.value, "content": content}
+        if message.tool_calls:
+            item["tool_calls"] = [template_tool_call(c) for c in message.tool_calls]
+        if message.tool_call_id is not None:
+            item["tool_call_id"] = message.tool_call_id
+        messages.append(item)
     return messages
+
+
+def template_tool_call(call: ToolCall) -> dict[str, Any]:
+    """A tool call as chat templates read it (arguments as an object, which they serialize themselves)."""
+    try:
+        arguments: Any = json.loads(call.arguments)
+    except json.JSONDecodeError:
+        arguments = call.arguments
+    return {"id": call.id, "type": "function", "function": {"name": call.name, "arguments": arguments}}
+
+
+def template_tools(tools: list[FunctionTool]) -> list[dict[str, Any]] | None:
+    """The ``tools`` argument of ``apply_chat_template`` (None when there are none)."""
+    if not tools:
+        return None
+    return [
+        {
+            "type": "function",
+            "function": {"name": t.name, "description": t.description or "", "parameters": t.parameters},
+        }
+        for t in tools
+    ]

@@ -4,8 +4,9 @@ In: ``GetCompletionsRequest`` → ``GenerationRequest`` (conversation, sampling,
 ``store_messages``, ``previous_response_id``). Out: ``Completion`` /
 ``StoredResponse`` → ``GetChatCompletionResponse``, ``Delta`` →
 ``GetChatCompletionChunk``, ``ModelInfo`` → ``LanguageModel``, ``Token`` →
-``Token``. Request features oculi does not implement (tools, structured
-output, log-probabilities, penalties, encrypted content, files) are refused
+``Token``. Response formats and function tools: ``tools``. Request features
+oculi does not implement (server-side tools, log-probabilities, penalties,
+encrypted content, files) are refused
 with ``InvalidRequest`` naming the field, never silently dropped; fields
 that only tune the hosted service (``user``, ``reasoning_effort``,
 ``service_tier``, ...) are accepted and have no effect.
@@ -34,6 +35,7 @@ from oculi.domain import (
 )
 from oculi.engines.base import ModelInfo, Token
 from oculi.errors import ImageError, InvalidRequest
+from oculi.grpc import tools
 from oculi.grpc.proto import chat_pb2, image_pb2, models_pb2, sample_pb2, tokenize_pb2, usage_pb2
 from oculi.service.generate import GenerationRequest, check_image_role
 from oculi.store.base import StoredResponse
@@ -47,6 +49,7 @@ ROLES = {
     chat_pb2.MessageRole.ROLE_SYSTEM: Role.SYSTEM,
     # The hosted API turns "developer" into "system" for models without the role.
     chat_pb2.MessageRole.ROLE_DEVELOPER: Role.SYSTEM,
+    chat_pb2.MessageRole.ROLE_TOOL: Role.TOOL,
 }
 
 # DETAIL_INVALID (0) is what an ImageUrlContent without ``detail`` carries in
@@ -61,6 +64,7 @@ DETAILS = {
 FINISH_REASONS = {
     FinishReason.STOP: sample_pb2.FinishReason.REASON_STOP,
     FinishReason.LENGTH: sample_pb2.FinishReason.REASON_MAX_LEN,
+    FinishReason.TOOL_CALLS: sample_pb2.FinishReason.REASON_TOOL_CALLS,
     FinishReason.CANCELLED: sample_pb2.FinishReason.REASON_INVALID,
     FinishReason.ERROR: sample_pb2.FinishReason.REASON_INVALID,
 }
@@ -69,7 +73,6 @@ MODALITIES = {"text": models_pb2.Modality.TEXT, "image": models_pb2.Modality.IMA
 
 # Request fields with presence whose features oculi does not implement.
 UNSUPPORTED_IF_SET = {
-    "tool_choice": "tool calling",
     "search_parameters": "live search",
     "frequency_penalty": "frequency_penalty",
     "presence_penalty": "presence_penalty",
@@ -94,24 +97,15 @@ def to_generation_request(request: chat_pb2.GetCompletionsRequest, *, owner: str
         store=request.store_messages,
         previous_response_id=request.previous_response_id if request.HasField("previous_response_id") else None,
         id=request_id,
+        output=tools.to_output_spec(request),
     )
 
 
 def refuse_unsupported(request: chat_pb2.GetCompletionsRequest) -> None:
     """``InvalidRequest`` for a request that asks for a feature oculi does not have."""
-    if request.tools:
-        raise InvalidRequest("Tools are not supported by oculi; remove tools from the request.", param="tools")
     for name, feature in UNSUPPORTED_IF_SET.items():
         if request.HasField(name):
             raise InvalidRequest(f"{feature} is not supported by oculi; leave '{name}' unset.", param=name)
-    if request.HasField("response_format") and request.response_format.format_type not in (
-        chat_pb2.FormatType.FORMAT_TYPE_INVALID,
-        chat_pb2.FormatType.FORMAT_TYPE_TEXT,
-    ):
-        raise InvalidRequest(
-            "Structured output (JSON / JSON schema response_format) is not supported by oculi; ask for plain text.",
-            param="response_format",
-        )
     if request.logprobs:
         raise InvalidRequest("Log-probabilities are not supported by oculi; set logprobs to false.", param="logprobs")
     if request.use_encrypted_content:
@@ -147,7 +141,7 @@ def to_conversation(messages: Any) -> Conversation:
             name = chat_pb2.MessageRole.Name(message.role) if message.role in chat_pb2.MessageRole.values() else None
             raise InvalidRequest(
                 f"messages[{i}] has role {name or message.role}, which oculi does not accept; "
-                "use ROLE_USER, ROLE_ASSISTANT, ROLE_SYSTEM or ROLE_DEVELOPER (tool calling is not supported).",
+                "use ROLE_USER, ROLE_ASSISTANT, ROLE_SYSTEM, ROLE_DEVELOPER or ROLE_TOOL.",
                 param=f"messages[{i}].role",
             )
         if message.encrypted_content:
@@ -171,7 +165,9 @@ def to_conversation(messages: Any) -> Conversation:
                 image_index += 1
             else:
                 raise InvalidRequest(f"{param} is empty: set text or image_url.", param=param)
-        conversation.messages.append(Message(role, parts))
+        calls = tools.to_tool_calls(message) if role is Role.ASSISTANT else []
+        tool_call_id = (message.tool_call_id or None) if role is Role.TOOL else None
+        conversation.messages.append(Message(role, parts, calls, tool_call_id))
     return conversation
 
 
@@ -242,7 +238,11 @@ def to_response(completion: Completion) -> chat_pb2.GetChatCompletionResponse:
             chat_pb2.CompletionOutput(
                 index=choice.index,
                 finish_reason=FINISH_REASONS[choice.finish_reason],
-                message=chat_pb2.CompletionMessage(content=choice.text, role=chat_pb2.MessageRole.ROLE_ASSISTANT),
+                message=chat_pb2.CompletionMessage(
+                    content=choice.text,
+                    role=chat_pb2.MessageRole.ROLE_ASSISTANT,
+                    tool_calls=[tools.to_wire(c) for c in choice.tool_calls],
+                ),
             )
             for choice in completion.choices
         ],
@@ -278,18 +278,24 @@ class ChunkWriter:
         """The chunk for ``delta``, or None when it carries nothing to send."""
         if delta.finish_reason is not None:
             self.finished[delta.index] = delta.finish_reason
+        calls = [tools.chunk_to_wire(c) for c in delta.tool_calls]
         if delta.usage is not None:
-            outputs = [self.output(i, delta.text if i == delta.index else "") for i in range(self.n)]
+            outputs = [
+                self.output(i, delta.text if i == delta.index else "", calls if i == delta.index else [])
+                for i in range(self.n)
+            ]
             return self.message(outputs, to_usage(delta.usage))
-        if not delta.text and delta.finish_reason is None:
+        if not delta.text and not calls and delta.finish_reason is None:
             return None
-        return self.message([self.output(delta.index, delta.text)], None)
+        return self.message([self.output(delta.index, delta.text, calls)], None)
 
-    def output(self, index: int, text: str) -> chat_pb2.CompletionOutputChunk:
+    def output(
+        self, index: int, text: str, calls: list[chat_pb2.ToolCall] | None = None
+    ) -> chat_pb2.CompletionOutputChunk:
         finish = self.finished.get(index)
         return chat_pb2.CompletionOutputChunk(
             index=index,
-            delta=chat_pb2.Delta(content=text, role=chat_pb2.MessageRole.ROLE_ASSISTANT),
+            delta=chat_pb2.Delta(content=text, role=chat_pb2.MessageRole.ROLE_ASSISTANT, tool_calls=calls or []),
             finish_reason=FINISH_REASONS[finish] if finish is not None else sample_pb2.FinishReason.REASON_INVALID,
         )
 

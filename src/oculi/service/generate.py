@@ -12,6 +12,7 @@ drains it). When the run finishes it stores itself if asked to.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -29,6 +30,7 @@ from oculi.domain import (
     GenerationParams,
     ImagePart,
     Message,
+    OutputSpec,
     Role,
     Usage,
 )
@@ -41,10 +43,15 @@ from oculi.metrics import Metrics
 from oculi.service.admission import Admission, Ticket
 from oculi.service.files import FileService
 from oculi.store.base import ResponseStatus, Store, StoredResponse
+from oculi.structured import OutputPlan, plan
+from oculi.structured.calls import CallCollector
 
 log = logging.getLogger(__name__)
 
 DAY = 86400
+
+#: Where each surface's request keeps the response format's schema (named in 400s).
+FORMAT_PARAMS = {"chat": "response_format.json_schema", "responses": "text.format", "grpc": "response_format"}
 
 
 def new_id() -> str:
@@ -58,7 +65,8 @@ class GenerationRequest:
 
     ``conversation`` is this request's input; with ``previous_response_id``
     the stored conversation (and its answer) is put in front of it.
-    ``owner`` scopes stored responses (a hash of the API key).
+    ``owner`` scopes stored responses (a hash of the API key). ``output``:
+    response format and tools (``oculi.structured``).
     """
 
     model: str
@@ -70,6 +78,7 @@ class GenerationRequest:
     previous_response_id: str | None = None
     id: str = field(default_factory=new_id)
     metadata: dict[str, Any] = field(default_factory=dict)
+    output: OutputSpec = field(default_factory=OutputSpec)
 
 
 def check_image_role(role: Role, param: str) -> None:
@@ -108,8 +117,10 @@ class GenerationRun:
         conversation: Conversation,
         images: list[PreparedImage],
         ticket: Ticket,
+        output: OutputPlan | None = None,
     ) -> None:
         self.request = request
+        self.output = output or OutputPlan()
         self.engine = engine
         self.conversation = conversation
         self.images = images
@@ -127,14 +138,16 @@ class GenerationRun:
         return sum(image.image_tokens for image in self.images)
 
     async def __aiter__(self) -> AsyncIterator[Delta]:
-        engine_request = EngineRequest(self.id, self.conversation, self.images, self.request.params)
+        engine_request = EngineRequest(self.id, self.conversation, self.images, self.request.params, self.output)
         stream = self.engine.generate(engine_request)
         self._stream = stream
         texts: dict[int, list[str]] = {}
         finish: dict[int, FinishReason] = {}
         usage: Usage | None = None
+        calls = CallCollector(self.output.parse_tool_calls)
         try:
-            async for delta in stream:
+            async for raw in stream:
+                delta = calls.delta(raw)
                 texts.setdefault(delta.index, []).append(delta.text)
                 if delta.finish_reason is not None:
                     finish[delta.index] = delta.finish_reason
@@ -146,7 +159,8 @@ class GenerationRun:
         if usage is None:
             raise RuntimeError(f"engine {self.model} ended its stream without usage")
         choices = [
-            Choice(i, "".join(texts.get(i, [])), finish.get(i, FinishReason.STOP)) for i in range(self.request.params.n)
+            Choice(i, calls.content("".join(texts.get(i, [])), i), finish.get(i, FinishReason.STOP), calls.calls(i))
+            for i in range(self.request.params.n)
         ]
         self.completion = Completion(self.id, self.model, self.created, choices, usage)
         await self._generator.finish(self)
@@ -198,6 +212,8 @@ class Generator:
         """Validate, load history, admit, take in images: everything refusable is refused here."""
         validate(request)
         engine = self.registry.resolve(request.model)
+        # A new schema takes llguidance some milliseconds to compile: off the event loop (cached ones are instant).
+        output = await asyncio.to_thread(self.output_plan, request, engine)
         history = await self.history(request.previous_response_id, request.owner)
         conversation = history.continued_by(request.conversation)
         parts = conversation.images()
@@ -210,7 +226,21 @@ class Generator:
         except BaseException:
             self.admission.release(ticket)
             raise
-        return GenerationRun(self, request, engine, conversation, images, ticket)
+        return GenerationRun(self, request, engine, conversation, images, ticket, output)
+
+    def output_plan(self, request: GenerationRequest, engine: Engine) -> OutputPlan:
+        """The grammar / tool plan of ``request``, refused with a 400 by engines that cannot follow one."""
+        if request.output.is_plain:
+            return OutputPlan()
+        if not engine.info.structured_output:
+            able = [e.info.id for e in self.registry.engines() if e.info.structured_output]
+            raise InvalidRequest(
+                f"The model {engine.info.id} cannot follow a response format or call tools. "
+                + (f"Use one of: {', '.join(able)}." if able else "Serve a vision-language model (--model) for that."),
+                param="response_format" if not request.output.tools else "tools",
+                code="structured_output_unsupported",
+            )
+        return plan(request.output, format_param=FORMAT_PARAMS.get(request.surface, "response_format"))
 
     async def complete(self, request: GenerationRequest) -> Completion:
         """Run to the end and return the completion (the non-streaming path)."""
@@ -256,7 +286,9 @@ class Generator:
             choices=completion.choices if completion else [],
             usage=completion.usage if completion else None,
             previous_response_id=run.request.previous_response_id,
-            metadata=run.request.metadata,
+            metadata=run.request.metadata
+            if run.request.output.is_plain
+            else {**run.request.metadata, "output": run.request.output.to_dict()},
         )
 
 

@@ -55,12 +55,14 @@ class StoredResponse:
 
     @property
     def output_conversation(self) -> Conversation:
-        """The conversation plus this response's first choice as the assistant turn."""
-        from oculi.domain import Message, Role, TextPart
+        """The conversation plus this response's first choice (text and tool calls) as the assistant turn."""
+        from oculi.domain import Message, Part, Role, TextPart
 
         if not self.choices:
             return self.conversation
-        return self.conversation + Conversation([Message(Role.ASSISTANT, [TextPart(self.choices[0].text)])])
+        choice = self.choices[0]
+        parts: list[Part] = [TextPart(choice.text)] if choice.text or not choice.tool_calls else []
+        return self.conversation + Conversation([Message(Role.ASSISTANT, parts, list(choice.tool_calls))])
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ Out: ``Completion`` → ``ChatCompletionResponse``; ``Delta`` → chunk events.
 
 from __future__ import annotations
 
+from oculi.api.chat import tools
 from oculi.api.chat.schemas import (
     AssistantMessage,
     ChatChoice,
@@ -77,6 +78,9 @@ def to_conversation(request: ChatCompletionRequest) -> Conversation:
     """The request's messages as the internal conversation (400 naming the field for bad values)."""
     messages = []
     for i, message in enumerate(request.messages):
+        if message.role == "tool":
+            messages.append(tools.tool_message(message, i))
+            continue
         role = parse_role(message.role, f"messages[{i}].role")
         content = message.content
         if content is None:
@@ -85,7 +89,8 @@ def to_conversation(request: ChatCompletionRequest) -> Conversation:
             parts = [TextPart(content)]
         else:
             parts = [_part(p, role, f"messages[{i}].content[{j}]") for j, p in enumerate(content)]
-        messages.append(Message(role, parts))
+        calls = tools.to_tool_calls(message) if role is Role.ASSISTANT else []
+        messages.append(Message(role, parts, calls))
     return Conversation(messages)
 
 
@@ -124,7 +129,11 @@ def to_response(completion: Completion) -> ChatCompletionResponse:
         model=completion.model,
         choices=[
             ChatChoice(
-                index=c.index, message=AssistantMessage(content=c.text), finish_reason=finish_reason(c.finish_reason)
+                index=c.index,
+                message=AssistantMessage(
+                    content=c.text if c.text or not c.tool_calls else None, tool_calls=tools.wire_calls(c.tool_calls)
+                ),
+                finish_reason=finish_reason(c.finish_reason),
             )
             for c in completion.choices
         ],
@@ -179,9 +188,8 @@ class ChunkMapper:
         if delta.is_output:
             reason = finish_reason(delta.finish_reason) if delta.finish_reason is not None else None
             content = delta.text if delta.text else None
-            chunks.append(
-                self._chunk([ChunkChoice(index=delta.index, delta=ChunkDelta(content=content), finish_reason=reason)])
-            )
+            wire = ChunkDelta(content=content, tool_calls=tools.chunk_calls(delta.tool_calls))
+            chunks.append(self._chunk([ChunkChoice(index=delta.index, delta=wire, finish_reason=reason)]))
         return chunks
 
     def closing(self) -> list[ChatCompletionChunkEvent]:

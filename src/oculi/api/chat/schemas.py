@@ -9,9 +9,9 @@ official clients and the AI SDK's schemas read (SPEC §6).
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 
 class _Wire(BaseModel):
@@ -42,12 +42,78 @@ class ChatContentPart(_Wire):
     file: ChatFile | None = None
 
 
+class FunctionCall(_Wire):
+    """``function`` of a tool call: the name and the arguments as JSON text."""
+
+    name: str
+    arguments: str
+
+
+class ChatToolCall(_Wire):
+    """``tool_calls[]`` of an assistant message (requests and responses)."""
+
+    id: str
+    type: Literal["function"] = "function"
+    function: FunctionCall
+
+
 class ChatMessage(_Wire):
-    """One message; ``content`` is a string or a list of parts (images only in user messages)."""
+    """One message; ``content`` is a string or a list of parts (images only in user messages).
+
+    Assistant messages may carry ``tool_calls``; ``role: "tool"`` messages
+    answer the call ``tool_call_id``.
+    """
 
     role: str
     content: str | list[ChatContentPart] | None = None
     name: str | None = None
+    tool_calls: list[ChatToolCall] | None = None
+    tool_call_id: str | None = None
+
+
+class JSONSchemaFormat(_Wire):
+    """``response_format.json_schema``: the schema the answer must follow."""
+
+    name: str
+    schema_: dict[str, Any] | None = Field(None, alias="schema")
+    strict: bool | None = None
+    description: str | None = None
+
+
+class ResponseFormatParam(_Wire):
+    """``response_format``: ``{"type": "text" | "json_object" | "json_schema", "json_schema"?}``."""
+
+    type: str
+    json_schema: JSONSchemaFormat | None = None
+
+
+class FunctionDefinition(_Wire):
+    """``tools[].function``: name, description and the JSON schema of the arguments."""
+
+    name: str
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+    strict: bool | None = None
+
+
+class ChatTool(_Wire):
+    """``tools[]``: ``{"type": "function", "function": {...}}``."""
+
+    type: str
+    function: FunctionDefinition | None = None
+
+
+class NamedToolChoiceFunction(_Wire):
+    """``tool_choice.function``."""
+
+    name: str
+
+
+class NamedToolChoice(_Wire):
+    """``tool_choice`` naming one function: ``{"type": "function", "function": {"name"}}``."""
+
+    type: str
+    function: NamedToolChoiceFunction | None = None
 
 
 class StreamOptions(_Wire):
@@ -71,6 +137,10 @@ class ChatCompletionRequest(_Wire):
     stream: bool | None = False
     stream_options: StreamOptions | None = None
     deferred: bool | None = Field(False, description="xAI: start now, poll GET /v1/chat/deferred-completion/{id}.")
+    response_format: ResponseFormatParam | None = None
+    tools: list[ChatTool] | None = None
+    tool_choice: str | NamedToolChoice | None = None
+    parallel_tool_calls: bool | None = None
 
 
 # --- responses --------------------------------------------------------------------
@@ -108,8 +178,17 @@ class AssistantMessage(BaseModel):
     """``choices[].message``."""
 
     role: Literal["assistant"] = "assistant"
-    content: str
+    content: str | None
     refusal: str | None = None
+    tool_calls: list[ChatToolCall] | None = None
+
+    @model_serializer(mode="wrap")
+    def _drop_absent_tool_calls(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # The hosted API leaves ``tool_calls`` out of a message that made none.
+        data: dict[str, Any] = handler(self)
+        if data.get("tool_calls") is None:
+            data.pop("tool_calls", None)
+        return data
 
 
 class ChatChoice(BaseModel):
@@ -133,11 +212,28 @@ class ChatCompletionResponse(BaseModel):
     system_fingerprint: str
 
 
+class ChunkFunctionCall(BaseModel):
+    """``delta.tool_calls[].function``: the name (first piece only) and more argument text."""
+
+    name: str | None = None
+    arguments: str | None = None
+
+
+class ChunkToolCall(BaseModel):
+    """``delta.tool_calls[]``: ``index`` within the choice's calls; ``id`` and ``type`` on its first piece."""
+
+    index: int
+    id: str | None = None
+    type: Literal["function"] | None = None
+    function: ChunkFunctionCall
+
+
 class ChunkDelta(BaseModel):
     """``choices[].delta`` of a chunk; ``role`` only on a choice's first chunk."""
 
     role: Literal["assistant"] | None = None
     content: str | None = None
+    tool_calls: list[ChunkToolCall] | None = None
 
 
 class ChunkChoice(BaseModel):

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from fastapi import Request
 from fastapi.responses import Response
 
-from oculi.api.chat import mapper
+from oculi.api.chat import mapper, tools
 from oculi.api.chat.schemas import ChatCompletionRequest, DeferredPendingResponse, DeferredResponse
 from oculi.api.context import Caller
 from oculi.api.disconnect import drain
@@ -33,6 +33,7 @@ async def create(body: ChatCompletionRequest, runtime: Runtime, caller: Caller, 
         params=mapper.to_params(body),
         owner=caller.owner,
         surface="chat",
+        output=tools.to_output_spec(body),
     )
     if body.deferred:
         if body.stream:

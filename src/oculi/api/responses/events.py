@@ -7,6 +7,12 @@
     (``response.incomplete`` instead of ``response.completed`` when the
     output was cut at ``max_output_tokens``; ``response.failed`` on failure)
 
+With tools the message item opens at the first text (a constrained call has
+none), and each tool call adds a ``function_call`` item:
+response.output_item.added, response.function_call_arguments.delta,
+response.function_call_arguments.done, response.output_item.done — the
+event types of openai's ``types/responses``.
+
 ``ResponseEvents`` renders each as an SSE event (``event:`` + ``data:``) with
 its ``sequence_number``; no other event types are ever sent.
 """
@@ -17,16 +23,19 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from oculi.api.responses import mapper
+from oculi.api.responses import mapper, tools
 from oculi.api.responses.mapper import ResponseFacts
 from oculi.api.responses.schemas import (
     ContentPartEvent,
+    FunctionCallArgumentsDeltaEvent,
+    FunctionCallArgumentsDoneEvent,
     OutputItemEvent,
     OutputText,
     OutputTextDeltaEvent,
     OutputTextDoneEvent,
 )
 from oculi.api.sse import event
+from oculi.domain import ToolCall, ToolCallChunk
 
 
 class ResponseEvents:
@@ -36,6 +45,8 @@ class ResponseEvents:
         self.response_id = response_id
         self.item_id = mapper.message_id(response_id)
         self.sequence = 0
+        self.message_index: int | None = None  # output_index of the message item, once opened
+        self.items = 0  # output items opened so far
 
     def _emit(self, model: BaseModel) -> bytes:
         data: dict[str, Any] = model.model_dump(mode="json")
@@ -53,40 +64,76 @@ class ResponseEvents:
         return event(kind, data)
 
     def _where(self) -> dict[str, Any]:
-        return {"sequence_number": 0, "item_id": self.item_id, "output_index": 0, "content_index": 0}
+        index = self.message_index or 0
+        return {"sequence_number": 0, "item_id": self.item_id, "output_index": index, "content_index": 0}
 
-    def opening(self, facts: ResponseFacts) -> list[bytes]:
-        """Everything before the first token: created, in progress, an empty message item and part."""
+    def opening(self, facts: ResponseFacts, *, lazy_message: bool = False) -> list[bytes]:
+        """Everything before the first token: created, in progress, and (unless lazy) the empty message item."""
+        events = [self._lifecycle("response.created", facts), self._lifecycle("response.in_progress", facts)]
+        return events if lazy_message else events + self._open_message()
+
+    def _open_message(self) -> list[bytes]:
+        if self.message_index is not None:
+            return []
+        self.message_index = self.items
+        self.items += 1
         item = mapper.output_message(self.response_id, "", "in_progress")
         return [
-            self._lifecycle("response.created", facts),
-            self._lifecycle("response.in_progress", facts),
             self._emit(
-                OutputItemEvent(type="response.output_item.added", sequence_number=0, output_index=0, item=item)
+                OutputItemEvent(
+                    type="response.output_item.added", sequence_number=0, output_index=self.message_index, item=item
+                )
             ),
             self._emit(ContentPartEvent(type="response.content_part.added", part=OutputText(text=""), **self._where())),
         ]
 
-    def delta(self, text: str) -> bytes:
-        """New output text."""
-        return self._emit(OutputTextDeltaEvent(delta=text, **self._where()))
+    def delta(self, text: str) -> list[bytes]:
+        """New output text (opening the message item first if it is not open yet)."""
+        return [*self._open_message(), self._emit(OutputTextDeltaEvent(delta=text, **self._where()))]
+
+    def tool_call(self, chunk: ToolCallChunk) -> list[bytes]:
+        """A finished tool call as its own ``function_call`` item (added, arguments, done)."""
+        call = ToolCall(chunk.id or "", chunk.name or "", chunk.arguments)
+        opened, done = tools.call_items([call], "in_progress")[0], tools.call_items([call])[0]
+        opened.arguments = ""
+        index = self.items
+        self.items += 1
+        where = {"sequence_number": 0, "item_id": done.id, "output_index": index}
+        return [
+            self._emit(OutputItemEvent(type="response.output_item.added", output_index=index, item=opened, **_seq())),
+            self._emit(FunctionCallArgumentsDeltaEvent(delta=call.arguments, **where)),
+            self._emit(FunctionCallArgumentsDoneEvent(arguments=call.arguments, **where)),
+            self._emit(OutputItemEvent(type="response.output_item.done", output_index=index, item=done, **_seq())),
+        ]
 
     def closing(self, done: ResponseFacts) -> list[bytes]:
         """The finished text, part and item, then ``response.completed`` (or ``.incomplete``) with the response."""
-        text = done.choice.text if done.choice else ""
+        choice = done.choice
+        text = choice.text if choice else ""
         status = mapper.to_response(done).status
-        item = mapper.output_message(self.response_id, text, status)
-        return [
-            self._emit(OutputTextDoneEvent(text=text, **self._where())),
-            self._emit(
-                ContentPartEvent(type="response.content_part.done", part=OutputText(text=text), **self._where())
-            ),
-            self._emit(OutputItemEvent(type="response.output_item.done", sequence_number=0, output_index=0, item=item)),
-            # openai's ResponseIncompleteEvent and @ai-sdk/xai's stream parser read a
-            # cut-off answer from this event, not from a "completed" one with that status.
-            self._lifecycle("response.incomplete" if status == "incomplete" else "response.completed", done),
-        ]
+        events: list[bytes] = []
+        only_calls = self.message_index is None and choice is not None and bool(choice.tool_calls) and not text
+        if not only_calls:  # a response of function calls alone has no message item
+            events += self._open_message()
+            item = mapper.output_message(self.response_id, text, status)
+            index = self._where()["output_index"]
+            events += [
+                self._emit(OutputTextDoneEvent(text=text, **self._where())),
+                self._emit(
+                    ContentPartEvent(type="response.content_part.done", part=OutputText(text=text), **self._where())
+                ),
+                self._emit(OutputItemEvent(type="response.output_item.done", output_index=index, item=item, **_seq())),
+            ]
+        # openai's ResponseIncompleteEvent and @ai-sdk/xai's stream parser read a
+        # cut-off answer from this event, not from a "completed" one with that status.
+        events.append(self._lifecycle("response.incomplete" if status == "incomplete" else "response.completed", done))
+        return events
 
     def failed(self, facts: ResponseFacts) -> bytes:
         """``response.failed``: the response with its ``error``."""
         return self._lifecycle("response.failed", facts)
+
+
+def _seq() -> dict[str, int]:
+    """A placeholder sequence number (``_emit`` sets the real one)."""
+    return {"sequence_number": 0}

@@ -10,7 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from oculi.api.responses import tools
 from oculi.api.responses.schemas import (
+    FunctionCallItem,
     IncompleteDetails,
     InputContentPart,
     InputImageURL,
@@ -23,6 +25,7 @@ from oculi.api.responses.schemas import (
     ResponseErrorBody,
     ResponseObject,
     ResponseUsage,
+    TextConfig,
 )
 from oculi.api.wire import or_default, parse_detail, parse_role
 from oculi.domain import (
@@ -108,7 +111,11 @@ def to_conversation(request: ResponseCreateRequest) -> Conversation:
     if isinstance(request.input, str):
         messages.append(Message(Role.USER, [TextPart(request.input)]))
     else:
-        messages += [_message(item, i) for i, item in enumerate(request.input)]
+        for i, item in enumerate(request.input):
+            if item.type in tools.CALL_ITEMS:
+                tools.add_call_item(messages, item, i)
+            else:
+                messages.append(_message(item, i))
     return Conversation(messages)
 
 
@@ -124,7 +131,11 @@ def to_params(request: ResponseCreateRequest) -> GenerationParams:
 
 def to_metadata(request: ResponseCreateRequest) -> dict[str, Any]:
     """What a stored response must echo that the conversation does not hold."""
-    return {"instructions": request.instructions, "response_metadata": dict(request.metadata or {})}
+    return {
+        "instructions": request.instructions,
+        "response_metadata": dict(request.metadata or {}),
+        **tools.to_metadata(request),
+    }
 
 
 @dataclass
@@ -195,13 +206,15 @@ def to_response(facts: ResponseFacts) -> ResponseObject:
     choice = facts.choice
     status = "in_progress"
     incomplete = None
-    output: list[OutputMessage] = []
+    output: list[OutputMessage | FunctionCallItem] = []
     if facts.error is not None:
         status = "failed"
     elif choice is not None:
         status = "incomplete" if choice.finish_reason is FinishReason.LENGTH else "completed"
         incomplete = IncompleteDetails() if status == "incomplete" else None
-        output = [output_message(facts.id, choice.text, status)]
+        if choice.text or not choice.tool_calls:
+            output.append(output_message(facts.id, choice.text, status))
+        output += tools.call_items(choice.tool_calls)
     error = None
     if facts.error is not None:
         error = ResponseErrorBody(code=str(facts.error.get("code")), message=str(facts.error.get("error")))
@@ -222,7 +235,19 @@ def to_response(facts: ResponseFacts) -> ResponseObject:
         temperature=facts.params.temperature,
         top_p=facts.params.top_p,
         max_output_tokens=facts.params.max_tokens,
+        **_echoed(facts.metadata),
     )
+
+
+def _echoed(metadata: dict[str, Any]) -> dict[str, Any]:
+    """The request's format and tool fields, as the response object repeats them."""
+    echo: dict[str, Any] = {}
+    if "text_format" in metadata:
+        echo["text"] = TextConfig(format=metadata["text_format"])
+    for key in ("tools", "tool_choice", "parallel_tool_calls"):
+        if key in metadata:
+            echo[key] = metadata[key]
+    return echo
 
 
 def response_dict(response: ResponseObject) -> dict[str, Any]:

@@ -41,11 +41,48 @@ class InputContentPart(_Wire):
 
 
 class InputItem(_Wire):
-    """A message item of ``input``."""
+    """An item of ``input``: a message, or a ``function_call`` / ``function_call_output`` of an earlier turn."""
 
     type: str | None = None
     role: str | None = None
     content: str | list[InputContentPart] | None = None
+    call_id: str | None = None
+    name: str | None = None
+    arguments: str | None = None
+    output: str | list[InputContentPart] | None = None
+
+
+class TextFormatParam(_Wire):
+    """``text.format``: ``{"type": "text" | "json_object" | "json_schema", name?, schema?, strict?}``."""
+
+    type: str
+    name: str | None = None
+    schema_: dict[str, Any] | None = Field(None, alias="schema")
+    strict: bool | None = None
+    description: str | None = None
+
+
+class TextParam(_Wire):
+    """``text``: the output's format."""
+
+    format: TextFormatParam | None = None
+
+
+class FunctionToolParam(_Wire):
+    """``tools[]`` in the Responses (flat) shape: ``{"type": "function", "name", "parameters", ...}``."""
+
+    type: str
+    name: str | None = None
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+    strict: bool | None = None
+
+
+class NamedToolChoiceParam(_Wire):
+    """``tool_choice`` naming one function: ``{"type": "function", "name"}``."""
+
+    type: str
+    name: str | None = None
 
 
 class ResponseCreateRequest(_Wire):
@@ -62,6 +99,10 @@ class ResponseCreateRequest(_Wire):
     previous_response_id: str | None = None
     stream: bool | None = False
     metadata: dict[str, str] | None = None
+    text: TextParam | None = None
+    tools: list[FunctionToolParam] | None = None
+    tool_choice: str | NamedToolChoiceParam | None = None
+    parallel_tool_calls: bool | None = None
 
 
 # --- the response object --------------------------------------------------------------
@@ -84,6 +125,17 @@ class OutputMessage(BaseModel):
     role: Literal["assistant"] = "assistant"
     status: Literal["in_progress", "completed", "incomplete"]
     content: list[OutputText]
+
+
+class FunctionCallItem(BaseModel):
+    """A ``function_call`` output item: the model calls ``name`` with ``arguments`` (JSON text)."""
+
+    type: Literal["function_call"] = "function_call"
+    id: str
+    call_id: str
+    name: str
+    arguments: str
+    status: Literal["in_progress", "completed", "incomplete"] = "completed"
 
 
 class InputTokensDetails(BaseModel):
@@ -140,9 +192,9 @@ class TextFormat(BaseModel):
 
 
 class TextConfig(BaseModel):
-    """``text``: output format configuration."""
+    """``text``: output format configuration (echoes the request's ``text.format``)."""
 
-    format: TextFormat = Field(default_factory=TextFormat)
+    format: TextFormat | dict[str, Any] = Field(default_factory=TextFormat)
 
 
 class ResponseObject(BaseModel):
@@ -154,7 +206,7 @@ class ResponseObject(BaseModel):
     completed_at: int | None = None
     model: str
     status: Literal["in_progress", "completed", "incomplete", "failed"]
-    output: list[OutputMessage]
+    output: list[OutputMessage | FunctionCallItem]
     usage: ResponseUsage | None = None
     error: ResponseErrorBody | None = None
     incomplete_details: IncompleteDetails | None = None
@@ -166,7 +218,7 @@ class ResponseObject(BaseModel):
     top_p: float
     max_output_tokens: int | None = None
     parallel_tool_calls: bool = True
-    tool_choice: Literal["auto"] = "auto"
+    tool_choice: str | dict[str, Any] = "auto"
     tools: list[Any] = Field(default_factory=list)
     text: TextConfig = Field(default_factory=TextConfig)
     truncation: Literal["disabled"] = "disabled"
@@ -198,7 +250,7 @@ class OutputItemEvent(BaseModel):
     type: Literal["response.output_item.added", "response.output_item.done"]
     sequence_number: int
     output_index: int
-    item: OutputMessage
+    item: OutputMessage | FunctionCallItem
 
 
 class ContentPartEvent(BaseModel):
@@ -234,6 +286,26 @@ class OutputTextDoneEvent(BaseModel):
     content_index: int
     text: str
     logprobs: list[Any] = Field(default_factory=list)
+
+
+class FunctionCallArgumentsDeltaEvent(BaseModel):
+    """``response.function_call_arguments.delta``: more argument text of a ``function_call`` item."""
+
+    type: Literal["response.function_call_arguments.delta"] = "response.function_call_arguments.delta"
+    sequence_number: int
+    item_id: str
+    output_index: int
+    delta: str
+
+
+class FunctionCallArgumentsDoneEvent(BaseModel):
+    """``response.function_call_arguments.done``: the item's whole arguments."""
+
+    type: Literal["response.function_call_arguments.done"] = "response.function_call_arguments.done"
+    sequence_number: int
+    item_id: str
+    output_index: int
+    arguments: str
 
 
 class ErrorEvent(BaseModel):

@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse, Response
 
 from oculi.api.context import Caller
 from oculi.api.disconnect import drain
-from oculi.api.responses import mapper
+from oculi.api.responses import mapper, tools
 from oculi.api.responses.events import ResponseEvents
 from oculi.api.responses.mapper import ResponseFacts
 from oculi.api.responses.schemas import ResponseCreateRequest, ResponseDeletedResponse
@@ -60,6 +60,7 @@ async def create(body: ResponseCreateRequest, runtime: Runtime, caller: Caller, 
         store=body.store is not False,
         previous_response_id=body.previous_response_id,
         metadata=mapper.to_metadata(body),
+        output=tools.to_output_spec(body),
     )
     run = await runtime.generator.start(request)
     facts = _facts(run)
@@ -72,12 +73,18 @@ async def create(body: ResponseCreateRequest, runtime: Runtime, caller: Caller, 
 
 async def _events(run: GenerationRun, deltas: AsyncIterator[Delta], facts: ResponseFacts) -> AsyncIterator[bytes]:
     events = ResponseEvents(run.id)
-    for opening in events.opening(facts):
+    for opening in events.opening(facts, lazy_message=run.output.parse_tool_calls):
         yield opening
     try:
         async for delta in deltas:
-            if delta.text and delta.index == 0:
-                yield events.delta(delta.text)
+            if delta.index != 0:
+                continue
+            if delta.text:
+                for line in events.delta(delta.text):
+                    yield line
+            for chunk in delta.tool_calls:
+                for line in events.tool_call(chunk):
+                    yield line
     except Exception as exc:
         # The status line is gone; the failure travels as the response's own error.
         yield events.failed(dataclasses.replace(facts, error=stream_error_body(exc)))

@@ -13,7 +13,10 @@ Finished or cancelled sequences leave the batch at the next step and their
 seats go to waiting jobs, so a request never waits for a whole batch to end.
 
 Each sequence samples with its own seeded ``torch.Generator`` from its own
-logits row, so a seeded request gives the same tokens alone or batched.
+logits row, so a seeded request gives the same tokens alone or batched. A
+sequence with a grammar (``oculi.structured``) masks its own row before
+sampling and advances its matcher with each token; it ends when the grammar
+is complete. Sequences with and without grammars share the batch.
 Results go back to the request's asyncio queue through the ``emit`` callback
 (``loop.call_soon_threadsafe``), never blocking the thread on the event loop.
 """
@@ -35,6 +38,7 @@ from oculi.domain import Delta, FinishReason, GenerationParams, Usage
 from oculi.engines.hf.prompt import Prompt
 from oculi.engines.hf.text import TextStream
 from oculi.engines.hf.vision import TileEncoder
+from oculi.structured.matcher import TokenConstraint
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +55,7 @@ class Job:
     max_new_tokens: int
     emit: Callable[[object], None]
     cancelled: threading.Event = field(default_factory=threading.Event)
+    constraints: list[TokenConstraint] | None = None  # one per choice, when the output follows a grammar
     finished_choices: int = 0
     completion_tokens: int = 0
 
@@ -69,6 +74,7 @@ class _Sequence:
         self.stream = stream
         self.tokens: list[int] = []
         self.done = False
+        self.constraint = job.constraints[index] if job.constraints else None
         seed = job.params.seed
         base = secrets.randbits(62) if seed is None else int(seed)
         self.generator = torch.Generator(device="cpu")
@@ -77,6 +83,12 @@ class _Sequence:
     @property
     def last_token(self) -> int:
         return self.tokens[-1]
+
+    def sample(self, logits: torch.Tensor) -> int:
+        """The next token from this sequence's logits row, under its grammar when it has one."""
+        if self.constraint is not None:
+            logits = self.constraint.mask(logits.clone())
+        return sample(logits, self.job.params, self.generator)
 
 
 def sample(logits: torch.Tensor, params: GenerationParams, generator: torch.Generator) -> int:
@@ -221,7 +233,7 @@ class BatchScheduler:
         stop = list(job.params.stop)
         seqs = [_Sequence(job, i, prompt.length, TextStream(self.tokenizer, stop)) for i in range(n)]
         for seq in seqs:
-            self._accept(seq, sample(logits, job.params, seq.generator))
+            self._accept(seq, seq.sample(logits))
         self._merge(cache, seqs)
         self._retire()
 
@@ -248,7 +260,7 @@ class BatchScheduler:
         for row, seq in enumerate(self._active):
             seq.length += 1
             if not seq.done:
-                self._accept(seq, sample(logits[row], seq.job.params, seq.generator))
+                self._accept(seq, seq.sample(logits[row]))
         self._retire()
 
     def _accept(self, seq: _Sequence, token: int) -> None:
@@ -263,7 +275,10 @@ class BatchScheduler:
             self._finish(seq, seq.stream.flush(), FinishReason.STOP)
             return
         text, stopped = seq.stream.push(token)
-        if stopped:
+        if seq.constraint is not None and (not seq.constraint.advance(token) or seq.constraint.done):
+            # The grammar is complete: the answer is whole (a refused token cannot happen under the mask).
+            self._finish(seq, text + seq.stream.flush(), FinishReason.STOP)
+        elif stopped:
             self._finish(seq, text, FinishReason.STOP)
         elif len(seq.tokens) >= job.max_new_tokens:
             self._finish(seq, text + seq.stream.flush(), FinishReason.LENGTH)

@@ -32,6 +32,7 @@ from oculi.engines.hf.vision import TileEncoder
 from oculi.errors import ContextLengthExceeded, InvalidRequest, ModelUnavailable
 from oculi.intake.types import PixelSpec
 from oculi.settings import Settings
+from oculi.structured.matcher import Constraints
 
 log = logging.getLogger(__name__)
 
@@ -131,11 +132,14 @@ class HFEngine:
             parameters=parameters,
             dtype=str(dtype).removeprefix("torch."),
             device=device,
+            structured_output=True,
         )
+        eos_ids = _eos_ids(model, config, self.tokenizer)
+        self.constraints = Constraints.for_hf(self.tokenizer, eos_ids)
         self.scheduler = BatchScheduler(
             model,
             self.tokenizer,
-            _eos_ids(model, config, self.tokenizer),
+            eos_ids,
             settings.max_batch_size,
             device,
             threads=threads,
@@ -173,7 +177,7 @@ class HFEngine:
 
     def build_prompt(self, request: EngineRequest) -> Prompt:
         """The model inputs of ``request`` (what the scheduler prefills); public for token counting and tests."""
-        return self.prompter.build(request.conversation, request.images)
+        return self.prompter.build(request.conversation, request.images, request.output.tools)
 
     async def generate(self, request: EngineRequest) -> AsyncIterator[Delta]:
         """Stream the answer; see ``Engine`` for the contract."""
@@ -194,7 +198,11 @@ class HFEngine:
             except RuntimeError:  # the loop is gone: nobody is listening any more
                 job.cancel()
 
-        job = Job(prompt=prompt, params=params, max_new_tokens=max_new, emit=emit)
+        grammar = request.output.grammar
+        constraints = None
+        if grammar is not None:  # compiling a new grammar against the vocabulary takes a moment: off the loop
+            constraints = await asyncio.to_thread(lambda: [self.constraints.start(grammar) for _ in range(params.n)])
+        job = Job(prompt=prompt, params=params, max_new_tokens=max_new, emit=emit, constraints=constraints)
         self.scheduler.submit(job)
         try:
             # The prompt counts first, so streams can report them from their first chunk.

@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from oculi.domain import Conversation
+from oculi.domain import Conversation, FunctionTool
 from oculi.engines.hf.vision import TiledImage
-from oculi.engines.template import template_messages
+from oculi.engines.template import template_messages, template_tools
 from oculi.intake.types import PixelSpec, PreparedImage
 
 #: Largest side of the decoded image handed to processor-driven families.
@@ -56,12 +56,17 @@ class Prompt:
         return self.length - self.image_tokens
 
 
-def render_template(processor: Any, conversation: Conversation) -> str:
-    """The prompt text from the checkpoint's chat template, ending with the assistant turn's opening."""
+def render_template(processor: Any, conversation: Conversation, tools: list[FunctionTool] | None = None) -> str:
+    """The prompt text from the checkpoint's chat template, ending with the assistant turn's opening.
+
+    ``tools`` go to the template's ``tools`` variable (templates without tool
+    support ignore it; constrained decoding still makes the call valid).
+    """
     messages = template_messages(conversation)
+    extra: dict[str, Any] = {"tools": template_tools(tools)} if tools else {}
     if getattr(processor, "chat_template", None):
-        return str(processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False))
-    return str(processor.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False))
+        return str(processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False, **extra))
+    return str(processor.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False, **extra))
 
 
 class TiledPrompter:
@@ -91,9 +96,11 @@ class TiledPrompter:
             std=tuple(float(x) for x in image_processor.image_std),  # type: ignore[arg-type]
         )
 
-    def build(self, conversation: Conversation, images: Sequence[PreparedImage]) -> Prompt:
+    def build(
+        self, conversation: Conversation, images: Sequence[PreparedImage], tools: list[FunctionTool] | None = None
+    ) -> Prompt:
         """Token ids with expanded image placeholders, and the stacked tiles."""
-        text = render_template(self.processor, conversation)
+        text = render_template(self.processor, conversation, tools)
         pieces = text.split(self.image_token)
         if len(pieces) - 1 != len(images):
             raise ValueError(f"the chat template wrote {len(pieces) - 1} image placeholders for {len(images)} images")
@@ -132,9 +139,11 @@ class ProcessorPrompter:
         self.image_token_id = None if token_id is None else int(token_id)
         self.pixel_spec = PixelSpec(tiles=False, full_image_max_side=FULL_IMAGE_MAX_SIDE)
 
-    def build(self, conversation: Conversation, images: Sequence[PreparedImage]) -> Prompt:
+    def build(
+        self, conversation: Conversation, images: Sequence[PreparedImage], tools: list[FunctionTool] | None = None
+    ) -> Prompt:
         """Ids, pixels and image-token count, all from the processor."""
-        text = render_template(self.processor, conversation)
+        text = render_template(self.processor, conversation, tools)
         pil = []
         for image in images:
             if image.image is None:

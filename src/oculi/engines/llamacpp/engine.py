@@ -33,6 +33,7 @@ from oculi.engines.llamacpp.runtime import Job, Runtime
 from oculi.errors import InvalidRequest
 from oculi.intake.types import PixelSpec
 from oculi.settings import Settings
+from oculi.structured.matcher import Constraints
 
 #: mmproj projector types whose models are InternVL-family (SPEC §3 tiling applies).
 INTERNVL_PROJECTORS = frozenset({"internvl"})
@@ -114,7 +115,9 @@ class LlamaCppEngine:
             parameters=n_params,
             dtype=desc.rsplit(" ", 1)[-1] if desc else None,
             device="cpu",
+            structured_output=True,
         )
+        self.constraints = Constraints.for_llamacpp(native.vocab)
         self._runtime = Runtime(native)
 
     @property
@@ -149,6 +152,7 @@ class LlamaCppEngine:
             self.layout,
             self._spec,
             lambda text, first: native.tokenize(text, add_special=first and native.add_bos(), parse_special=True),
+            request.output.tools,
         )
 
     async def generate(self, request: EngineRequest) -> AsyncIterator[Delta]:
@@ -171,7 +175,11 @@ class LlamaCppEngine:
         def emit(item: Delta | BaseException | None) -> None:
             loop.call_soon_threadsafe(inbox.put_nowait, item)
 
-        job = Job(pieces, params, emit)
+        grammar = request.output.grammar
+        constraints = None
+        if grammar is not None:  # compiling a new grammar against the vocabulary takes a moment: off the loop
+            constraints = await asyncio.to_thread(lambda: [self.constraints.start(grammar) for _ in range(params.n)])
+        job = Job(pieces, params, emit, constraints=constraints)
         self._runtime.submit(job)
         try:
             while True:

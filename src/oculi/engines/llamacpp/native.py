@@ -326,6 +326,12 @@ class Native:
         ll.llama_sampler_chain_add(chain, ll.llama_sampler_init_dist(seed))
         return chain
 
+    def logits(self, index: int) -> np.ndarray:
+        """The context's logits row of batch row ``index`` (-1: the last), as a writable view (no copy)."""
+        n_vocab = int(self._ll.llama_vocab_n_tokens(self.vocab))
+        pointer = self._ll.llama_get_logits_ith(self.ctx, index)
+        return np.ctypeslib.as_array(ctypes.cast(pointer, ctypes.POINTER(ctypes.c_float)), shape=(n_vocab,))
+
     def sample(self, sampler: Any, index: int) -> int:
         """Sample from the logits of batch row ``index`` (-1: the last row with logits)."""
         return int(self._ll.llama_sampler_sample(sampler, self.ctx, index))

@@ -31,8 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from oculi.domain import Conversation, Detail, TextPart
-from oculi.engines.template import template_messages
+from oculi.domain import Conversation, Detail, FunctionTool, TextPart
+from oculi.engines.template import template_messages, template_tools
 from oculi.errors import ImageDecodeError, InvalidRequest
 from oculi.intake.types import PixelSpec, PreparedImage, TilePlan
 
@@ -101,11 +101,15 @@ class ChatTemplate:
         self._template = env.from_string(self.source)
         self._bos, self._eos = bos_token, eos_token
 
-    def render(self, messages: list[dict[str, Any]]) -> str:
-        """The prompt text, ending with the assistant's generation header."""
+    def render(self, messages: list[dict[str, Any]], tools: list[FunctionTool] | None = None) -> str:
+        """The prompt text, ending with the assistant's generation header (``tools`` for templates that show them)."""
         return str(
             self._template.render(
-                messages=messages, add_generation_prompt=True, bos_token=self._bos, eos_token=self._eos
+                messages=messages,
+                add_generation_prompt=True,
+                bos_token=self._bos,
+                eos_token=self._eos,
+                tools=template_tools(tools or []),
             )
         )
 
@@ -121,7 +125,9 @@ def _inline(conversation: Conversation) -> list[dict[str, Any]]:
     ]
 
 
-def split_on_images(template: ChatTemplate, conversation: Conversation, n_images: int) -> list[str]:
+def split_on_images(
+    template: ChatTemplate, conversation: Conversation, n_images: int, tools: list[FunctionTool] | None = None
+) -> list[str]:
     """Render the conversation and cut it at the images: ``n_images + 1`` text pieces.
 
     First with image content items (as transformers renders them): the
@@ -131,15 +137,15 @@ def split_on_images(template: ChatTemplate, conversation: Conversation, n_images
     only know string content get the images inline as mtmd's marker.
     """
     if n_images == 0:
-        return [template.render(template_messages(conversation, flatten_text_turns=True))]
+        return [template.render(template_messages(conversation, flatten_text_turns=True), tools)]
     typed = "".join(p.text for m in conversation.messages for p in m.parts if isinstance(p, TextPart))
     if MTMD_MARKER in typed:
         raise InvalidRequest(f"The text may not contain the reserved marker {MTMD_MARKER}.", param="messages")
-    text = template.render(template_messages(conversation, flatten_text_turns=True))
+    text = template.render(template_messages(conversation, flatten_text_turns=True), tools)
     for placeholder in PLACEHOLDERS:
         if placeholder not in typed and text.count(placeholder) == n_images:
             return text.split(placeholder)
-    text = template.render(_inline(conversation))
+    text = template.render(_inline(conversation), tools)
     if text.count(MTMD_MARKER) == n_images:
         return text.split(MTMD_MARKER)
     raise InvalidRequest(
@@ -223,12 +229,13 @@ def build_pieces(
     layout: Layout,
     spec: PixelSpec,
     tokenize: Callable[[str, bool], list[int]],
+    tools: list[FunctionTool] | None = None,
 ) -> list[Piece]:
     """The whole prompt as pieces. ``tokenize(text, add_special)`` parses special tokens."""
     n = len(conversation.images())
     if len(images) != n:
         raise InvalidRequest(f"The request has {n} image parts but {len(images)} prepared images.")
-    texts = split_on_images(template, conversation, n)
+    texts = split_on_images(template, conversation, n, tools)
     pieces: list[Piece] = []
     for i, text in enumerate(texts):
         tokens = tokenize(text, i == 0)

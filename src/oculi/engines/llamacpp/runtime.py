@@ -17,6 +17,12 @@ through a queue. The worker interleaves requests instead of serialising them:
   the same image sent again in another slot is decoded from the cache
   without running the vision encoder again.
 
+A choice with a grammar (``oculi.structured``) masks its own logits row in
+the context's buffer before its sampler chain reads it (llguidance's token
+bitmask; ``bench/structured.py`` compares this with llama.cpp's own GBNF
+grammar sampler), advances its matcher with each token, and ends when the
+grammar is complete.
+
 Results go back to the asyncio side through ``Job.emit`` (thread-safe).
 """
 
@@ -35,6 +41,7 @@ from oculi.engines.llamacpp.native import ImageChunk, Native, Unit
 from oculi.engines.llamacpp.prompt import Bitmap, Piece
 from oculi.engines.llamacpp.text import TextStream
 from oculi.errors import ContextLengthExceeded, InvalidRequest, Overloaded
+from oculi.structured.matcher import TokenConstraint
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +74,7 @@ class Job:
     params: GenerationParams
     emit: Callable[[Delta | BaseException | None], None]  # None: the stream is complete
     cancelled: threading.Event = field(default_factory=threading.Event)
+    constraints: list[TokenConstraint] | None = None  # one per choice, when the output follows a grammar
     # Filled in by the worker:
     units: list[Unit] = field(default_factory=list)
     chunk_lists: list[Any] = field(default_factory=list)
@@ -97,6 +105,7 @@ class Running:
     n_past: int = 0
     next_token: int = -1
     generated: int = 0
+    constraint: TokenConstraint | None = None
 
 
 class _Cancelled(Exception):
@@ -274,10 +283,13 @@ class Runtime:
         max_tokens = min(job.params.max_tokens or self.n_ctx_seq, self.n_ctx_seq - n_past)
         for index, slot in enumerate(slots):
             sampler = native.sampler(job.params, index)
-            run = Running(job, index, slot, sampler, max_tokens, TextStream(job.params.stop), n_past=n_past)
+            constraint = job.constraints[index] if job.constraints else None
+            run = Running(
+                job, index, slot, sampler, max_tokens, TextStream(job.params.stop), n_past, constraint=constraint
+            )
             job.running += 1
             self._running.append(run)
-            self._accept(run, native.sample(sampler, -1))
+            self._accept(run, self._sample(run, -1))
 
     def _step(self) -> None:
         """Cancel what was cancelled, then decode one token for every running choice in one batch."""
@@ -292,7 +304,14 @@ class Runtime:
             run.slot.keys.append(run.next_token)
             run.slot.positions.append(1)
             run.n_past += 1
-            self._accept(run, self.native.sample(run.sampler, j))
+            self._accept(run, self._sample(run, j))
+
+    def _sample(self, run: Running, row: int) -> int:
+        """Sample batch row ``row`` for ``run``, its grammar's forbidden tokens masked out first."""
+        if run.constraint is not None:
+            # Several choices of one job share the prefill's row: each masks it for itself just before sampling.
+            run.constraint.mask(self.native.logits(row))
+        return self.native.sample(run.sampler, row)
 
     def _accept(self, run: Running, token: int) -> None:
         """Handle a sampled token: finish on end-of-generation, stop sequence or a limit; else emit it."""
@@ -301,7 +320,9 @@ class Runtime:
             return
         run.generated += 1
         text = run.text.push(self.native.piece(token))
-        if run.text.stopped:
+        if run.constraint is not None and (not run.constraint.advance(token) or run.constraint.done):
+            self._finish(run, FinishReason.STOP, text + run.text.flush())
+        elif run.text.stopped:
             self._finish(run, FinishReason.STOP, text)
         elif run.generated >= run.max_tokens or run.n_past + 1 >= self.n_ctx_seq:
             self._finish(run, FinishReason.LENGTH, text + run.text.flush())
