@@ -170,3 +170,30 @@ def test_eight_concurrent_requests_mixing_schema_text_and_tools(client: OpenAI) 
 
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(one, range(8)))
+
+
+def test_deferred_completion_keeps_its_schema(client: OpenAI, vlm_server: ServerProcess) -> None:
+    """A deferred request runs later as a durable job: its response_format must travel with it."""
+    import time
+
+    body = {
+        "model": "grok-4",
+        "messages": [_user("Read this receipt.")],
+        "response_format": {
+            "type": "json_schema",
+            "json_schema": {"name": "receipt", "schema": Receipt.model_json_schema(), "strict": True},
+        },
+        "max_tokens": 200,
+        "seed": 1,
+        "deferred": True,
+    }
+    with httpx.Client(base_url=vlm_server.base_url, headers={"authorization": f"Bearer {KEY}"}, timeout=60) as http:
+        request_id = http.post("/v1/chat/completions", json=body).json()["request_id"]
+        deadline = time.monotonic() + 120
+        while (poll := http.get(f"/v1/chat/deferred-completion/{request_id}")).status_code == 202:
+            assert time.monotonic() < deadline, "deferred completion never finished"
+            time.sleep(0.2)
+    assert poll.status_code == 200, poll.text
+    choice = poll.json()["choices"][0]
+    assert choice["finish_reason"] == "stop"
+    Receipt.model_validate_json(choice["message"]["content"])

@@ -49,6 +49,7 @@ class DeferredRunner:
             surface=request.surface,
             id=run.id,
             metadata=request.metadata,
+            output=request.output,
         )
         images = [h for p in record.conversation.images() if (h := p.stored_sha256) is not None]
         job = NewJob(run.id, JobKind.DEFERRED, request.owner, run.id, encode_request(frozen), images)

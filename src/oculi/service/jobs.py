@@ -34,7 +34,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from oculi.domain import Completion, Conversation, GenerationParams, ImagePart, Message
+from oculi.domain import Completion, Conversation, GenerationParams, ImagePart, Message, OutputSpec
 from oculi.errors import OculiError, Overloaded, Unavailable
 from oculi.metrics import Metrics
 from oculi.service.generate import GenerationRequest, Generator
@@ -68,6 +68,7 @@ def encode_request(request: GenerationRequest) -> dict[str, Any]:
         "surface": request.surface,
         "previous_response_id": request.previous_response_id,
         "metadata": request.metadata,
+        "output": request.output.to_dict(),
     }
 
 
@@ -84,6 +85,7 @@ def decode_request(job: Job) -> GenerationRequest:
         previous_response_id=p.get("previous_response_id"),
         id=job.id,
         metadata=dict(p.get("metadata") or {}),
+        output=OutputSpec.from_dict(p["output"]) if p.get("output") else OutputSpec(),
     )
 
 

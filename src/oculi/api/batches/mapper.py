@@ -126,24 +126,10 @@ def to_generation_request(body: dict[str, Any], endpoint: str, owner: str) -> Ge
             raise InvalidRequest(f"Batch requests cannot set {flag}; remove it from the body.", param=flag)
     try:
         if endpoint == CHAT:
-            chat = ChatCompletionRequest.model_validate(body)
-            return GenerationRequest(
-                model=chat.model,
-                conversation=chat_mapper.to_conversation(chat),
-                params=chat_mapper.to_params(chat),
-                owner=owner,
-                surface="chat",
-            )
-        responses = ResponseCreateRequest.model_validate(body)
-        return GenerationRequest(
-            model=responses.model,
-            conversation=responses_mapper.to_conversation(responses),
-            params=responses_mapper.to_params(responses),
-            owner=owner,
-            surface="responses",
-            previous_response_id=responses.previous_response_id,
-            metadata=responses_mapper.to_metadata(responses),
-        )
+            return chat_mapper.to_generation_request(ChatCompletionRequest.model_validate(body), owner)
+        request = responses_mapper.to_generation_request(ResponseCreateRequest.model_validate(body), owner)
+        request.store = False  # a batch keeps its results in the batch, not as stored responses
+        return request
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "body"

@@ -34,7 +34,7 @@ from oculi.domain import (
     Usage,
 )
 from oculi.errors import InvalidRequest
-from oculi.service.generate import check_image_role
+from oculi.service.generate import GenerationRequest, check_image_role
 
 SYSTEM_FINGERPRINT = "fp_oculi"
 
@@ -104,6 +104,18 @@ def to_params(request: ChatCompletionRequest) -> GenerationParams:
         seed=request.seed,
         stop=[stop] if isinstance(stop, str) else list(stop or []),
         n=request.n if request.n is not None else 1,
+    )
+
+
+def to_generation_request(request: ChatCompletionRequest, owner: str) -> GenerationRequest:
+    """The wire-neutral request a chat completion body makes (the endpoint and the batch runner both use it)."""
+    return GenerationRequest(
+        model=request.model,
+        conversation=to_conversation(request),
+        params=to_params(request),
+        owner=owner,
+        surface="chat",
+        output=tools.to_output_spec(request),
     )
 
 

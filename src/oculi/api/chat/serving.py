@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from fastapi import Request
 from fastapi.responses import Response
 
-from oculi.api.chat import mapper, tools
+from oculi.api.chat import mapper
 from oculi.api.chat.schemas import ChatCompletionRequest, DeferredPendingResponse, DeferredResponse
 from oculi.api.context import Caller
 from oculi.api.disconnect import drain
@@ -21,20 +21,13 @@ from oculi.api.wire import json_response, stored_completion, stream_error_body
 from oculi.domain import Delta
 from oculi.errors import InvalidRequest
 from oculi.runtime import Runtime
-from oculi.service.generate import GenerationRequest, GenerationRun
+from oculi.service.generate import GenerationRun
 from oculi.store.base import ResponseStatus
 
 
 async def create(body: ChatCompletionRequest, runtime: Runtime, caller: Caller, http: Request) -> Response:
     """Handle ``POST /v1/chat/completions``."""
-    request = GenerationRequest(
-        model=body.model,
-        conversation=mapper.to_conversation(body),
-        params=mapper.to_params(body),
-        owner=caller.owner,
-        surface="chat",
-        output=tools.to_output_spec(body),
-    )
+    request = mapper.to_generation_request(body, caller.owner)
     if body.deferred:
         if body.stream:
             raise InvalidRequest("A deferred completion cannot be streamed; send stream=false.", param="stream")

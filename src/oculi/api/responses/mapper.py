@@ -41,7 +41,7 @@ from oculi.domain import (
     Usage,
 )
 from oculi.errors import InvalidRequest
-from oculi.service.generate import check_image_role
+from oculi.service.generate import GenerationRequest, check_image_role
 from oculi.store.base import StoredResponse
 
 _TEXT_TYPES = {"input_text", "output_text", "text"}
@@ -170,6 +170,21 @@ class ResponseFacts:
             error=record.error,
             completed_at=record.created_at if record.choices else None,
         )
+
+
+def to_generation_request(request: ResponseCreateRequest, owner: str) -> GenerationRequest:
+    """The wire-neutral request a Responses body makes (the endpoint and the batch runner both use it)."""
+    return GenerationRequest(
+        model=request.model,
+        conversation=to_conversation(request),
+        params=to_params(request),
+        owner=owner,
+        surface="responses",
+        store=request.store is not False,
+        previous_response_id=request.previous_response_id,
+        metadata=to_metadata(request),
+        output=tools.to_output_spec(request),
+    )
 
 
 def message_id(response_id: str) -> str:

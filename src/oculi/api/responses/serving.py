@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse, Response
 
 from oculi.api.context import Caller
 from oculi.api.disconnect import drain
-from oculi.api.responses import mapper, tools
+from oculi.api.responses import mapper
 from oculi.api.responses.events import ResponseEvents
 from oculi.api.responses.mapper import ResponseFacts
 from oculi.api.responses.schemas import ResponseCreateRequest, ResponseDeletedResponse
@@ -24,7 +24,7 @@ from oculi.api.wire import json_response, stream_error_body
 from oculi.domain import Delta
 from oculi.errors import ResponseNotFound
 from oculi.runtime import Runtime
-from oculi.service.generate import GenerationRequest, GenerationRun
+from oculi.service.generate import GenerationRun
 from oculi.store.base import ResponseStatus
 
 
@@ -51,17 +51,7 @@ def _finished(facts: ResponseFacts, run: GenerationRun) -> ResponseFacts:
 
 async def create(body: ResponseCreateRequest, runtime: Runtime, caller: Caller, http: Request) -> Response:
     """Handle ``POST /v1/responses``."""
-    request = GenerationRequest(
-        model=body.model,
-        conversation=mapper.to_conversation(body),
-        params=mapper.to_params(body),
-        owner=caller.owner,
-        surface="responses",
-        store=body.store is not False,
-        previous_response_id=body.previous_response_id,
-        metadata=mapper.to_metadata(body),
-        output=tools.to_output_spec(body),
-    )
+    request = mapper.to_generation_request(body, caller.owner)
     run = await runtime.generator.start(request)
     facts = _facts(run)
     if body.stream:
