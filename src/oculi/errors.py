@@ -28,7 +28,11 @@ request id, never the exception text.
 
 from __future__ import annotations
 
+import re
 from typing import Any
+
+_REPR = re.compile(r"\s*<[^<>]*\bat 0x[0-9a-fA-F]+>")
+_PATH = re.compile(r"(?:[A-Za-z]:)?(?:/[\w.+-]+){2,}/?")
 
 
 class OculiError(Exception):
@@ -213,3 +217,16 @@ def internal_error_body(request_id: str) -> dict[str, Any]:
         "code": "internal_error",
         "error": f"Internal server error. Quote request id {request_id} when reporting it.",
     }
+
+
+def public_reason(exc: BaseException, limit: int = 160) -> str:
+    """A library's exception text fit to show a caller: object reprs and file paths removed, length capped.
+
+    Pillow, httpx and the like put useful words in their messages ("broken PNG
+    file", "CRC error") next to internals (``<_io.BytesIO object at 0x7f..>``,
+    site-packages paths); only the words pass.
+    """
+    text = _PATH.sub("", _REPR.sub("", str(exc))).strip().rstrip(":").strip()
+    if not text:
+        text = "unreadable data"
+    return text if len(text) <= limit else text[: limit - 1] + "…"

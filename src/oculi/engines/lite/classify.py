@@ -152,7 +152,10 @@ class Classifier:
         # so cut it to at most MAX_ASPECT:1 before resizing (the same crop for ordinary images).
         if max(image.size) > MAX_ASPECT * min(image.size):
             long_side = MAX_ASPECT * min(image.size)
-            left, top = (image.width - min(image.width, long_side)) // 2, (image.height - min(image.height, long_side)) // 2
+            left, top = (
+                (image.width - min(image.width, long_side)) // 2,
+                (image.height - min(image.height, long_side)) // 2,
+            )
             image = image.crop((left, top, left + min(image.width, long_side), top + min(image.height, long_side)))
         scale = 256 / min(image.size)
         w, h = max(INPUT_SIZE, round(image.width * scale)), max(INPUT_SIZE, round(image.height * scale))

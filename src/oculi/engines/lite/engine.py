@@ -22,7 +22,7 @@ from oculi.engines.base import EngineRequest, ModelInfo, Token
 from oculi.engines.lite import tokens
 from oculi.engines.lite.analysis import Analyzer, ImageReport
 from oculi.engines.lite.answer import compose
-from oculi.errors import ContextLengthExceeded, ImageDecodeError, ImageTooLarge, InvalidRequest
+from oculi.errors import ContextLengthExceeded, ImageDecodeError, ImageTooLarge, InvalidRequest, public_reason
 from oculi.intake.types import PixelSpec, PreparedImage
 from oculi.settings import LITE_MODEL
 
@@ -129,9 +129,13 @@ def _decode(prepared: PreparedImage) -> Image.Image:
         with Image.open(BytesIO(prepared.data)) as opened:
             image = ImageOps.exif_transpose(opened).convert("RGB")
     except Image.DecompressionBombError as exc:
-        raise ImageTooLarge(f"the image has too many pixels to decode safely: {exc}", index=prepared.index) from exc
+        raise ImageTooLarge(
+            f"the image has too many pixels to decode safely: {public_reason(exc)}", index=prepared.index
+        ) from exc
     except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise ImageDecodeError(f"the image bytes could not be decoded: {exc}", index=prepared.index) from exc
+        raise ImageDecodeError(
+            f"the image bytes could not be decoded: {public_reason(exc)}", index=prepared.index
+        ) from exc
     image.thumbnail((FULL_IMAGE_MAX_SIDE, FULL_IMAGE_MAX_SIDE), Image.Resampling.LANCZOS)
     return image
 
