@@ -68,6 +68,8 @@ class GenerationRequest:
     previous_response_id: str | None = None
     id: str = field(default_factory=new_id)
     metadata: dict[str, Any] = field(default_factory=dict)
+    #: The wire field that carried ``params.max_tokens`` (errors name what the caller sent).
+    max_tokens_param: str = "max_tokens"
 
 
 def check_image_role(role: Role, param: str) -> None:
@@ -84,7 +86,8 @@ def validate(request: GenerationRequest) -> None:
     if not request.conversation.messages and request.previous_response_id is None:
         raise InvalidRequest("The request has no messages. Send at least one message.", param="messages")
     if p.max_tokens is not None and p.max_tokens < 1:
-        raise InvalidRequest(f"max_tokens must be at least 1, got {p.max_tokens}.", param="max_tokens")
+        name = request.max_tokens_param
+        raise InvalidRequest(f"{name} must be at least 1, got {p.max_tokens}.", param=name)
     if not 0 <= p.temperature <= 2:
         raise InvalidRequest(f"temperature must be between 0 and 2, got {p.temperature}.", param="temperature")
     if not 0 < p.top_p <= 1:
@@ -93,6 +96,24 @@ def validate(request: GenerationRequest) -> None:
         raise InvalidRequest(f"n must be between 1 and 16, got {p.n}.", param="n")
     if len(p.stop) > 8:
         raise InvalidRequest(f"At most 8 stop sequences are allowed, got {len(p.stop)}.", param="stop")
+
+
+def check_max_tokens(request: GenerationRequest, context_length: int) -> None:
+    """The one ``max_tokens`` rule, for every engine and surface (as the hosted APIs answer).
+
+    More than the model's context can ever hold is a 400 naming the limit
+    ("max_tokens is too large: ... supports at most N"); within it, a prompt
+    that leaves less room only means the answer may end early with
+    ``finish_reason: length``.
+    """
+    wanted = request.params.max_tokens
+    if wanted is not None and wanted > context_length:
+        name = request.max_tokens_param
+        raise InvalidRequest(
+            f"{name} is too large: {wanted}. This model supports at most {context_length} completion tokens "
+            f"(its context length), whereas you provided {wanted}. Lower {name} or leave it unset.",
+            param=name,
+        )
 
 
 class GenerationRun:
@@ -194,6 +215,7 @@ class Generator:
         """Validate, load history, admit, take in images: everything refusable is refused here."""
         validate(request)
         engine = self.registry.resolve(request.model)
+        check_max_tokens(request, engine.info.context_length)
         history = await self.history(request.previous_response_id, request.owner)
         conversation = history.continued_by(request.conversation)
         parts = conversation.images()

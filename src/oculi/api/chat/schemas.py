@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt
 
 
 class _Wire(BaseModel):
@@ -44,7 +44,7 @@ class ChatMessage(_Wire):
 class StreamOptions(_Wire):
     """``stream_options``: ``include_usage`` adds a final ``choices: []`` chunk with usage."""
 
-    include_usage: bool = False
+    include_usage: StrictBool = False
 
 
 class ChatCompletionRequest(_Wire):
@@ -52,16 +52,18 @@ class ChatCompletionRequest(_Wire):
 
     model: str
     messages: list[ChatMessage]
-    max_tokens: int | None = None
-    max_completion_tokens: int | None = None
-    temperature: float | None = None
-    top_p: float | None = None
-    seed: int | None = None
+    max_tokens: StrictInt | None = None
+    max_completion_tokens: StrictInt | None = None
+    temperature: StrictFloat | None = None
+    top_p: StrictFloat | None = None
+    seed: StrictInt | None = None
     stop: str | list[str] | None = None
-    n: int | None = None
-    stream: bool | None = False
+    n: StrictInt | None = None
+    stream: StrictBool | None = False
     stream_options: StreamOptions | None = None
-    deferred: bool | None = Field(False, description="xAI: start now, poll GET /v1/chat/deferred-completion/{id}.")
+    deferred: StrictBool | None = Field(
+        False, description="xAI: start now, poll GET /v1/chat/deferred-completion/{id}."
+    )
 
 
 # --- responses --------------------------------------------------------------------

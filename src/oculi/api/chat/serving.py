@@ -33,6 +33,7 @@ async def create(body: ChatCompletionRequest, runtime: Runtime, caller: Caller, 
         params=mapper.to_params(body),
         owner=caller.owner,
         surface="chat",
+        max_tokens_param="max_completion_tokens" if body.max_completion_tokens is not None else "max_tokens",
     )
     if body.deferred:
         if body.stream:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt
 
 
 class _Wire(BaseModel):
@@ -50,13 +50,13 @@ class ResponseCreateRequest(_Wire):
     model: str
     input: str | list[InputItem]
     instructions: str | None = None
-    max_output_tokens: int | None = None
-    temperature: float | None = None
-    top_p: float | None = None
-    seed: int | None = None
-    store: bool | None = True
+    max_output_tokens: StrictInt | None = None
+    temperature: StrictFloat | None = None
+    top_p: StrictFloat | None = None
+    seed: StrictInt | None = None
+    store: StrictBool | None = True
     previous_response_id: str | None = None
-    stream: bool | None = False
+    stream: StrictBool | None = False
     metadata: dict[str, str] | None = None
 
 

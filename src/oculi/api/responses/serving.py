@@ -60,6 +60,7 @@ async def create(body: ResponseCreateRequest, runtime: Runtime, caller: Caller, 
         store=body.store is not False,
         previous_response_id=body.previous_response_id,
         metadata=mapper.to_metadata(body),
+        max_tokens_param="max_output_tokens",
     )
     run = await runtime.generator.start(request)
     facts = _facts(run)

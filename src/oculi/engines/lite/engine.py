@@ -71,8 +71,8 @@ class LiteEngine:
             prompt_text_tokens=tokens.count_prompt(request.conversation),
             prompt_image_tokens=sum(image.plan.image_tokens for image in request.images),
         )
-        if usage.prompt_tokens + (params.max_tokens or 0) > CONTEXT_LENGTH:
-            raise ContextLengthExceeded(usage.prompt_tokens, CONTEXT_LENGTH, max_tokens=params.max_tokens)
+        if usage.prompt_tokens > CONTEXT_LENGTH:  # max_tokens itself: the pipeline's one rule
+            raise ContextLengthExceeded(usage.prompt_tokens, CONTEXT_LENGTH)
 
         yield Delta(usage=dataclasses.replace(usage))  # the prompt counts, before any token
         question, images = _question_and_images(request.conversation, request.images)
