@@ -23,6 +23,9 @@ class Metrics:
         )
         self.queue_depth = Gauge("oculi_queue_depth", "Generations admitted and not finished", registry=r)
         self.inflight_image_bytes = Gauge("oculi_inflight_image_bytes", "Image bytes being processed", registry=r)
+        self.inflight_decoded_bytes = Gauge(
+            "oculi_inflight_decoded_bytes", "Memory reserved by admitted requests: decoded images and text", registry=r
+        )
         self.images = Counter("oculi_images", "Images taken in", ["detail", "cache"], registry=r)
         self.tiles = Counter("oculi_image_tiles", "Image views (tiles + thumbnails) produced", registry=r)
         self.image_tokens = Counter("oculi_image_tokens", "Image tokens fed to models", registry=r)

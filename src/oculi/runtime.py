@@ -50,7 +50,13 @@ class Runtime:
         else:
             await store.open()
         intake = Intake(settings, metrics)
-        admission = Admission(settings.max_queue, settings.max_inflight_image_bytes, settings.max_image_bytes, metrics)
+        admission = Admission(
+            settings.max_queue,
+            settings.max_inflight_image_bytes,
+            settings.max_image_bytes,
+            metrics,
+            max_decoded_bytes=settings.max_inflight_decoded_bytes,
+        )
         generator = Generator(
             registry, intake, store, admission, retention_days=settings.retention_days, metrics=metrics
         )

@@ -109,6 +109,11 @@ class Settings(BaseSettings):
         512 * MiB, description="Image bytes being processed at once across requests (429 above)."
     )
     max_queue: int = Field(64, description="Requests admitted at once (running + waiting); 429 above.")
+    max_inflight_decoded_bytes: int = Field(
+        2048 * MiB,
+        description="Memory requests may take at once once decoded: image pixels, the float32 views engines "
+        "take, text being tokenized. 429 above; 413 for a request that alone is larger. 0: no limit.",
+    )
 
     # --- observability ---------------------------------------------------------------
     log_level: str = Field("info", description="Log level.")

@@ -34,9 +34,12 @@ from oculi.intake.fetch import Fetcher
 from oculi.intake.tiling import FAST_REDUCING_GAP, plan_tiles, render_views, target_sizes
 from oculi.intake.types import PixelSpec, PreparedImage, TilePlan
 from oculi.metrics import Metrics
+from oculi.service.admission import decoded_cost
 from oculi.settings import Settings
 
 LoadStored = Callable[[str], Awaitable[bytes | None]]
+#: Called with the bytes an image will take once decoded, before it is decoded; may refuse by raising.
+Charge = Callable[[int], None]
 T = TypeVar("T")
 _PixelKey = tuple[str, TilePlan, PixelSpec]
 PLAN_ONLY = PixelSpec(tiles=False)
@@ -62,20 +65,27 @@ class Intake:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     async def prepare(
-        self, images: Sequence[ImagePart], spec: PixelSpec, *, load_stored: LoadStored | None = None
+        self,
+        images: Sequence[ImagePart],
+        spec: PixelSpec,
+        *,
+        load_stored: LoadStored | None = None,
+        charge: Charge | None = None,
     ) -> list[PreparedImage]:
         """All images of one request, in request order, with the pixels ``spec`` asks for.
 
         ``PreparedImage.index`` is the image's position in ``images``. The
         first image to fail raises its ``ImageError`` (naming its index; the
         lowest index if several failed at once) and the others are cancelled,
-        so a bad image never waits for a slow download. ``stored:<sha256>``
+        so a bad image never waits for a slow download. ``charge`` is told
+        what each image not yet in the cache will cost decoded, before its
+        pixels are decoded (the admission budget). ``stored:<sha256>``
         parts are read through ``load_stored``. ``pixel_values`` arrays are
         shared with the cache and read-only: copy before modifying.
         """
         fetches: dict[str, asyncio.Task[bytes]] = {}
         tasks = [
-            asyncio.ensure_future(self._prepare_one(i, part, spec, fetches, load_stored))
+            asyncio.ensure_future(self._prepare_one(i, part, spec, fetches, load_stored, charge))
             for i, part in enumerate(images)
         ]
         try:
@@ -115,12 +125,15 @@ class Intake:
         spec: PixelSpec,
         fetches: dict[str, asyncio.Task[bytes]],
         load_stored: LoadStored | None,
+        charge: Charge | None = None,
     ) -> PreparedImage:
         try:
             data, sha256, header = await self._load(part, fetches, load_stored)
             tile_plan = plan_tiles(
                 header.width, header.height, part.detail, tile_size=spec.tile_size, max_tiles=spec.max_tiles
             )
+            if charge is not None and self._pixels.get((sha256, tile_plan, spec)) is None:
+                charge(_decoded_cost(header, tile_plan, spec))
             pixels, cache = await self._pixels_for(data, sha256, header, tile_plan, spec)
         except ImageError as exc:
             raise _at_index(exc, index) from exc
@@ -268,6 +281,18 @@ def _fit(width: int, height: int, max_side: int) -> tuple[int, int]:
         return width, height
     scale = max_side / longer
     return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def _decoded_cost(header: ImageHeader, tile_plan: TilePlan, spec: PixelSpec) -> int:
+    """What decoding and rendering this image for ``spec`` takes at most (see ``service/admission.py``)."""
+    if not spec.tiles and spec.full_image_max_side is None:
+        return 0
+    full = 0
+    if spec.full_image_max_side is not None:
+        w, h = _fit(header.width, header.height, spec.full_image_max_side)
+        full = w * h
+    views = tile_plan.views if spec.tiles else 0
+    return decoded_cost(header.width, header.height, views, spec.tile_size, full)
 
 
 def _being_cancelled() -> bool:

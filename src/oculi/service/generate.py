@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from oculi.domain import (
@@ -29,6 +30,7 @@ from oculi.domain import (
     ImagePart,
     Message,
     Role,
+    TextPart,
     Usage,
 )
 from oculi.engines.base import Engine, EngineRequest
@@ -37,7 +39,7 @@ from oculi.errors import InvalidRequest, ResponseNotFound
 from oculi.intake.pipeline import Intake
 from oculi.intake.types import PreparedImage
 from oculi.metrics import Metrics
-from oculi.service.admission import Admission, Ticket
+from oculi.service.admission import Admission, Ticket, check_text_length
 from oculi.store.base import ResponseStatus, Store, StoredResponse
 
 log = logging.getLogger(__name__)
@@ -70,6 +72,8 @@ class GenerationRequest:
     metadata: dict[str, Any] = field(default_factory=dict)
     #: The wire field that carried ``params.max_tokens`` (errors name what the caller sent).
     max_tokens_param: str = "max_tokens"
+    #: The wire field that carries the conversation's text (``messages`` / ``input``).
+    text_param: str = "messages"
 
 
 def check_image_role(role: Role, param: str) -> None:
@@ -219,9 +223,16 @@ class Generator:
         history = await self.history(request.previous_response_id, request.owner)
         conversation = history.continued_by(request.conversation)
         parts = conversation.images()
-        ticket = self.admission.admit(parts)
+        chars = conversation_chars(conversation)
+        check_text_length(chars, engine.info.context_length, param=request.text_param)
+        ticket = self.admission.admit(parts, text_chars=chars)
         try:
-            images = await self.intake.prepare(parts, engine.pixel_spec, load_stored=self.store.get_image)
+            images = await self.intake.prepare(
+                parts,
+                engine.pixel_spec,
+                load_stored=self.store.get_image,
+                charge=partial(self.admission.charge, ticket),
+            )
         except BaseException:
             self.admission.release(ticket)
             raise
@@ -265,6 +276,11 @@ class Generator:
             previous_response_id=run.request.previous_response_id,
             metadata=run.request.metadata,
         )
+
+
+def conversation_chars(conversation: Conversation) -> int:
+    """Characters of text in ``conversation``: what the tokenizer will be handed, counted without it."""
+    return sum(len(p.text) for m in conversation.messages for p in m.parts if isinstance(p, TextPart))
 
 
 def stored_conversation(conversation: Conversation, images: list[PreparedImage]) -> Conversation:

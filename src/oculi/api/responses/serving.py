@@ -61,6 +61,7 @@ async def create(body: ResponseCreateRequest, runtime: Runtime, caller: Caller, 
         previous_response_id=body.previous_response_id,
         metadata=mapper.to_metadata(body),
         max_tokens_param="max_output_tokens",
+        text_param="input",
     )
     run = await runtime.generator.start(request)
     facts = _facts(run)

@@ -67,8 +67,9 @@ class LiteEngine:
             raise InvalidRequest(f"n must be at least 1, got {params.n}.", param="n")
         if params.max_tokens is not None and params.max_tokens < 0:
             raise InvalidRequest(f"max_tokens must not be negative, got {params.max_tokens}.", param="max_tokens")
+        loop = asyncio.get_running_loop()
         usage = Usage(
-            prompt_text_tokens=tokens.count_prompt(request.conversation),
+            prompt_text_tokens=await loop.run_in_executor(self._pool, tokens.count_prompt, request.conversation),
             prompt_image_tokens=sum(image.plan.image_tokens for image in request.images),
         )
         if usage.prompt_tokens > CONTEXT_LENGTH:  # max_tokens itself: the pipeline's one rule
