@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from oculi import __version__
 from oculi.api.chat.router import router as chat_router
 from oculi.api.errors import install_error_handlers
-from oculi.api.middleware import RequestContextMiddleware
+from oculi.api.middleware import PUBLIC_PATHS, RequestContextMiddleware
 from oculi.api.models.router import router as models_router
 from oculi.api.ops import router as ops_router
 from oculi.api.responses.router import router as responses_router
@@ -31,7 +31,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         version=__version__,
         description="Self-hosted image understanding, wire-compatible with the xAI and OpenAI APIs.",
         docs_url="/docs",
-        redoc_url=None,
+        redoc_url="/redoc",
     )
     app.state.runtime = runtime
     app.state.started_at = time.time()
@@ -43,5 +43,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         metrics=runtime.metrics,
         max_body_bytes=runtime.settings.max_body_bytes,
         authenticate=runtime.auth.owner,
+        public_paths=(*PUBLIC_PATHS, "/metrics") if runtime.settings.metrics_public else PUBLIC_PATHS,
+        body_timeout=runtime.settings.request_body_timeout,
     )
     return app

@@ -21,6 +21,7 @@ request id, never the exception text.
     │   ├── ModelNotFound (model_not_found)
     │   ├── ModelUnavailable (model_unavailable)    ... a model to serve cannot be found/loaded
     │   └── ResponseNotFound (response_not_found)
+    ├── RequestTimeout (408, request_timeout)         DEADLINE_EXCEEDED
     ├── PayloadTooLarge (413, payload_too_large)       RESOURCE_EXHAUSTED
     ├── Overloaded (429, overloaded)                   RESOURCE_EXHAUSTED
     └── Unavailable (503, unavailable)                 UNAVAILABLE (transient only)
@@ -186,6 +187,17 @@ class PayloadTooLarge(OculiError):
     status = 413
     code = "payload_too_large"
     grpc_status = "RESOURCE_EXHAUSTED"
+
+
+class RequestTimeout(OculiError):
+    """The client did not send its request (headers or body) in time."""
+
+    status = 408
+    code = "request_timeout"
+    grpc_status = "DEADLINE_EXCEEDED"
+
+    def http_headers(self) -> dict[str, str]:
+        return {"connection": "close"}
 
 
 class Overloaded(OculiError):

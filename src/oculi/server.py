@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 import uvicorn
 
+from oculi.api.connections import header_timeout_protocol
 from oculi.app import create_app
 from oculi.logs import setup_logging
 from oculi.runtime import Runtime
@@ -96,6 +97,9 @@ async def serve(settings: Settings, *, registry: EngineRegistry | None = None) -
             access_log=False,
             lifespan="off",
             timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
+            http=header_timeout_protocol(settings.request_header_timeout),
+            timeout_keep_alive=int(settings.keep_alive_timeout),
+            limit_concurrency=settings.max_connections,
         )
         if settings.grpc_port:
             from oculi.grpc.server import start_grpc_server

@@ -115,6 +115,23 @@ class Settings(BaseSettings):
         "take, text being tokenized. 429 above; 413 for a request that alone is larger. 0: no limit.",
     )
 
+    # --- connections ---------------------------------------------------------------------
+    request_header_timeout: float = Field(
+        15.0, description="Seconds a client has to send a request's headers (connection closed, 408, after)."
+    )
+    request_body_timeout: float = Field(
+        120.0, description="Seconds a client has to send a whole request body (408 after). 0: no limit."
+    )
+    keep_alive_timeout: float = Field(5.0, description="Seconds an idle keep-alive HTTP connection stays open.")
+    max_connections: int = Field(
+        1024, description="Most HTTP connections (and requests in progress) at once; 503 beyond it."
+    )
+    grpc_max_concurrent_rpcs: int = Field(256, description="Most gRPC calls in progress at once (RESOURCE_EXHAUSTED).")
+    grpc_max_streams_per_connection: int = Field(100, description="Most concurrent gRPC streams on one connection.")
+    metrics_public: bool = Field(
+        False, description="Serve /metrics without an API key (for a scraper on a trusted network)."
+    )
+
     # --- observability ---------------------------------------------------------------
     log_level: str = Field("info", description="Log level.")
     log_json: bool = Field(False, description="Structured JSON logs.")
