@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from oculi.auth import Authenticator
 from oculi.engines.registry import EngineRegistry
 from oculi.intake.pipeline import Intake
+from oculi.memory import Trimmer
 from oculi.metrics import Metrics
 from oculi.service.admission import Admission
 from oculi.service.deferred import DeferredRunner
@@ -56,6 +57,7 @@ class Runtime:
             settings.max_image_bytes,
             metrics,
             max_decoded_bytes=settings.max_inflight_decoded_bytes,
+            trimmer=Trimmer(settings.trim_memory_when_idle),
         )
         generator = Generator(
             registry, intake, store, admission, retention_days=settings.retention_days, metrics=metrics

@@ -29,6 +29,7 @@ import uvicorn
 from oculi.api.connections import header_timeout_protocol
 from oculi.app import create_app
 from oculi.logs import setup_logging
+from oculi.memory import limit_arenas
 from oculi.runtime import Runtime
 from oculi.settings import Settings
 
@@ -85,6 +86,7 @@ async def serve(settings: Settings, *, registry: EngineRegistry | None = None) -
     """Serve HTTP and gRPC until SIGINT / SIGTERM (``registry`` may be injected: tests, benchmarks)."""
     setup_logging(settings.log_level, json_lines=settings.log_json)
     settings = bind_policy(settings)
+    limit_arenas(settings.malloc_arena_max)  # before the engines' and intake's threads start
     runtime = await Runtime.open(settings, registry=registry)
     grpc_server = None
     try:

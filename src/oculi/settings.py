@@ -115,6 +115,15 @@ class Settings(BaseSettings):
         "take, text being tokenized. 429 above; 413 for a request that alone is larger. 0: no limit.",
     )
 
+    malloc_arena_max: int = Field(
+        2,
+        description="glibc malloc arenas (as MALLOC_ARENA_MAX): fewer hold less freed memory after bursts. "
+        "0: glibc's default.",
+    )
+    trim_memory_when_idle: bool = Field(
+        True, description="Return freed memory to the system (malloc_trim) once the last request has finished."
+    )
+
     # --- connections ---------------------------------------------------------------------
     request_header_timeout: float = Field(
         15.0, description="Seconds a client has to send a request's headers (connection closed, 408, after)."

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from oculi.domain import ImagePart
 from oculi.errors import InvalidRequest, Overloaded, PayloadTooLarge
+from oculi.memory import Trimmer
 from oculi.metrics import Metrics
 
 #: No tokenizer packs more characters than this into an average token of a whole prompt, so text
@@ -96,6 +97,7 @@ class Admission:
         metrics: Metrics | None = None,
         *,
         max_decoded_bytes: int = 0,
+        trimmer: Trimmer | None = None,
     ) -> None:
         self.max_requests = max_requests
         self.max_image_bytes = max_image_bytes
@@ -105,6 +107,7 @@ class Admission:
         self.image_bytes = 0
         self.decoded_bytes = 0
         self._metrics = metrics
+        self._trimmer = trimmer  # memory goes back to the system once the last request finishes
 
     def admit(self, images: list[ImagePart], text_chars: int = 0) -> Ticket:
         """Reserve a slot, the images' bytes and the text's memory, or raise ``Overloaded`` / ``PayloadTooLarge``."""
@@ -123,6 +126,8 @@ class Admission:
         if self.image_bytes + image_bytes > self.max_image_bytes:
             raise Overloaded("The server is processing too many image bytes right now. Retry shortly.", retry_after=1)
         self.active += 1
+        if self._trimmer is not None:
+            self._trimmer.busy()
         self.image_bytes += image_bytes
         self.decoded_bytes += text_bytes
         self._publish()
@@ -164,6 +169,8 @@ class Admission:
         self.image_bytes -= ticket.image_bytes
         self.decoded_bytes -= ticket.decoded_bytes
         self._publish()
+        if self.active == 0 and self._trimmer is not None:
+            self._trimmer.idle()
 
     def _publish(self) -> None:
         if self._metrics is not None:
