@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
@@ -26,6 +28,10 @@ class Metrics:
         self.inflight_decoded_bytes = Gauge(
             "oculi_inflight_decoded_bytes", "Memory reserved by admitted requests: decoded images and text", registry=r
         )
+        self.cache_bytes = Gauge("oculi_cache_bytes", "Bytes held by each in-memory cache", ["cache"], registry=r)
+        self.cache_limit_bytes = Gauge(
+            "oculi_cache_limit_bytes", "Configured byte limit of each in-memory cache", ["cache"], registry=r
+        )
         self.images = Counter("oculi_images", "Images taken in", ["detail", "cache"], registry=r)
         self.tiles = Counter("oculi_image_tiles", "Image views (tiles + thumbnails) produced", registry=r)
         self.image_tokens = Counter("oculi_image_tokens", "Image tokens fed to models", registry=r)
@@ -37,3 +43,9 @@ class Metrics:
         )
         self.prompt_tokens = Counter("oculi_prompt_tokens", "Prompt tokens", ["model"], registry=r)
         self.completion_tokens = Counter("oculi_completion_tokens", "Completion tokens", ["model"], registry=r)
+
+
+def watch_cache(metrics: Metrics, name: str, used: Callable[[], float], limit: float) -> None:
+    """Publish a cache's current size (read at scrape time) and its configured limit."""
+    metrics.cache_bytes.labels(name).set_function(used)
+    metrics.cache_limit_bytes.labels(name).set(limit)

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import partial
 
 from oculi.auth import Authenticator
 from oculi.engines.registry import EngineRegistry
 from oculi.intake.pipeline import Intake
 from oculi.memory import Trimmer
-from oculi.metrics import Metrics
+from oculi.metrics import Metrics, watch_cache
 from oculi.service.admission import Admission
 from oculi.service.deferred import DeferredRunner
 from oculi.service.generate import Generator
@@ -51,6 +52,12 @@ class Runtime:
         else:
             await store.open()
         intake = Intake(settings, metrics)
+        for engine in registry.engines():
+            encoder = getattr(engine, "encoder", None)  # the transformers engine's image-encoding cache
+            if encoder is not None and hasattr(encoder, "size"):
+                watch_cache(
+                    metrics, f"vision_encodings:{engine.info.id}", partial(getattr, encoder, "size"), encoder.capacity
+                )
         admission = Admission(
             settings.max_queue,
             settings.max_inflight_image_bytes,

@@ -33,7 +33,7 @@ from oculi.intake.decode import ImageHeader, check_type, decode_data_url, decode
 from oculi.intake.fetch import Fetcher
 from oculi.intake.tiling import FAST_REDUCING_GAP, plan_tiles, render_views, target_sizes
 from oculi.intake.types import PixelSpec, PreparedImage, TilePlan
-from oculi.metrics import Metrics
+from oculi.metrics import Metrics, watch_cache
 from oculi.service.admission import decoded_cost
 from oculi.settings import Settings
 
@@ -58,6 +58,9 @@ class Intake:
         # Headers are tiny; a slice of the budget holds thousands of them.
         self._headers: ImageCache[str, ImageHeader] = ImageCache(settings.image_cache_bytes // 64)
         self._rendering: dict[_PixelKey, asyncio.Future[CachedPixels]] = {}
+        if metrics is not None:
+            watch_cache(metrics, "image_pixels", lambda: self._pixels.nbytes, self._pixels.max_bytes)
+            watch_cache(metrics, "image_headers", lambda: self._headers.nbytes, self._headers.max_bytes)
 
     async def aclose(self) -> None:
         """Close the fetcher's connections and stop the decode threads."""
