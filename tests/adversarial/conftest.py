@@ -42,7 +42,8 @@ def lite_server() -> Iterator[ServerProcess]:
 @pytest.fixture(scope="session")
 def vlm_server(tiny_internvl: Path) -> Iterator[ServerProcess]:
     """The transformers engine on the tiny InternVL checkpoint, with a small decoded-memory budget."""
-    env = {**_ENV, "OCULI_MAX_INFLIGHT_DECODED_BYTES": str(VLM_DECODED_BUDGET)}
+    # Its clients upload many large bodies at once: the short body deadline is the lite server's test.
+    env = {**_ENV, "OCULI_MAX_INFLIGHT_DECODED_BYTES": str(VLM_DECODED_BUDGET), "OCULI_REQUEST_BODY_TIMEOUT": "60"}
     with running_server(models=[str(tiny_internvl)], api_keys=[KEY], grpc=True, env=env) as server:
         yield server
 

@@ -7,6 +7,7 @@ import asyncio
 from fastapi import APIRouter
 from fastapi.responses import Response
 
+from oculi.api.body import ThreadedJSONRoute
 from oculi.api.context import CallerDep, RuntimeDep
 from oculi.api.tokenize.schemas import (
     ImageTokenCount,
@@ -21,7 +22,7 @@ from oculi.domain import ImagePart
 from oculi.errors import InvalidRequest
 from oculi.service.admission import check_text_length
 
-router = APIRouter(tags=["tokenize"])
+router = APIRouter(tags=["tokenize"], route_class=ThreadedJSONRoute)  # big bodies parsed off the loop
 
 
 @router.post("/v1/tokenize-text", response_model=TokenizeTextResponse)
