@@ -50,9 +50,11 @@ def vlm_server(tiny_internvl: Path) -> Iterator[ServerProcess]:
 
 @pytest.fixture(scope="session")
 def gguf_server() -> Iterator[ServerProcess]:
-    """llama.cpp on the tiny InternVL GGUF fixtures (needs the llama.cpp extra)."""
+    """llama.cpp on the tiny InternVL (SPEC tiles) and LLaVA (mtmd's own preprocessing) GGUF fixtures."""
     if importlib.util.find_spec("llama_cpp") is None:
         pytest.skip("llama-cpp-python is not installed (scripts/build_llamacpp.sh)")
-    env = {**_ENV, "OCULI_MMPROJ": str(FIXTURES / "tiny-internvl-mmproj.gguf")}
-    with running_server(models=[str(FIXTURES / "tiny-internvl.gguf")], api_keys=[KEY], grpc=False, env=env) as server:
+    names = ("tiny-internvl", "tiny-llava")
+    env = {**_ENV, "OCULI_MMPROJ": ",".join(str(FIXTURES / f"{n}-mmproj.gguf") for n in names)}
+    models = [str(FIXTURES / f"{n}.gguf") for n in names]
+    with running_server(models=models, api_keys=[KEY], grpc=False, env=env) as server:
         yield server
