@@ -116,3 +116,15 @@ def test_a_request_that_can_never_fit_the_decoded_budget_is_413(vlm_server: Serv
     response = chat(vlm_server, {"model": "grok-4", "max_tokens": 2, "messages": [{"role": "user", "content": parts}]})
     assert response.status_code == 413, response.text
     assert "MiB" in response.json()["error"] and "fewer or smaller images" in response.json()["error"]
+
+
+def test_budgets_and_cache_sizes_are_in_metrics(vlm_server: ServerProcess) -> None:
+    text = httpx.get(vlm_server.base_url + "/metrics", headers=AUTH, timeout=30).text
+    for name in (
+        'oculi_cache_bytes{cache="image_pixels"}',
+        'oculi_cache_limit_bytes{cache="image_pixels"}',
+        'oculi_cache_bytes{cache="vision_encodings:',
+        "oculi_inflight_decoded_bytes",
+    ):
+        assert name in text, name
+    assert httpx.get(vlm_server.base_url + "/metrics", timeout=30).status_code == 401

@@ -32,8 +32,10 @@ MAX_CHARS_PER_TOKEN = 32
 TEXT_BYTES_PER_CHAR = 512
 #: Decoding holds up to this many bytes a pixel (16-bit greyscale PNGs pass through float64).
 DECODE_BYTES_PER_PIXEL = 8
-#: Each view (tile or thumbnail) an engine takes is 3 float32 channels.
-VIEW_BYTES_PER_PIXEL = 12
+#: Each view (tile or thumbnail) is 3 float32 channels, held twice while the request runs: intake's
+#: array and the engine's batched tensor (bench/stress.py: charging one copy let 64 photo requests
+#: in at once and peak RSS passed the budget by 500 MB).
+VIEW_BYTES_PER_PIXEL = 24
 
 
 def estimate_image_bytes(images: list[ImagePart], max_image_bytes: int) -> int:

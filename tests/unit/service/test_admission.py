@@ -52,7 +52,7 @@ def test_zero_budget_means_unlimited() -> None:
 
 def test_decoded_cost_counts_pixels_views_and_the_kept_image() -> None:
     assert decoded_cost(1000, 1, 0, 448, 0) == 8000
-    assert decoded_cost(10, 10, 7, 448, 100) == 800 + 7 * 448 * 448 * 12 + 300
+    assert decoded_cost(10, 10, 7, 448, 100) == 800 + 7 * 448 * 448 * 24 + 300
 
 
 def test_text_is_bounded_by_the_context_before_tokenizing() -> None:
