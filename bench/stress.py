@@ -97,7 +97,8 @@ class Run:
     def line(self) -> str:
         return (
             f"{self.name:9s} RSS before {self.before / MiB:6.0f} MiB  peak {self.peak / MiB:6.0f} MiB  "
-            f"idle {self.idle / MiB:6.0f} MiB ({self.idle / self.before:4.2f}x before; caches {self.caches / MiB:.0f} MiB)  "
+            f"idle {self.idle / MiB:6.0f} MiB ({self.idle / self.before:4.2f}x before; "
+            f"caches {self.caches / MiB:.0f} MiB)  "
             f"p50 {self.p(0.5):6.2f} s  p99 {self.p(0.99):6.2f} s  statuses {self.statuses}  429 retries {self.retries}"
         )
 
