@@ -6,7 +6,8 @@ Three budgets:
 - encoded image bytes in flight (``max_inflight_image_bytes``), known from
   the request before anything is fetched or decoded;
 - memory once decoded (``max_inflight_decoded_bytes``): text being tokenized
-  (``TEXT_BYTES_PER_CHAR`` a character), and per image the decoded pixels and
+  (``TEXT_BYTES_PER_CHAR`` a character), the encoded images' copies
+  (``ENCODED_COPIES``), and per image the decoded pixels and
   the float32 views the engine takes (``decoded_cost``), charged by intake as
   soon as each image's header is read, before its pixels are decoded.
 
@@ -30,6 +31,9 @@ MAX_CHARS_PER_TOKEN = 32
 #: Peak memory of tokenizing one character (measured on the transformers engine: 5 MB of text
 #: took 2.2 GB, about 440 bytes a character); generous for the other engines.
 TEXT_BYTES_PER_CHAR = 512
+#: An encoded image is in memory about this many times over while its request runs: the body's base64
+#: text, the parsed JSON string, the decoded bytes (and their stored copy).
+ENCODED_COPIES = 4
 #: Decoding holds up to this many bytes a pixel (16-bit greyscale PNGs pass through float64).
 DECODE_BYTES_PER_PIXEL = 8
 #: Each view (tile or thumbnail) is 3 float32 channels, held twice while the request runs: intake's
@@ -121,6 +125,8 @@ class Admission:
             )
         text_bytes = text_chars * TEXT_BYTES_PER_CHAR
         self._check_decoded(text_bytes, text_bytes, "the text of this request", "Shorten the text")
+        reserved = text_bytes + image_bytes * ENCODED_COPIES
+        self._check_decoded(reserved, reserved, "this request", "Send fewer or smaller images, or shorter text")
         if self.active >= self.max_requests:
             raise Overloaded(
                 f"The server is at capacity ({self.active} requests in progress). Retry shortly.", retry_after=1
@@ -131,9 +137,9 @@ class Admission:
         if self._trimmer is not None:
             self._trimmer.busy()
         self.image_bytes += image_bytes
-        self.decoded_bytes += text_bytes
+        self.decoded_bytes += reserved
         self._publish()
-        return Ticket(image_bytes, text_bytes)
+        return Ticket(image_bytes, reserved)
 
     def charge(self, ticket: Ticket, nbytes: int) -> None:
         """Add ``nbytes`` of decoded memory to an admitted request (intake calls it per image, before decoding)."""
