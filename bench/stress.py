@@ -127,8 +127,11 @@ def measure(server: ServerProcess, name: str, clients: int, jobs: list[dict]) ->
     stop = threading.Event()
 
     def sample() -> None:
-        while not stop.is_set():
-            run.peak = max(run.peak, server.rss_bytes())
+        while not stop.is_set() and server.alive():
+            try:
+                run.peak = max(run.peak, server.rss_bytes())
+            except (OSError, RuntimeError):
+                return
             time.sleep(0.05)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -183,8 +186,17 @@ def main() -> int:
         for variant, env in variants.items():
             common = {"OCULI_THREADS": "2", "OCULI_MAX_QUEUE": "256", "OCULI_REQUEST_BODY_TIMEOUT": "600"}
             with running_server(models=[checkpoint], api_keys=[KEY], grpc=False, env={**common, **env}) as server:
-                runs[variant] = measure(server, variant, clients, jobs)
+                try:
+                    runs[variant] = measure(server, variant, clients, jobs)
+                except (httpx.HTTPError, RuntimeError, OSError) as exc:
+                    code = server.process.poll()
+                    print(f"{variant:9s} the server died under the load (exit {code}): {type(exc).__name__}")
+                    print(server.log_text()[-800:])
+                    failed |= variant == "hardened"
+                    continue
             print(runs[variant].line(), flush=True)
+        if len(runs) < 2:
+            continue
         base, hard = runs["baseline"], runs["hardened"]
         print(
             f"hardened/baseline: peak growth {(hard.peak - hard.before) / max(1, base.peak - base.before):.2f}x  "
