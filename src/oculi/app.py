@@ -19,7 +19,7 @@ from oculi.api.chat.router import router as chat_router
 from oculi.api.errors import install_error_handlers
 from oculi.api.files.router import router as files_router
 from oculi.api.files.upload import MULTIPART_SLACK
-from oculi.api.middleware import RequestContextMiddleware
+from oculi.api.middleware import PUBLIC_PATHS, RequestContextMiddleware
 from oculi.api.models.router import router as models_router
 from oculi.api.ops import router as ops_router
 from oculi.api.playground.router import router as playground_router
@@ -35,7 +35,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         version=__version__,
         description="Self-hosted image understanding, wire-compatible with the xAI and OpenAI APIs.",
         docs_url="/docs",
-        redoc_url=None,
+        redoc_url="/redoc",
     )
     app.state.runtime = runtime
     app.state.started_at = time.time()
@@ -54,5 +54,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         authenticate=runtime.auth.owner,
         # Uploads check the file's own size while streaming; the body may exceed it by the form's fields.
         path_limits={"/v1/files": upload_limit},
+        public_paths=(*PUBLIC_PATHS, "/metrics") if runtime.settings.metrics_public else PUBLIC_PATHS,
+        body_timeout=runtime.settings.request_body_timeout,
     )
     return app

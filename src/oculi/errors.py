@@ -22,6 +22,7 @@ request id, never the exception text.
     │   ├── ModelUnavailable (model_unavailable)    ... a model to serve cannot be found/loaded
     │   ├── ResponseNotFound (response_not_found)
     │   └── FileNotFound (file_not_found)           ... names the file id
+    ├── RequestTimeout (408, request_timeout)         DEADLINE_EXCEEDED
     ├── PayloadTooLarge (413, payload_too_large)       RESOURCE_EXHAUSTED
     ├── Overloaded (429, overloaded)                   RESOURCE_EXHAUSTED
     ├── QuotaExceeded (429, quota_exceeded)            RESOURCE_EXHAUSTED (x-should-retry: false)
@@ -30,7 +31,11 @@ request id, never the exception text.
 
 from __future__ import annotations
 
+import re
 from typing import Any
+
+_REPR = re.compile(r"\s*<[^<>]*\bat 0x[0-9a-fA-F]+>")
+_PATH = re.compile(r"(?:[A-Za-z]:)?(?:/[\w.+-]+){2,}/?")
 
 
 class OculiError(Exception):
@@ -200,6 +205,17 @@ class PayloadTooLarge(OculiError):
     grpc_status = "RESOURCE_EXHAUSTED"
 
 
+class RequestTimeout(OculiError):
+    """The client did not send its request (headers or body) in time."""
+
+    status = 408
+    code = "request_timeout"
+    grpc_status = "DEADLINE_EXCEEDED"
+
+    def http_headers(self) -> dict[str, str]:
+        return {"connection": "close"}
+
+
 class Overloaded(OculiError):
     """The server is at capacity; retry after ``retry_after`` seconds."""
 
@@ -244,3 +260,16 @@ def internal_error_body(request_id: str) -> dict[str, Any]:
         "code": "internal_error",
         "error": f"Internal server error. Quote request id {request_id} when reporting it.",
     }
+
+
+def public_reason(exc: BaseException, limit: int = 160) -> str:
+    """A library's exception text fit to show a caller: object reprs and file paths removed, length capped.
+
+    Pillow, httpx and the like put useful words in their messages ("broken PNG
+    file", "CRC error") next to internals (``<_io.BytesIO object at 0x7f..>``,
+    site-packages paths); only the words pass.
+    """
+    text = _PATH.sub("", _REPR.sub("", str(exc))).strip().rstrip(":").strip()
+    if not text:
+        text = "unreadable data"
+    return text if len(text) <= limit else text[: limit - 1] + "…"

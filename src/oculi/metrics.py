@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
@@ -23,6 +25,13 @@ class Metrics:
         )
         self.queue_depth = Gauge("oculi_queue_depth", "Generations admitted and not finished", registry=r)
         self.inflight_image_bytes = Gauge("oculi_inflight_image_bytes", "Image bytes being processed", registry=r)
+        self.inflight_decoded_bytes = Gauge(
+            "oculi_inflight_decoded_bytes", "Memory reserved by admitted requests: decoded images and text", registry=r
+        )
+        self.cache_bytes = Gauge("oculi_cache_bytes", "Bytes held by each in-memory cache", ["cache"], registry=r)
+        self.cache_limit_bytes = Gauge(
+            "oculi_cache_limit_bytes", "Configured byte limit of each in-memory cache", ["cache"], registry=r
+        )
         self.images = Counter("oculi_images", "Images taken in", ["detail", "cache"], registry=r)
         self.tiles = Counter("oculi_image_tiles", "Image views (tiles + thumbnails) produced", registry=r)
         self.image_tokens = Counter("oculi_image_tokens", "Image tokens fed to models", registry=r)
@@ -42,3 +51,9 @@ class Metrics:
         self.batch_requests_added = Counter(
             "oculi_batch_requests_added", "Batch requests queued on this replica", registry=r
         )
+
+
+def watch_cache(metrics: Metrics, name: str, used: Callable[[], float], limit: float) -> None:
+    """Publish a cache's current size (read at scrape time) and its configured limit."""
+    metrics.cache_bytes.labels(name).set_function(used)
+    metrics.cache_limit_bytes.labels(name).set(limit)

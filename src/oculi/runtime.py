@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import partial
 
 from oculi.auth import Authenticator
 from oculi.engines.registry import EngineRegistry
 from oculi.errors import OculiError
 from oculi.intake.pipeline import Intake
-from oculi.metrics import Metrics
+from oculi.memory import Trimmer
+from oculi.metrics import Metrics, watch_cache
 from oculi.service.admission import Admission
 from oculi.service.batches import BatchService
 from oculi.service.deferred import DeferredRunner
@@ -68,7 +70,20 @@ class Runtime:
         else:
             await store.open()
         intake = Intake(settings, metrics)
-        admission = Admission(settings.max_queue, settings.max_inflight_image_bytes, settings.max_image_bytes, metrics)
+        for engine in registry.engines():
+            encoder = getattr(engine, "encoder", None)  # the transformers engine's image-encoding cache
+            if encoder is not None and hasattr(encoder, "size"):
+                watch_cache(
+                    metrics, f"vision_encodings:{engine.info.id}", partial(getattr, encoder, "size"), encoder.capacity
+                )
+        admission = Admission(
+            settings.max_queue,
+            settings.max_inflight_image_bytes,
+            settings.max_image_bytes,
+            metrics,
+            max_decoded_bytes=settings.max_inflight_decoded_bytes,
+            trimmer=Trimmer(settings.trim_memory_when_idle),
+        )
         files = FileService(store, settings)
         generator = Generator(
             registry, intake, store, admission, retention_days=settings.retention_days, metrics=metrics, files=files

@@ -27,8 +27,10 @@ from typing import TYPE_CHECKING
 
 import uvicorn
 
+from oculi.api.connections import header_timeout_protocol
 from oculi.app import create_app
 from oculi.logs import setup_logging
+from oculi.memory import limit_arenas
 from oculi.runtime import Runtime
 from oculi.settings import Settings
 
@@ -93,6 +95,7 @@ async def serve(settings: Settings, *, registry: EngineRegistry | None = None) -
     """Serve HTTP and gRPC until SIGINT / SIGTERM (``registry`` may be injected: tests, benchmarks)."""
     setup_logging(settings.log_level, json_lines=settings.log_json)
     settings = bind_policy(settings)
+    limit_arenas(settings.malloc_arena_max)  # before the engines' and intake's threads start
     runtime = await Runtime.open(settings, registry=registry)
     grpc_server = None
     try:
@@ -105,6 +108,9 @@ async def serve(settings: Settings, *, registry: EngineRegistry | None = None) -
             access_log=False,
             lifespan="off",
             timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
+            http=header_timeout_protocol(settings.request_header_timeout),
+            timeout_keep_alive=int(settings.keep_alive_timeout),
+            limit_concurrency=settings.max_connections,
         )
         if settings.grpc_port:
             from oculi.grpc.server import start_grpc_server

@@ -138,6 +138,37 @@ class Settings(BaseSettings):
         512 * MiB, description="Image bytes being processed at once across requests (429 above)."
     )
     max_queue: int = Field(64, description="Requests admitted at once (running + waiting); 429 above.")
+    max_inflight_decoded_bytes: int = Field(
+        2048 * MiB,
+        description="Memory requests may take at once once decoded: image pixels, the float32 views engines "
+        "take, text being tokenized. 429 above; 413 for a request that alone is larger. 0: no limit.",
+    )
+
+    malloc_arena_max: int = Field(
+        2,
+        description="glibc malloc arenas (as MALLOC_ARENA_MAX): fewer hold less freed memory after bursts. "
+        "0: glibc's default.",
+    )
+    trim_memory_when_idle: bool = Field(
+        True, description="Return freed memory to the system (malloc_trim) once the last request has finished."
+    )
+
+    # --- connections ---------------------------------------------------------------------
+    request_header_timeout: float = Field(
+        15.0, description="Seconds a client has to send a request's headers (connection closed, 408, after)."
+    )
+    request_body_timeout: float = Field(
+        120.0, description="Seconds a client has to send a whole request body (408 after). 0: no limit."
+    )
+    keep_alive_timeout: float = Field(5.0, description="Seconds an idle keep-alive HTTP connection stays open.")
+    max_connections: int = Field(
+        1024, description="Most HTTP connections (and requests in progress) at once; 503 beyond it."
+    )
+    grpc_max_concurrent_rpcs: int = Field(256, description="Most gRPC calls in progress at once (RESOURCE_EXHAUSTED).")
+    grpc_max_streams_per_connection: int = Field(100, description="Most concurrent gRPC streams on one connection.")
+    metrics_public: bool = Field(
+        False, description="Serve /metrics without an API key (for a scraper on a trusted network)."
+    )
 
     # --- observability ---------------------------------------------------------------
     log_level: str = Field("info", description="Log level.")

@@ -254,8 +254,14 @@ def test_bad_and_missing_key_are_401(vlm_server: ServerProcess) -> None:
         vlm_server.v1 + "/chat/completions", content=b"{not json", headers={"authorization": "Bearer sk-wrong"}
     )
     assert_error(garbage, 401, "unauthenticated", "Incorrect API key")
-    for path in ("/health", "/metrics", "/docs", "/openapi.json"):
-        assert httpx.get(vlm_server.base_url + path).status_code == 200, path
+    # SPEC §10: with keys configured only /health answers a stranger, and only "ok".
+    anonymous = httpx.get(vlm_server.base_url + "/health")
+    assert anonymous.status_code == 200 and anonymous.json() == {"status": "ok"}
+    keyed = httpx.get(vlm_server.base_url + "/health", headers={"authorization": f"Bearer {KEY}"})
+    assert "models" in keyed.json()
+    for path in ("/metrics", "/docs", "/openapi.json", "/redoc"):
+        assert_error(httpx.get(vlm_server.base_url + path), 401, "unauthenticated", "API key")
+        assert httpx.get(vlm_server.base_url + path, headers={"authorization": f"Bearer {KEY}"}).status_code == 200
 
 
 def test_official_client_error_types(vlm_server: ServerProcess) -> None:

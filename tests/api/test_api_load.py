@@ -94,4 +94,5 @@ def test_fifty_concurrent_image_requests(vlm_server: ServerProcess) -> None:
     )
     assert growth < 1024 * MiB, f"RSS grew by {growth / MiB:.0f} MiB"
     # Everything admitted was released.
-    assert httpx.get(vlm_server.base_url + "/health").json()["active_requests"] == 0
+    health = httpx.get(vlm_server.base_url + "/health", headers={"authorization": f"Bearer {KEY}"})
+    assert health.json()["active_requests"] == 0

@@ -100,10 +100,10 @@ def test_api_key_info(http: httpx.Client, vlm_server: ServerProcess) -> None:
 
 
 def test_health_metrics_and_docs(vlm_server: ServerProcess, http: httpx.Client) -> None:
-    health = httpx.get(vlm_server.base_url + "/health")
+    health = http.get("/health")
     assert health.status_code == 200 and health.json()["status"] == "ok"
     http.post("/v1/chat/completions", json={"model": "grok-4", "max_tokens": 1, "messages": []})
-    metrics = httpx.get(vlm_server.base_url + "/metrics")
+    metrics = http.get("/metrics")
     assert metrics.status_code == 200
     assert metrics.headers["content-type"].startswith("text/plain")
     text = metrics.text
@@ -117,7 +117,7 @@ def test_health_metrics_and_docs(vlm_server: ServerProcess, http: httpx.Client) 
     ):
         assert name in text, name
     assert 'endpoint="/v1/chat/completions"' in text and 'status="400"' in text
-    docs = httpx.get(vlm_server.base_url + "/docs")
+    docs = http.get("/docs")
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
-    spec = httpx.get(vlm_server.base_url + "/openapi.json").json()
+    spec = http.get("/openapi.json").json()
     assert {"/v1/chat/completions", "/v1/responses", "/v1/image-tokens"} <= set(spec["paths"])

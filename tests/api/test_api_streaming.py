@@ -31,14 +31,14 @@ def wait_idle(server: ServerProcess, timeout: float = 10.0) -> None:
     """Until the server reports no admitted generation (the slot was freed)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if httpx.get(server.base_url + "/health").json()["active_requests"] == 0:
+        if httpx.get(server.base_url + "/health", headers=AUTH).json()["active_requests"] == 0:
             return
         time.sleep(0.05)
     raise AssertionError("a generation slot was never freed")
 
 
 def metric(server: ServerProcess, name: str) -> float:
-    text = httpx.get(server.base_url + "/metrics").text
+    text = httpx.get(server.base_url + "/metrics", headers=AUTH).text
     total = 0.0
     for line in text.splitlines():
         if line.startswith(name) and not line.startswith("#"):

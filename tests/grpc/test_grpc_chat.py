@@ -251,7 +251,8 @@ def test_previous_response_id_continues_with_the_image(client, image_server) -> 
 
 def queue_depth(oculi_server) -> float:
     """The server's ``oculi_queue_depth`` gauge (generations admitted and not finished), from /metrics."""
-    text = httpx.get(f"http://127.0.0.1:{oculi_server.http_port}/metrics", timeout=10).text
+    auth = {"authorization": f"Bearer {oculi_server.api_key}"}
+    text = httpx.get(f"http://127.0.0.1:{oculi_server.http_port}/metrics", headers=auth, timeout=10).text
     for line in text.splitlines():
         if line.startswith("oculi_queue_depth "):
             return float(line.split()[1])

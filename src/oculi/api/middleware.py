@@ -11,10 +11,13 @@ client disconnects pass through untouched.
   exact paths (file uploads, which check their own size as they stream). A body over the limit is cut off
   (the app sees a disconnect, so nothing more is buffered) and the client
   gets the 413 instead of whatever the app made of the truncated body.
-- Authentication of ``/v1/`` paths happens here, before the body is read,
-  so a caller without a valid key cannot make the server buffer or parse a
-  large body, and always gets the 401 first. (The endpoints still take the
-  caller from ``context.get_caller``, which applies the same rule.)
+- Body deadline (408): the whole body must arrive within
+  ``body_timeout`` seconds (``connections.BodyDeadline``).
+- Authentication of every path but ``PUBLIC_PATHS`` happens here, before
+  the body is read, so a caller without a valid key cannot make the server
+  buffer or parse a large body, and always gets the 401 first. (The
+  endpoints still take the caller from ``context.get_caller``, which applies
+  the same rule.) With no keys configured nothing is checked.
 - Any exception that escapes the app is a bug: logged with its traceback
   under the request id, answered with a 500 that carries only that id.
 """
@@ -30,6 +33,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from oculi import logs
+from oculi.api.connections import BodyDeadline, body_timeout_error
 from oculi.api.errors import internal_error_response, oculi_error_response
 from oculi.errors import PayloadTooLarge, Unauthenticated
 from oculi.metrics import Metrics
@@ -38,6 +42,17 @@ access_log = logging.getLogger("oculi.access")
 log = logging.getLogger(__name__)
 
 _SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+#: THE paths that answer without an API key when keys are configured (SPEC §10: health, and the
+#: web page). An entry ending in "/" admits every path under it. ``/health`` then says only ok / not ok.
+PUBLIC_PATHS: tuple[str, ...] = ("/health", "/", "/playground", "/playground/")
+
+
+def is_public(path: str, public: tuple[str, ...] = PUBLIC_PATHS) -> bool:
+    """Whether ``path`` answers without a key (see ``PUBLIC_PATHS``)."""
+    return any(path == p or (p.endswith("/") and path.startswith(p)) for p in public)
+
+
 _SURFACES = (("/v1/chat", "chat"), ("/v1/responses", "responses"))
 
 
@@ -66,15 +81,17 @@ class RequestContextMiddleware:
         metrics: Metrics,
         max_body_bytes: int,
         authenticate: Callable[[str | None], object] | None = None,
-        protected_prefix: str = "/v1/",
         path_limits: dict[str, int] | None = None,
+        public_paths: tuple[str, ...] = PUBLIC_PATHS,
+        body_timeout: float = 0,
     ) -> None:
         self.app = app
         self.path_limits = path_limits or {}
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
         self.authenticate = authenticate
-        self.protected_prefix = protected_prefix
+        self.public_paths = public_paths
+        self.body_timeout = body_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -87,10 +104,11 @@ class RequestContextMiddleware:
         start = time.perf_counter()
         state: dict[str, Any] = {"status": 0, "started": False, "body_bytes": 0, "over_limit": False}
         limit = self.path_limits.get(scope.get("path", ""), self.max_body_bytes)
+        timed_receive = BodyDeadline(receive, self.body_timeout)
 
         async def send_with_id(message: Message) -> None:
-            if state["over_limit"] and not state.get("sending_413"):
-                return  # the app answered a truncated body; the 413 replaces its answer
+            if (state["over_limit"] or timed_receive.expired) and not state.get("sending_413"):
+                return  # the app answered a truncated body; the 413 / 408 replaces its answer
             if message["type"] == "http.response.start":
                 state["started"] = True
                 state["status"] = message["status"]
@@ -100,7 +118,7 @@ class RequestContextMiddleware:
             await send(message)
 
         async def counting_receive() -> Message:
-            message = await receive()
+            message = await timed_receive()
             if message["type"] == "http.request":
                 state["body_bytes"] += len(message.get("body", b""))
                 if state["body_bytes"] > limit:
@@ -110,7 +128,7 @@ class RequestContextMiddleware:
             return message
 
         try:
-            if self.authenticate is not None and scope.get("path", "").startswith(self.protected_prefix):
+            if self.authenticate is not None and not is_public(scope.get("path", ""), self.public_paths):
                 try:
                     self.authenticate(headers.get("authorization"))
                 except Unauthenticated as exc:
@@ -125,11 +143,14 @@ class RequestContextMiddleware:
             try:
                 await self.app(scope, counting_receive, send_with_id)
             except Exception:
-                if not state["over_limit"]:
+                if not (state["over_limit"] or timed_receive.expired):
                     raise
             if state["over_limit"] and not state["started"]:
                 state["sending_413"] = True
                 await oculi_error_response(_too_large(limit))(scope, receive, send_with_id)
+            elif timed_receive.expired and not state["started"]:
+                state["sending_413"] = True
+                await oculi_error_response(body_timeout_error(self.body_timeout))(scope, receive, send_with_id)
         except Exception:
             log.exception("unhandled error in %s %s", scope.get("method"), scope.get("path"))
             if not state["started"]:

@@ -1,19 +1,27 @@
-"""Open operational endpoints: ``GET /health`` and ``GET /metrics`` (no API key needed)."""
+"""Operational endpoints: ``GET /health`` (public, details with a key) and ``GET /metrics`` (key needed).
+
+Which paths need no key is decided in one place, ``middleware.PUBLIC_PATHS``.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from oculi.api.context import RuntimeDep
+from oculi.errors import Unauthenticated
 
 router = APIRouter(tags=["operations"])
 
 
 @router.get("/health")
-async def health(runtime: RuntimeDep) -> Response:
-    """Liveness and what is served; answers while generations run."""
+async def health(runtime: RuntimeDep, request: Request) -> Response:
+    """Liveness; answers while generations run. What is served only for a caller with a key (or with no keys)."""
+    try:
+        runtime.auth.owner(request.headers.get("authorization"))
+    except Unauthenticated:
+        return JSONResponse({"status": "ok"})  # SPEC §10: an anonymous caller learns only ok / not ok
     admission = runtime.generator.admission
     return JSONResponse(
         {

@@ -7,7 +7,9 @@ Channel options mirror what the xai-sdk client sets on its side: 20 MiB
 messages both ways (the client's own limit, and SPEC's per-image maximum),
 and keepalive: the client pings every 30 s even without calls, so the server
 must accept pings without data at that rate (gRPC's default minimum is 5
-minutes, past which it answers ``GOAWAY too_many_pings``).
+minutes, past which it answers ``GOAWAY too_many_pings``); faster pingers are
+cut off after two strikes. Calls in progress (``grpc_max_concurrent_rpcs``,
+beyond it RESOURCE_EXHAUSTED) and streams per connection are capped.
 """
 
 from __future__ import annotations
@@ -75,7 +77,13 @@ async def start_grpc_server(runtime: Runtime, host: str, port: int) -> grpc.aio.
     ``OSError`` when the address cannot be bound.
     """
     receive_limit = max(MAX_MESSAGE_BYTES, runtime.settings.max_body_bytes)
-    server = grpc.aio.server(options=[*SERVER_OPTIONS, ("grpc.max_receive_message_length", receive_limit)])
+    settings = runtime.settings
+    options = [
+        *SERVER_OPTIONS,
+        ("grpc.max_receive_message_length", receive_limit),
+        ("grpc.max_concurrent_streams", settings.grpc_max_streams_per_connection),
+    ]
+    server = grpc.aio.server(options=options, maximum_concurrent_rpcs=settings.grpc_max_concurrent_rpcs)
     chat_pb2_grpc.add_ChatServicer_to_server(ChatService(runtime), server)
     models_pb2_grpc.add_ModelsServicer_to_server(ModelsService(runtime), server)
     tokenize_pb2_grpc.add_TokenizeServicer_to_server(TokenizeService(runtime), server)

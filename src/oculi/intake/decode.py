@@ -25,7 +25,7 @@ from urllib.parse import unquote_to_bytes
 import numpy as np
 from PIL import Image
 
-from oculi.errors import ImageDecodeError, ImageError, ImageTooLarge, UnsupportedImageType
+from oculi.errors import ImageDecodeError, ImageError, ImageTooLarge, UnsupportedImageType, public_reason
 
 JPEG = "image/jpeg"
 PNG = "image/png"
@@ -153,7 +153,8 @@ def _b64decode(payload: str, index: int | None) -> bytes:
         return binascii.a2b_base64(text.encode("ascii"), strict_mode=True)
     except (binascii.Error, UnicodeEncodeError) as exc:
         raise ImageDecodeError(
-            f"the data URL's base64 data is invalid ({exc}). Encode the image bytes with standard base64.",
+            f"the data URL's base64 data is invalid ({public_reason(exc)}). "
+            "Encode the image bytes with standard base64.",
             index=index,
         ) from exc
 
@@ -190,11 +191,12 @@ def _open(data: bytes, mime: str, index: int | None) -> Image.Image:
         return Image.open(io.BytesIO(data), formats=[SUPPORTED[mime]])
     except Image.DecompressionBombError as exc:
         raise ImageTooLarge(
-            f"the image has too many pixels to decode safely ({exc}). Downscale it before sending.", index=index
+            f"the image has too many pixels to decode safely ({public_reason(exc)}). Downscale it before sending.",
+            index=index,
         ) from exc
     except (*_PIL_ERRORS, Image.UnidentifiedImageError) as exc:
         raise ImageDecodeError(
-            f"the {SUPPORTED[mime]} header is corrupt and cannot be read ({exc}).", index=index
+            f"the {SUPPORTED[mime]} header is corrupt and cannot be read ({public_reason(exc)}).", index=index
         ) from exc
 
 
@@ -264,10 +266,13 @@ def decode_rgb(
     except ImageError:
         raise
     except Image.DecompressionBombError as exc:
-        raise ImageTooLarge(f"the image has too many pixels to decode safely ({exc}).", index=index) from exc
+        raise ImageTooLarge(
+            f"the image has too many pixels to decode safely ({public_reason(exc)}).", index=index
+        ) from exc
     except _PIL_ERRORS as exc:
         raise ImageDecodeError(
-            f"the {SUPPORTED[header.mime]} data is truncated or corrupt ({exc}). Re-encode or re-upload the image.",
+            f"the {SUPPORTED[header.mime]} data is truncated or corrupt ({public_reason(exc)}). "
+            "Re-encode or re-upload the image.",
             index=index,
         ) from exc
     fix = _ORIENTATION_FIX.get(header.orientation)

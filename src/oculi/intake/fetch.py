@@ -29,7 +29,7 @@ import httpcore
 import httpx
 
 from oculi import __version__
-from oculi.errors import ForbiddenImageURL, ImageFetchError, ImageTooLarge
+from oculi.errors import ForbiddenImageURL, ImageFetchError, ImageTooLarge, public_reason
 from oculi.intake.decode import describe_bytes
 from oculi.settings import Settings
 
@@ -264,14 +264,16 @@ class Fetcher:
             except httpx.TimeoutException as exc:
                 raise ImageFetchError(f"connecting to {host} timed out ({type(exc).__name__}).", index=index) from exc
             except httpx.HTTPError as exc:
-                raise ImageFetchError(f"could not fetch the image from {host}: {exc}.", index=index) from exc
+                raise ImageFetchError(
+                    f"could not fetch the image from {host}: {public_reason(exc)}.", index=index
+                ) from exc
             try:
                 if response.status_code in _REDIRECTS and "location" in response.headers:
                     try:
                         current = str(response.url.join(response.headers["location"]))
                     except (httpx.InvalidURL, UnicodeError) as exc:
                         raise ImageFetchError(
-                            f"the image host {host} redirected to an invalid URL ({exc}).", index=index
+                            f"the image host {host} redirected to an invalid URL ({public_reason(exc)}).", index=index
                         ) from exc
                     continue
                 if response.status_code >= 400:
@@ -323,7 +325,8 @@ class Fetcher:
         except httpx.HTTPError as exc:
             expected = f" of the {declared} bytes announced" if declared is not None else ""
             raise ImageFetchError(
-                f"the image host {host} broke off the download after {received} bytes{expected} ({exc}).",
+                f"the image host {host} broke off the download after {received} bytes{expected} "
+                f"({public_reason(exc)}).",
                 index=index,
             ) from exc
         return b"".join(chunks)
@@ -341,7 +344,9 @@ def _parse(url: str, index: int | None, *, redirected: bool) -> httpx.URL:
     try:
         target = httpx.URL(url)
     except (httpx.InvalidURL, TypeError) as exc:
-        raise ForbiddenImageURL(f"the {where} {url[:100]!r} is not a valid URL ({exc}).", index=index) from exc
+        raise ForbiddenImageURL(
+            f"the {where} {url[:100]!r} is not a valid URL ({public_reason(exc)}).", index=index
+        ) from exc
     if target.scheme not in ("http", "https"):
         raise ForbiddenImageURL(
             f"the {where} uses the '{target.scheme or '(none)'}:' scheme; only http(s) URLs and "

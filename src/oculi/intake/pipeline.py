@@ -34,12 +34,15 @@ from oculi.intake.decode import ImageHeader, check_type, decode_data_url, decode
 from oculi.intake.fetch import Fetcher
 from oculi.intake.tiling import FAST_REDUCING_GAP, plan_tiles, render_views, target_sizes
 from oculi.intake.types import PixelSpec, PreparedImage, TilePlan
-from oculi.metrics import Metrics
+from oculi.metrics import Metrics, watch_cache
+from oculi.service.admission import decoded_cost
 from oculi.settings import Settings
 
 LoadStored = Callable[[str], Awaitable[bytes | None]]
 #: The bytes of an uploaded file by id, for the caller's key; raises ``FileNotFound`` / ``ImageTooLarge``.
 LoadFile = Callable[[str], Awaitable[bytes]]
+#: Called with the bytes an image will take once decoded, before it is decoded; may refuse by raising.
+Charge = Callable[[int], None]
 T = TypeVar("T")
 _PixelKey = tuple[str, TilePlan, PixelSpec]
 PLAN_ONLY = PixelSpec(tiles=False)
@@ -58,6 +61,9 @@ class Intake:
         # Headers are tiny; a slice of the budget holds thousands of them.
         self._headers: ImageCache[str, ImageHeader] = ImageCache(settings.image_cache_bytes // 64)
         self._rendering: dict[_PixelKey, asyncio.Future[CachedPixels]] = {}
+        if metrics is not None:
+            watch_cache(metrics, "image_pixels", lambda: self._pixels.nbytes, self._pixels.max_bytes)
+            watch_cache(metrics, "image_headers", lambda: self._headers.nbytes, self._headers.max_bytes)
 
     async def aclose(self) -> None:
         """Close the fetcher's connections and stop the decode threads."""
@@ -71,20 +77,23 @@ class Intake:
         *,
         load_stored: LoadStored | None = None,
         load_file: LoadFile | None = None,
+        charge: Charge | None = None,
     ) -> list[PreparedImage]:
         """All images of one request, in request order, with the pixels ``spec`` asks for.
 
         ``PreparedImage.index`` is the image's position in ``images``. The
         first image to fail raises its ``ImageError`` (naming its index; the
         lowest index if several failed at once) and the others are cancelled,
-        so a bad image never waits for a slow download. ``stored:<sha256>``
+        so a bad image never waits for a slow download. ``charge`` is told
+        what each image not yet in the cache will cost decoded, before its
+        pixels are decoded (the admission budget). ``stored:<sha256>``
         parts are read through ``load_stored``, ``fileid:`` parts through
         ``load_file``; an error about a file's bytes names the file id. ``pixel_values`` arrays are
         shared with the cache and read-only: copy before modifying.
         """
         fetches: dict[str, asyncio.Task[bytes]] = {}
         tasks = [
-            asyncio.ensure_future(self._prepare_one(i, part, spec, fetches, load_stored, load_file))
+            asyncio.ensure_future(self._prepare_one(i, part, spec, fetches, load_stored, load_file, charge))
             for i, part in enumerate(images)
         ]
         try:
@@ -126,12 +135,15 @@ class Intake:
         fetches: dict[str, asyncio.Task[bytes]],
         load_stored: LoadStored | None,
         load_file: LoadFile | None,
+        charge: Charge | None = None,
     ) -> PreparedImage:
         try:
             data, sha256, header = await self._load(part, fetches, load_stored, load_file)
             tile_plan = plan_tiles(
                 header.width, header.height, part.detail, tile_size=spec.tile_size, max_tiles=spec.max_tiles
             )
+            if charge is not None and self._pixels.get((sha256, tile_plan, spec)) is None:
+                charge(_decoded_cost(header, tile_plan, spec))
             pixels, cache = await self._pixels_for(data, sha256, header, tile_plan, spec)
         except ImageError as exc:
             raise _at_index(exc, index) from exc
@@ -292,6 +304,18 @@ def _fit(width: int, height: int, max_side: int) -> tuple[int, int]:
         return width, height
     scale = max_side / longer
     return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def _decoded_cost(header: ImageHeader, tile_plan: TilePlan, spec: PixelSpec) -> int:
+    """What decoding and rendering this image for ``spec`` takes at most (see ``service/admission.py``)."""
+    if not spec.tiles and spec.full_image_max_side is None:
+        return 0
+    full = 0
+    if spec.full_image_max_side is not None:
+        w, h = _fit(header.width, header.height, spec.full_image_max_side)
+        full = w * h
+    views = tile_plan.views if spec.tiles else 0
+    return decoded_cost(header.width, header.height, views, spec.tile_size, full)
 
 
 def _being_cancelled() -> bool:

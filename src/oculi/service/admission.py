@@ -1,12 +1,45 @@
-"""Server-wide guards: requests admitted at once and image bytes in flight (429 / 413)."""
+"""Server-wide guards, checked before the work is done (SPEC §10): 429 when busy, 413/400 when it can never fit.
+
+Three budgets:
+
+- requests admitted at once (``max_queue``);
+- encoded image bytes in flight (``max_inflight_image_bytes``), known from
+  the request before anything is fetched or decoded;
+- memory once decoded (``max_inflight_decoded_bytes``): text being tokenized
+  (``TEXT_BYTES_PER_CHAR`` a character), the encoded images' copies
+  (``ENCODED_COPIES``), and per image the decoded pixels and
+  the float32 views the engine takes (``decoded_cost``), charged by intake as
+  soon as each image's header is read, before its pixels are decoded.
+
+Text is also bounded against the model's context before it is tokenized
+(``check_text_length``): tokenizing a 100 MB prompt took 21 GB before the
+context-length check could refuse it.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from oculi.domain import ImagePart
-from oculi.errors import Overloaded, PayloadTooLarge
+from oculi.errors import InvalidRequest, Overloaded, PayloadTooLarge
+from oculi.memory import Trimmer
 from oculi.metrics import Metrics
+
+#: No tokenizer packs more characters than this into an average token of a whole prompt, so text
+#: longer than ``context × MAX_CHARS_PER_TOKEN`` can never fit the context: refused untokenized.
+MAX_CHARS_PER_TOKEN = 32
+#: Peak memory of tokenizing one character (measured on the transformers engine: 5 MB of text
+#: took 2.2 GB, about 440 bytes a character); generous for the other engines.
+TEXT_BYTES_PER_CHAR = 512
+#: An encoded image is in memory about this many times over while its request runs: the body's base64
+#: text, the parsed JSON string, the decoded bytes (and their stored copy).
+ENCODED_COPIES = 4
+#: Decoding holds up to this many bytes a pixel (16-bit greyscale PNGs pass through float64).
+DECODE_BYTES_PER_PIXEL = 8
+#: Each view (tile or thumbnail) is 3 float32 channels, held twice while the request runs: intake's
+#: array and the engine's batched tensor (bench/stress.py: charging one copy let 64 photo requests
+#: in at once and peak RSS passed the budget by 500 MB).
+VIEW_BYTES_PER_PIXEL = 24
 
 
 def estimate_image_bytes(images: list[ImagePart], max_image_bytes: int) -> int:
@@ -25,39 +58,75 @@ def estimate_image_bytes(images: list[ImagePart], max_image_bytes: int) -> int:
     return total
 
 
+def decoded_cost(width: int, height: int, views: int, view_side: int, full_image_pixels: int) -> int:
+    """Bytes one image takes while decoded: the decode itself, its views as float32, a kept full image."""
+    return (
+        width * height * DECODE_BYTES_PER_PIXEL
+        + views * view_side * view_side * VIEW_BYTES_PER_PIXEL
+        + full_image_pixels * 3
+    )
+
+
+def check_text_length(chars: int, context_length: int, param: str) -> None:
+    """400 for text that cannot fit ``context_length`` tokens, decided by its length alone (no tokenizer)."""
+    limit = context_length * MAX_CHARS_PER_TOKEN
+    if chars > limit:
+        raise InvalidRequest(
+            f"The text of this request is {chars} characters; the model's context of {context_length} tokens "
+            f"cannot hold more than about {limit} characters. Shorten the text or split it over several requests.",
+            param=param,
+        )
+
+
 @dataclass
 class Ticket:
     """What one admitted request holds until it finishes."""
 
     image_bytes: int
+    decoded_bytes: int = 0
     released: bool = False
 
 
 class Admission:
-    """Counts admitted generations and reserved image bytes; refuses with 429 beyond the limits.
+    """Counts admitted generations and reserved bytes; refuses with 429 beyond the limits.
 
     No queue of its own: engines batch what is admitted, and everything over
     the limit is refused at once with ``retry-after`` rather than held in memory.
+    ``max_decoded_bytes`` 0 turns the decoded-memory budget off.
     """
 
     def __init__(
-        self, max_requests: int, max_image_bytes: int, per_image_bytes: int, metrics: Metrics | None = None
+        self,
+        max_requests: int,
+        max_image_bytes: int,
+        per_image_bytes: int,
+        metrics: Metrics | None = None,
+        *,
+        max_decoded_bytes: int = 0,
+        trimmer: Trimmer | None = None,
     ) -> None:
         self.max_requests = max_requests
         self.max_image_bytes = max_image_bytes
         self.per_image_bytes = per_image_bytes
+        self.max_decoded_bytes = max_decoded_bytes
         self.active = 0
         self.image_bytes = 0
+        self.decoded_bytes = 0
         self._metrics = metrics
+        self._trimmer = trimmer  # memory goes back to the system once the last request finishes
 
-    def admit(self, images: list[ImagePart]) -> Ticket:
-        """Reserve a slot and the images' bytes, or raise ``Overloaded`` / ``PayloadTooLarge``."""
+    def admit(self, images: list[ImagePart], text_chars: int = 0) -> Ticket:
+        """Reserve a slot, the images' bytes and the text's memory, or raise ``Overloaded`` / ``PayloadTooLarge``."""
         image_bytes = estimate_image_bytes(images, self.per_image_bytes)
         if image_bytes > self.max_image_bytes:
             raise PayloadTooLarge(
                 f"The images of this request need up to {image_bytes} bytes, more than this server's "
                 f"in-flight image budget of {self.max_image_bytes} bytes. Send fewer or smaller images per request."
             )
+        text_bytes = text_chars * TEXT_BYTES_PER_CHAR
+        self._check_decoded(text_bytes, text_bytes, "the text of this request", "Shorten the text")
+        reserved = text_bytes + image_bytes * ENCODED_COPIES
+        self._check_decoded(reserved, reserved, "this request", "Send fewer or smaller images, or shorter text")
         if self.active >= self.max_requests:
             raise Overloaded(
                 f"The server is at capacity ({self.active} requests in progress). Retry shortly.", retry_after=1
@@ -65,9 +134,39 @@ class Admission:
         if self.image_bytes + image_bytes > self.max_image_bytes:
             raise Overloaded("The server is processing too many image bytes right now. Retry shortly.", retry_after=1)
         self.active += 1
+        if self._trimmer is not None:
+            self._trimmer.busy()
         self.image_bytes += image_bytes
+        self.decoded_bytes += reserved
         self._publish()
-        return Ticket(image_bytes)
+        return Ticket(image_bytes, reserved)
+
+    def charge(self, ticket: Ticket, nbytes: int) -> None:
+        """Add ``nbytes`` of decoded memory to an admitted request (intake calls it per image, before decoding)."""
+        if ticket.released or nbytes <= 0:
+            return
+        self._check_decoded(
+            nbytes, ticket.decoded_bytes + nbytes, "the images of this request", "Send fewer or smaller images"
+        )
+        ticket.decoded_bytes += nbytes
+        self.decoded_bytes += nbytes
+        self._publish()
+
+    def _check_decoded(self, nbytes: int, request_total: int, what: str, advice: str) -> None:
+        budget = self.max_decoded_bytes
+        if not budget or nbytes <= 0:
+            return
+        if request_total > budget:
+            raise PayloadTooLarge(
+                f"Decoded, {what} would take about {request_total // 2**20} MiB of memory, more than this server's "
+                f"budget of {budget // 2**20} MiB for all requests at once. {advice} (detail 'low' images cost "
+                "least), or split the work over several requests."
+            )
+        if self.decoded_bytes + nbytes > budget:
+            raise Overloaded(
+                "The server's memory budget for decoded images and text is in use by other requests. Retry shortly.",
+                retry_after=1,
+            )
 
     def release(self, ticket: Ticket) -> None:
         """Give back what ``ticket`` reserved (idempotent)."""
@@ -76,9 +175,13 @@ class Admission:
         ticket.released = True
         self.active -= 1
         self.image_bytes -= ticket.image_bytes
+        self.decoded_bytes -= ticket.decoded_bytes
         self._publish()
+        if self.active == 0 and self._trimmer is not None:
+            self._trimmer.idle()
 
     def _publish(self) -> None:
         if self._metrics is not None:
             self._metrics.queue_depth.set(self.active)
             self._metrics.inflight_image_bytes.set(self.image_bytes)
+            self._metrics.inflight_decoded_bytes.set(self.decoded_bytes)

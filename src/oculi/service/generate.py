@@ -32,6 +32,7 @@ from oculi.domain import (
     Message,
     OutputSpec,
     Role,
+    TextPart,
     Usage,
 )
 from oculi.engines.base import Engine, EngineRequest
@@ -40,7 +41,7 @@ from oculi.errors import InvalidRequest, ResponseNotFound
 from oculi.intake.pipeline import Intake
 from oculi.intake.types import PreparedImage
 from oculi.metrics import Metrics
-from oculi.service.admission import Admission, Ticket
+from oculi.service.admission import Admission, Ticket, check_text_length
 from oculi.service.files import FileService
 from oculi.store.base import ResponseStatus, Store, StoredResponse
 from oculi.structured import OutputPlan, plan
@@ -79,6 +80,10 @@ class GenerationRequest:
     id: str = field(default_factory=new_id)
     metadata: dict[str, Any] = field(default_factory=dict)
     output: OutputSpec = field(default_factory=OutputSpec)
+    #: The wire field that carried ``params.max_tokens`` (errors name what the caller sent).
+    max_tokens_param: str = "max_tokens"
+    #: The wire field that carries the conversation's text (``messages`` / ``input``).
+    text_param: str = "messages"
 
 
 def check_image_role(role: Role, param: str) -> None:
@@ -95,7 +100,8 @@ def validate(request: GenerationRequest) -> None:
     if not request.conversation.messages and request.previous_response_id is None:
         raise InvalidRequest("The request has no messages. Send at least one message.", param="messages")
     if p.max_tokens is not None and p.max_tokens < 1:
-        raise InvalidRequest(f"max_tokens must be at least 1, got {p.max_tokens}.", param="max_tokens")
+        name = request.max_tokens_param
+        raise InvalidRequest(f"{name} must be at least 1, got {p.max_tokens}.", param=name)
     if not 0 <= p.temperature <= 2:
         raise InvalidRequest(f"temperature must be between 0 and 2, got {p.temperature}.", param="temperature")
     if not 0 < p.top_p <= 1:
@@ -104,6 +110,24 @@ def validate(request: GenerationRequest) -> None:
         raise InvalidRequest(f"n must be between 1 and 16, got {p.n}.", param="n")
     if len(p.stop) > 8:
         raise InvalidRequest(f"At most 8 stop sequences are allowed, got {len(p.stop)}.", param="stop")
+
+
+def check_max_tokens(request: GenerationRequest, context_length: int) -> None:
+    """The one ``max_tokens`` rule, for every engine and surface (as the hosted APIs answer).
+
+    More than the model's context can ever hold is a 400 naming the limit
+    ("max_tokens is too large: ... supports at most N"); within it, a prompt
+    that leaves less room only means the answer may end early with
+    ``finish_reason: length``.
+    """
+    wanted = request.params.max_tokens
+    if wanted is not None and wanted > context_length:
+        name = request.max_tokens_param
+        raise InvalidRequest(
+            f"{name} is too large: {wanted}. This model supports at most {context_length} completion tokens "
+            f"(its context length), whereas you provided {wanted}. Lower {name} or leave it unset.",
+            param=name,
+        )
 
 
 class GenerationRun:
@@ -214,14 +238,21 @@ class Generator:
         engine = self.registry.resolve(request.model)
         # A new schema takes llguidance some milliseconds to compile: off the event loop (cached ones are instant).
         output = await asyncio.to_thread(self.output_plan, request, engine)
+        check_max_tokens(request, engine.info.context_length)
         history = await self.history(request.previous_response_id, request.owner)
         conversation = history.continued_by(request.conversation)
         parts = conversation.images()
-        ticket = self.admission.admit(parts)
+        chars = conversation_chars(conversation)
+        check_text_length(chars, engine.info.context_length, param=request.text_param)
+        ticket = self.admission.admit(parts, text_chars=chars)
         try:
             load_file = partial(self.files.image_bytes, request.owner) if self.files is not None else None
             images = await self.intake.prepare(
-                parts, engine.pixel_spec, load_stored=self.store.get_image, load_file=load_file
+                parts,
+                engine.pixel_spec,
+                load_stored=self.store.get_image,
+                load_file=load_file,
+                charge=partial(self.admission.charge, ticket),
             )
         except BaseException:
             self.admission.release(ticket)
@@ -290,6 +321,11 @@ class Generator:
             if run.request.output.is_plain
             else {**run.request.metadata, "output": run.request.output.to_dict()},
         )
+
+
+def conversation_chars(conversation: Conversation) -> int:
+    """Characters of text in ``conversation``: what the tokenizer will be handed, counted without it."""
+    return sum(len(p.text) for m in conversation.messages for p in m.parts if isinstance(p, TextPart))
 
 
 def stored_conversation(conversation: Conversation, images: list[PreparedImage]) -> Conversation:

@@ -116,6 +116,7 @@ def to_generation_request(request: ChatCompletionRequest, owner: str) -> Generat
         owner=owner,
         surface="chat",
         output=tools.to_output_spec(request),
+        max_tokens_param="max_completion_tokens" if request.max_completion_tokens is not None else "max_tokens",
     )
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from oculi.api.body import ThreadedJSONRoute
 from oculi.api.chat import serving
 from oculi.api.chat.schemas import ChatCompletionRequest, ChatCompletionResponse
 from oculi.api.context import CallerDep, RuntimeDep
 
-router = APIRouter(tags=["chat"])
+router = APIRouter(tags=["chat"], route_class=ThreadedJSONRoute)  # big bodies parsed off the loop
 
 
 @router.post("/v1/chat/completions", response_model=ChatCompletionResponse)

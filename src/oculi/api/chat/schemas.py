@@ -11,7 +11,16 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    model_serializer,
+)
 
 
 class _Wire(BaseModel):
@@ -76,7 +85,7 @@ class JSONSchemaFormat(_Wire):
 
     name: str
     schema_: dict[str, Any] | None = Field(None, alias="schema")
-    strict: bool | None = None
+    strict: StrictBool | None = None
     description: str | None = None
 
 
@@ -93,7 +102,7 @@ class FunctionDefinition(_Wire):
     name: str
     description: str | None = None
     parameters: dict[str, Any] | None = None
-    strict: bool | None = None
+    strict: StrictBool | None = None
 
 
 class ChatTool(_Wire):
@@ -119,7 +128,7 @@ class NamedToolChoice(_Wire):
 class StreamOptions(_Wire):
     """``stream_options``: ``include_usage`` adds a final ``choices: []`` chunk with usage."""
 
-    include_usage: bool = False
+    include_usage: StrictBool = False
 
 
 class ChatCompletionRequest(_Wire):
@@ -127,20 +136,22 @@ class ChatCompletionRequest(_Wire):
 
     model: str
     messages: list[ChatMessage]
-    max_tokens: int | None = None
-    max_completion_tokens: int | None = None
-    temperature: float | None = None
-    top_p: float | None = None
-    seed: int | None = None
+    max_tokens: StrictInt | None = None
+    max_completion_tokens: StrictInt | None = None
+    temperature: StrictFloat | None = None
+    top_p: StrictFloat | None = None
+    seed: StrictInt | None = None
     stop: str | list[str] | None = None
-    n: int | None = None
-    stream: bool | None = False
+    n: StrictInt | None = None
+    stream: StrictBool | None = False
     stream_options: StreamOptions | None = None
-    deferred: bool | None = Field(False, description="xAI: start now, poll GET /v1/chat/deferred-completion/{id}.")
+    deferred: StrictBool | None = Field(
+        False, description="xAI: start now, poll GET /v1/chat/deferred-completion/{id}."
+    )
     response_format: ResponseFormatParam | None = None
     tools: list[ChatTool] | None = None
     tool_choice: str | NamedToolChoice | None = None
-    parallel_tool_calls: bool | None = None
+    parallel_tool_calls: StrictBool | None = None
 
 
 # --- responses --------------------------------------------------------------------

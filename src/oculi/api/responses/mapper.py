@@ -184,6 +184,8 @@ def to_generation_request(request: ResponseCreateRequest, owner: str) -> Generat
         previous_response_id=request.previous_response_id,
         metadata=to_metadata(request),
         output=tools.to_output_spec(request),
+        max_tokens_param="max_output_tokens",
+        text_param="input",
     )
 
 

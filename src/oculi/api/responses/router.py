@@ -5,11 +5,12 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from oculi.api.body import ThreadedJSONRoute
 from oculi.api.context import CallerDep, RuntimeDep
 from oculi.api.responses import serving
 from oculi.api.responses.schemas import ResponseCreateRequest, ResponseDeletedResponse, ResponseObject
 
-router = APIRouter(tags=["responses"])
+router = APIRouter(tags=["responses"], route_class=ThreadedJSONRoute)  # big bodies parsed off the loop
 
 
 @router.post("/v1/responses", response_model=ResponseObject)

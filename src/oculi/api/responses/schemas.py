@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt
 
 
 class _Wire(BaseModel):
@@ -58,7 +58,7 @@ class TextFormatParam(_Wire):
     type: str
     name: str | None = None
     schema_: dict[str, Any] | None = Field(None, alias="schema")
-    strict: bool | None = None
+    strict: StrictBool | None = None
     description: str | None = None
 
 
@@ -75,7 +75,7 @@ class FunctionToolParam(_Wire):
     name: str | None = None
     description: str | None = None
     parameters: dict[str, Any] | None = None
-    strict: bool | None = None
+    strict: StrictBool | None = None
 
 
 class NamedToolChoiceParam(_Wire):
@@ -91,18 +91,18 @@ class ResponseCreateRequest(_Wire):
     model: str
     input: str | list[InputItem]
     instructions: str | None = None
-    max_output_tokens: int | None = None
-    temperature: float | None = None
-    top_p: float | None = None
-    seed: int | None = None
-    store: bool | None = True
+    max_output_tokens: StrictInt | None = None
+    temperature: StrictFloat | None = None
+    top_p: StrictFloat | None = None
+    seed: StrictInt | None = None
+    store: StrictBool | None = True
     previous_response_id: str | None = None
-    stream: bool | None = False
+    stream: StrictBool | None = False
     metadata: dict[str, str] | None = None
     text: TextParam | None = None
     tools: list[FunctionToolParam] | None = None
     tool_choice: str | NamedToolChoiceParam | None = None
-    parallel_tool_calls: bool | None = None
+    parallel_tool_calls: StrictBool | None = None
 
 
 # --- the response object --------------------------------------------------------------

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from functools import partial
 
 from fastapi import APIRouter
 from fastapi.responses import Response
 
+from oculi.api.body import ThreadedJSONRoute
 from oculi.api.context import CallerDep, RuntimeDep
 from oculi.api.tokenize.schemas import (
     ImageTokenCount,
@@ -19,17 +21,19 @@ from oculi.api.tokenize.schemas import (
 from oculi.api.wire import json_response, parse_detail
 from oculi.domain import ImagePart
 from oculi.errors import InvalidRequest
+from oculi.service.admission import check_text_length
 
-router = APIRouter(tags=["tokenize"])
+router = APIRouter(tags=["tokenize"], route_class=ThreadedJSONRoute)  # big bodies parsed off the loop
 
 
 @router.post("/v1/tokenize-text", response_model=TokenizeTextResponse)
 async def tokenize_text(body: TokenizeTextRequest, runtime: RuntimeDep, caller: CallerDep) -> Response:
     """Tokenize text with a model's tokenizer."""
     engine = runtime.registry.resolve(body.model)
+    check_text_length(len(body.text), engine.info.context_length, param="text")
     tokens = [
         TokenEntry(token_id=t.id, string_token=t.text, token_bytes=list(t.text.encode("utf-8")))
-        for t in engine.tokenize(body.text)
+        for t in await asyncio.to_thread(engine.tokenize, body.text)  # off the event loop: /health stays fast
     ]
     return json_response(TokenizeTextResponse(token_ids=tokens))
 

@@ -27,6 +27,8 @@ INPUT_SIZE = 224
 PIXEL_MEAN = 127.0
 PIXEL_STD = 128.0
 BN_EPS = 1e-3
+#: Longest side / shortest side the resize step sees (the centre crop never needs more).
+MAX_ASPECT = 4
 
 # (repeats, kernel, stride, expand ratio, in channels, out channels) per stage of Lite0.
 _STAGES = (
@@ -146,6 +148,15 @@ class Classifier:
     def classify(self, image: Image.Image, top_k: int = 3) -> list[Label]:
         """The ``top_k`` most probable labels, most probable first."""
         # Resize the short side to 256 then center-crop 224: the ImageNet evaluation protocol.
+        # A strip (1000×1) would be resized to 256000×256 first; only the centre is kept anyway,
+        # so cut it to at most MAX_ASPECT:1 before resizing (the same crop for ordinary images).
+        if max(image.size) > MAX_ASPECT * min(image.size):
+            long_side = MAX_ASPECT * min(image.size)
+            left, top = (
+                (image.width - min(image.width, long_side)) // 2,
+                (image.height - min(image.height, long_side)) // 2,
+            )
+            image = image.crop((left, top, left + min(image.width, long_side), top + min(image.height, long_side)))
         scale = 256 / min(image.size)
         w, h = max(INPUT_SIZE, round(image.width * scale)), max(INPUT_SIZE, round(image.height * scale))
         resized = image.convert("RGB").resize((w, h), Image.Resampling.BICUBIC)

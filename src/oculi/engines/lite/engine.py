@@ -22,7 +22,7 @@ from oculi.engines.base import EngineRequest, ModelInfo, Token
 from oculi.engines.lite import tokens
 from oculi.engines.lite.analysis import Analyzer, ImageReport
 from oculi.engines.lite.answer import compose
-from oculi.errors import ContextLengthExceeded, ImageDecodeError, ImageTooLarge, InvalidRequest
+from oculi.errors import ContextLengthExceeded, ImageDecodeError, ImageTooLarge, InvalidRequest, public_reason
 from oculi.intake.types import PixelSpec, PreparedImage
 from oculi.settings import LITE_MODEL
 
@@ -67,12 +67,13 @@ class LiteEngine:
             raise InvalidRequest(f"n must be at least 1, got {params.n}.", param="n")
         if params.max_tokens is not None and params.max_tokens < 0:
             raise InvalidRequest(f"max_tokens must not be negative, got {params.max_tokens}.", param="max_tokens")
+        loop = asyncio.get_running_loop()
         usage = Usage(
-            prompt_text_tokens=tokens.count_prompt(request.conversation),
+            prompt_text_tokens=await loop.run_in_executor(self._pool, tokens.count_prompt, request.conversation),
             prompt_image_tokens=sum(image.plan.image_tokens for image in request.images),
         )
-        if usage.prompt_tokens + (params.max_tokens or 0) > CONTEXT_LENGTH:
-            raise ContextLengthExceeded(usage.prompt_tokens, CONTEXT_LENGTH, max_tokens=params.max_tokens)
+        if usage.prompt_tokens > CONTEXT_LENGTH:  # max_tokens itself: the pipeline's one rule
+            raise ContextLengthExceeded(usage.prompt_tokens, CONTEXT_LENGTH)
 
         yield Delta(usage=dataclasses.replace(usage))  # the prompt counts, before any token
         question, images = _question_and_images(request.conversation, request.images)
@@ -129,9 +130,13 @@ def _decode(prepared: PreparedImage) -> Image.Image:
         with Image.open(BytesIO(prepared.data)) as opened:
             image = ImageOps.exif_transpose(opened).convert("RGB")
     except Image.DecompressionBombError as exc:
-        raise ImageTooLarge(f"the image has too many pixels to decode safely: {exc}", index=prepared.index) from exc
+        raise ImageTooLarge(
+            f"the image has too many pixels to decode safely: {public_reason(exc)}", index=prepared.index
+        ) from exc
     except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise ImageDecodeError(f"the image bytes could not be decoded: {exc}", index=prepared.index) from exc
+        raise ImageDecodeError(
+            f"the image bytes could not be decoded: {public_reason(exc)}", index=prepared.index
+        ) from exc
     image.thumbnail((FULL_IMAGE_MAX_SIDE, FULL_IMAGE_MAX_SIDE), Image.Resampling.LANCZOS)
     return image
 

@@ -32,6 +32,10 @@ DETECT_MAX_SIDE = 1600
 PROSE_CHARS = 16
 #: Height of the recogniser's input (PP-OCRv4 rec: 3×48×W).
 REC_HEIGHT = 48
+#: Images thinner than this (after scaling to ``DETECT_MAX_SIDE``) hold no legible text.
+MIN_TEXT_SIDE = 8
+#: RapidOCR letterboxes images wider than this ratio; thinner ones are padded here first (see ``bounded``).
+MAX_ASPECT = 8
 
 
 @dataclass(frozen=True)
@@ -168,6 +172,10 @@ class TextReader:
     def read(self, image: Image.Image) -> list[TextBox]:
         """Every text box found, in reading order (empty when the image has no legible text)."""
         ocr = self._ocr
+        prepared = bounded(image)
+        if prepared is None:
+            return []
+        image, (scale_x, scale_y) = prepared
         # RapidOCR's own steps (pinned 1.4.4), except cropping: see ``_crop``.
         pixels = cv2.cvtColor(np.asarray(image.convert("RGB")), cv2.COLOR_RGB2BGR)
         raw_h, raw_w = pixels.shape[:2]
@@ -187,11 +195,41 @@ class TextReader:
             text = str(text).strip()
             if not text or float(score) < MIN_SCORE:
                 continue
-            xs, ys = quad[:, 0], quad[:, 1]
+            xs, ys = quad[:, 0] * scale_x, quad[:, 1] * scale_y
             boxes.append(
                 TextBox(text, float(score), float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max()))
             )
         return reading_order(boxes)
+
+
+def bounded(image: Image.Image) -> tuple[Image.Image, tuple[float, float]] | None:
+    """``image`` as OCR may safely see it, and the factors mapping its pixels back; ``None``: no text possible.
+
+    RapidOCR scales an image up until its short side is 30 px, letterboxes
+    anything wider than 8:1 to that ratio, and then detects at full size: a
+    1000×1 strip became a 30000×7500 float tensor (22 GB of activations, the
+    server was killed) and a 20000×1 one a zero-sized resize (an exception).
+    So for such strips the long side is brought to ``DETECT_MAX_SIDE`` first, those thinner
+    than ``MIN_TEXT_SIDE`` are answered "no text" without running a model,
+    and the short side is padded with white to at most ``MAX_ASPECT``:1, so
+    detection never sees more than a ``DETECT_MAX_SIDE``-wide 8:1 image.
+    """
+    width, height = image.size
+    if max(width, height) <= MAX_ASPECT * min(width, height):
+        return image, (1.0, 1.0)  # RapidOCR's own scaling is bounded for these
+    scale = min(1.0, DETECT_MAX_SIDE / max(width, height))
+    if min(width, height) * scale < MIN_TEXT_SIDE:
+        return None
+    if scale < 1.0:
+        image = image.resize((max(1, round(width * scale)), max(1, round(height * scale))), Image.Resampling.BICUBIC)
+    w, h = image.size
+    long_side = max(w, h)
+    if long_side > MAX_ASPECT * min(w, h):
+        short = -(-long_side // MAX_ASPECT)
+        page = Image.new("RGB", (w, short) if w > h else (short, h), (255, 255, 255))
+        page.paste(image.convert("RGB"), (0, 0))
+        image = page
+    return image, (width / w, height / h)
 
 
 def _session(path: str, threads: int | None) -> Any:

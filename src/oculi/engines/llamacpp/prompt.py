@@ -33,7 +33,7 @@ import numpy as np
 
 from oculi.domain import Conversation, Detail, FunctionTool, TextPart
 from oculi.engines.template import template_messages, template_tools
-from oculi.errors import ImageDecodeError, InvalidRequest
+from oculi.errors import ImageDecodeError, InvalidRequest, public_reason
 from oculi.intake.types import PixelSpec, PreparedImage, TilePlan
 
 MTMD_MARKER = "<__media__>"
@@ -192,7 +192,7 @@ def _decode(image: PreparedImage) -> Any:
                 return Image.alpha_composite(white, rgba).convert("RGB")
             return oriented.convert("RGB")
     except Exception as exc:  # PIL raises many types for corrupt data
-        raise ImageDecodeError(f"could not be decoded ({exc}).", index=image.index) from exc
+        raise ImageDecodeError(f"could not be decoded ({public_reason(exc)}).", index=image.index) from exc
 
 
 def _plan_key(plan: TilePlan) -> str:
