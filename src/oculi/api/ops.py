@@ -13,16 +13,23 @@ router = APIRouter(tags=["operations"])
 
 @router.get("/health")
 async def health(runtime: RuntimeDep) -> Response:
-    """Liveness and what is served; answers while generations run."""
+    """Liveness and what is served; answers while generations run.
+
+    An engine that can no longer serve (e.g. vLLM's engine process died) reports
+    a ``problem``; then the status is ``unavailable`` with HTTP 503 and the problems by model.
+    """
     admission = runtime.generator.admission
+    problems = {e.info.id: p for e in runtime.registry.engines() if (p := getattr(e, "problem", None))}
     return JSONResponse(
         {
-            "status": "ok",
+            "status": "unavailable" if problems else "ok",
+            **({"problems": problems} if problems else {}),
             "models": runtime.registry.ids(),
             "default_model": runtime.registry.default.info.id,
             "active_requests": admission.active,
             "auth": runtime.auth.enabled,
-        }
+        },
+        status_code=503 if problems else 200,
     )
 
 

@@ -36,9 +36,7 @@ def load_engine(spec: str, settings: Settings, *, mmproj: str | None = None) -> 
         return vllm.load(spec, settings)
     from oculi.engines import llamacpp  # light: llama_cpp itself is imported only when loading
 
-    if settings.engine == "llamacpp" or (
-        settings.engine == "auto" and (mmproj is not None or llamacpp.handles(spec))
-    ):
+    if settings.engine == "llamacpp" or (settings.engine == "auto" and (mmproj is not None or llamacpp.handles(spec))):
         return llamacpp.load(spec, mmproj, settings)
     from oculi.engines import hf
 

@@ -190,7 +190,7 @@ class VLLMEngine:
                         yield Delta(usage=Usage(**usage.to_dict()))
                     for choice in out.outputs:
                         usage.completion_tokens += len(choice.token_ids)
-                        reason = _FINISH.get(choice.finish_reason or "", None)
+                        reason = _FINISH.get(choice.finish_reason or "")
                         if choice.finish_reason is not None and reason is None:
                             reason = FinishReason.ERROR
                         if choice.text or reason is not None:
@@ -207,6 +207,7 @@ class VLLMEngine:
             await stream.aclose()
             if not finished and not self.llm.errored:
                 await self.llm.abort(request_id)
+                log.info("request %s aborted in vLLM (the caller went away)", request_id)
 
     def _prompt_usage(self, out: Any, prompt: VLLMPrompt, usage: Usage) -> None:
         """Prompt counts from what vLLM actually fed the model (its expanded prompt ids)."""

@@ -14,8 +14,9 @@ stock model code encodes the views: the model sees what usage reports.
 
 ``OculiInternVLForConditionalGeneration`` is vLLM's InternVL model class with
 this processor registered; ``oculi.engines.vllm.plugin.register`` names it
-to vLLM's ``ModelRegistry`` and the engine chooses it through ``hf_overrides``. Any other image type (the dummy images vLLM profiles memory
-with) goes through the stock processor unchanged.
+to vLLM's ``ModelRegistry`` and the engine chooses it through ``hf_overrides``.
+Any other image type (the dummy images vLLM profiles memory with) goes through
+the stock processor unchanged.
 
 Importing this module imports vLLM; ``oculi.engines.vllm.engine`` imports it
 only when a vLLM engine loads.
@@ -38,6 +39,7 @@ from vllm.model_executor.models.interns1 import (
 from vllm.multimodal import MULTIMODAL_REGISTRY
 from vllm.multimodal.parse import ImageProcessorItems, ImageSize, ModalityDataItems, MultiModalDataParser
 
+
 @dataclass(frozen=True)
 class TileStack:
     """One image as SPEC §3 views: ``pixels`` ``[views, 3, S, S]`` (grid tiles row by row, then the thumbnail)."""
@@ -51,6 +53,9 @@ class TileStack:
 
 class TileStackItems(ImageProcessorItems):
     """The images of one request, each a ``TileStack`` (vLLM's item list for the ``image`` modality)."""
+
+    def __init__(self, data: Sequence[Any]) -> None:
+        super().__init__(data)
 
     def get_image_size(self, item_idx: int) -> ImageSize:
         stack = self.get(item_idx)
@@ -90,7 +95,7 @@ class TiledProcessor(InternS1MultiModalProcessor):
             return super()._apply_hf_processor_main(mm_items, hf_kwargs)
         if any(modality != "image" for modality in mm_items):
             raise ValueError("oculi's tiled InternVL processor takes images only")
-        stacks: Sequence[TileStack] = images.get_all()
+        stacks: list[Any] = list(images.get_all())
         image_token_id = int(self.info.get_hf_config().image_token_id)
         return BatchFeature(
             {
@@ -101,6 +106,8 @@ class TiledProcessor(InternS1MultiModalProcessor):
         )
 
 
-@MULTIMODAL_REGISTRY.register_processor(TiledProcessor, info=TiledProcessingInfo, dummy_inputs=InternS1DummyInputsBuilder)
+@MULTIMODAL_REGISTRY.register_processor(
+    TiledProcessor, info=TiledProcessingInfo, dummy_inputs=InternS1DummyInputsBuilder
+)
 class OculiInternVLForConditionalGeneration(InternS1ForConditionalGeneration):
     """vLLM's InternVL (HF layout) model, fed SPEC §3 views by ``TiledProcessor``; weights load unchanged."""
