@@ -36,7 +36,9 @@ from oculi.testing.server import CLI, ServerProcess, running_server
 if importlib.util.find_spec("vllm") is None and not os.environ.get("CI"):
     pytest.skip("vLLM is not installed (OCULI_VLLM=cpu ./scripts/install.sh installs it)", allow_module_level=True)
 
-pytestmark = pytest.mark.slow
+# The module's server start (vLLM: ~30 s on a quiet 2-core machine, minutes on a busy one) counts toward
+# the first test's timeout.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 CONTEXT = 4096
 SIZES = [
