@@ -97,7 +97,10 @@ def serve(
         vllm_quantization=quantization, vllm_enforce_eager=enforce_eager, vllm_prefix_caching=prefix_caching,
         vllm_args=vllm_arg,
     )  # fmt: skip
-    asyncio.run(run_server(settings))
+    try:
+        asyncio.run(run_server(settings))
+    except OculiError as exc:  # a configuration or model problem found at start: say it, no traceback
+        fail(exc)
 
 
 @app.command()

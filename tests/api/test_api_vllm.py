@@ -250,6 +250,29 @@ def test_unknown_vllm_arg_stops_the_server(checkpoint: Path) -> None:
     assert "no_such_knob" in result.stderr + result.stdout
 
 
+def test_tensor_parallel_2_on_cpu_answers_like_one_worker(checkpoint: Path, client: OpenAI) -> None:
+    """Two vLLM workers (tensor parallel 2), one core each: vLLM's automatic binding wants a NUMA node per
+    worker, so the cores are given by hand (``VLLM_CPU_OMP_THREADS_BIND``) and none reserved."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        pytest.skip("tensor parallel 2 needs two CPU cores")
+    content = [image_part(900, 600, "high", seed=9), {"type": "text", "text": "Describe."}]
+    one_worker = chat(client, content, max_tokens=8, temperature=0)
+    env = {
+        **VLLM_ENV,
+        "OCULI_VLLM_TENSOR_PARALLEL_SIZE": "2",
+        "VLLM_CPU_OMP_THREADS_BIND": f"{cpus[0]}|{cpus[1]}",
+        "VLLM_CPU_NUM_OF_RESERVED_CPU": "0",
+    }
+    with running_server(models=[str(checkpoint)], api_keys=[KEY], env=env, grpc=False, startup_timeout=600) as tp2:
+        two = OpenAI(base_url=tp2.v1, api_key=KEY, max_retries=0, timeout=300)
+        two_workers = chat(two, content, max_tokens=8, temperature=0)
+        assert "world_size=2" in tp2.log_text()
+    assert two_workers.usage is not None and two_workers.usage.prompt_tokens_details is not None
+    assert two_workers.usage.prompt_tokens_details.image_tokens == 1792  # type: ignore[attr-defined]
+    assert two_workers.choices[0].message.content == one_worker.choices[0].message.content
+
+
 def test_dead_engine_is_503_and_health_says_so(server: ServerProcess, client: OpenAI) -> None:
     import psutil
 
