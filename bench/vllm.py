@@ -50,6 +50,7 @@ from oculi.testing.server import free_port, running_server
 class Server:
     name: str
     v1: str
+    model: str
 
 
 def data_url(width: int, height: int, seed: int) -> str:
@@ -64,7 +65,7 @@ def data_url(width: int, height: int, seed: int) -> str:
 async def ask(client: httpx.AsyncClient, server: Server, url: str, detail: str, max_tokens: int) -> tuple[float, int]:
     """One request; (seconds, image tokens reported)."""
     body = {
-        "model": "m",
+        "model": server.model,
         "messages": [
             {
                 "role": "user",
@@ -127,7 +128,7 @@ def vllm_server(checkpoint: Path, args: list[str]) -> Iterator[Server]:
                     if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
                         break
                 time.sleep(0.5)
-            yield Server("vLLM", f"http://127.0.0.1:{port}/v1")
+            yield Server("vLLM", f"http://127.0.0.1:{port}/v1", "m")
         finally:
             process.terminate()
             try:
@@ -155,7 +156,7 @@ def main() -> None:
 
     results: dict[str, dict[str, float]] = {}
     with running_server(models=[str(checkpoint)], env=env, grpc=False, startup_timeout=900) as s:
-        results["oculi"] = asyncio.run(scenarios(Server("oculi", s.v1), opts.repeats, opts.max_tokens))
+        results["oculi"] = asyncio.run(scenarios(Server("oculi", s.v1, "grok-4"), opts.repeats, opts.max_tokens))
     with vllm_server(checkpoint, vllm_args) as v:
         results["vLLM"] = asyncio.run(scenarios(v, opts.repeats, opts.max_tokens))
 

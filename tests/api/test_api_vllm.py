@@ -210,7 +210,7 @@ def test_prompt_over_the_context_is_400_naming_both_numbers(client: OpenAI) -> N
     images = [image_part(900, 600, "high", seed=i) for i in range(3)]  # 3 × 1792 > 4096
     with pytest.raises(BadRequestError) as info:
         chat(client, [*images, {"type": "text", "text": "All three?"}])
-    message = str(info.value)
+    message = info.value.response.json()["error"]
     assert str(CONTEXT) in message and "53" in message  # 5376 image tokens + text
 
 
