@@ -10,7 +10,9 @@ chat-completions API:
   with distinct images (different pixels each) and with one shared image;
   wall time → requests/s;
 - ``detail: low`` vs ``high`` in oculi: image tokens and latency (vLLM's server
-  ignores ``detail`` and charges the same for both).
+  ignores ``detail`` and charges the same for both). vLLM's server is started
+  with the checkpoint's tiling on (up to 6 tiles + thumbnail), so at ``high``
+  both sides encode the same number of views.
 
 Prints oculi/vLLM ratios (latency: lower is better; throughput: higher is
 better). Targets (issue 13): latency ≤ 1.05×, throughput ≥ 1.0×.
@@ -148,7 +150,10 @@ def main() -> None:
     path = Path(opts.checkpoint)
     checkpoint = path if path.is_dir() else cached_checkpoint(opts.checkpoint)
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
-    vllm_args = ["--max-num-seqs", str(opts.max_num_seqs), "--max-model-len", "8192"]
+    # The same work at high on both sides: vLLM's processor cuts up to 6 tiles + a thumbnail (its default for
+    # these checkpoints is one 448 view whatever the detail); SPEC §3 does the same except on a 1×1 grid.
+    tiling = '{"crop_to_patches": true, "max_patches": 6}'
+    vllm_args = ["--max-num-seqs", str(opts.max_num_seqs), "--max-model-len", "8192", "--mm-processor-kwargs", tiling]
     env = {"OCULI_ENGINE": "vllm", "OCULI_MAX_BATCH_SIZE": str(opts.max_num_seqs), "OCULI_VLLM_MAX_MODEL_LEN": "8192"}
     if not opts.no_eager:
         vllm_args.append("--enforce-eager")
