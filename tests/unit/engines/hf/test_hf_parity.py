@@ -32,9 +32,7 @@ def _image(width: int, height: int, seed: int = 0) -> Image.Image:
 
 @pytest.fixture(scope="module")
 def reference(tiny_internvl):
-    from transformers import AutoModelForImageTextToText
-
-    from transformers import AutoImageProcessor
+    from transformers import AutoImageProcessor, AutoModelForImageTextToText
 
     processor = load_processor(tiny_internvl)
     # The PIL image processor, also where torchvision is installed (vLLM needs it): transformers would
