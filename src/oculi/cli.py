@@ -32,6 +32,11 @@ AllowOpt = Annotated[
 ]
 
 
+def _help(field: str) -> str | None:
+    """A flag's help: the description of its ``Settings`` field."""
+    return Settings.model_fields[field].description
+
+
 def build_settings(**flags: Any) -> Settings:
     """Settings from env/config with the flags that were given on top."""
     return Settings(**{k: v for k, v in flags.items() if v not in (None, [])})
@@ -66,6 +71,20 @@ def serve(
     device: Annotated[str | None, typer.Option(help=Settings.model_fields["device"].description)] = None,
     dtype: Annotated[str | None, typer.Option(help=Settings.model_fields["dtype"].description)] = None,
     log_json: Annotated[bool | None, typer.Option(help=Settings.model_fields["log_json"].description)] = None,
+    engine: Annotated[str | None, typer.Option(help=Settings.model_fields["engine"].description)] = None,
+    max_batch_size: Annotated[int | None, typer.Option(help=_help("max_batch_size"))] = None,
+    tensor_parallel_size: Annotated[int | None, typer.Option(help=_help("vllm_tensor_parallel_size"))] = None,
+    pipeline_parallel_size: Annotated[int | None, typer.Option(help=_help("vllm_pipeline_parallel_size"))] = None,
+    data_parallel_size: Annotated[int | None, typer.Option(help=_help("vllm_data_parallel_size"))] = None,
+    distributed_executor_backend: Annotated[
+        str | None, typer.Option(help=_help("vllm_distributed_executor_backend"))
+    ] = None,
+    gpu_memory_utilization: Annotated[float | None, typer.Option(help=_help("vllm_gpu_memory_utilization"))] = None,
+    max_model_len: Annotated[int | None, typer.Option(help=_help("vllm_max_model_len"))] = None,
+    quantization: Annotated[str | None, typer.Option(help=_help("vllm_quantization"))] = None,
+    enforce_eager: Annotated[bool | None, typer.Option(help=_help("vllm_enforce_eager"))] = None,
+    prefix_caching: Annotated[bool | None, typer.Option(help=_help("vllm_prefix_caching"))] = None,
+    vllm_arg: Annotated[list[str] | None, typer.Option(help=_help("vllm_args"))] = None,
 ) -> None:
     """Serve the HTTP (OpenAI/xAI) and gRPC (xai-sdk) APIs."""
     from oculi.server import serve as run_server
@@ -73,8 +92,17 @@ def serve(
     settings = build_settings(
         models=model, mmproj=mmproj, host=host, port=port, grpc_port=grpc_port, api_keys=api_key,
         store_url=store, fetch_allow=fetch_allow, device=device, dtype=dtype, log_json=log_json,
+        engine=engine, max_batch_size=max_batch_size, vllm_tensor_parallel_size=tensor_parallel_size,
+        vllm_pipeline_parallel_size=pipeline_parallel_size, vllm_data_parallel_size=data_parallel_size,
+        vllm_distributed_executor_backend=distributed_executor_backend,
+        vllm_gpu_memory_utilization=gpu_memory_utilization, vllm_max_model_len=max_model_len,
+        vllm_quantization=quantization, vllm_enforce_eager=enforce_eager, vllm_prefix_caching=prefix_caching,
+        vllm_args=vllm_arg,
     )  # fmt: skip
-    asyncio.run(run_server(settings))
+    try:
+        asyncio.run(run_server(settings))
+    except OculiError as exc:  # a configuration or model problem found at start: say it, no traceback
+        fail(exc)
 
 
 @app.command()

@@ -254,6 +254,12 @@ class Unavailable(OculiError):
     grpc_status = "UNAVAILABLE"
 
 
+class ConfigurationError(OculiError):
+    """The server's own configuration is wrong (e.g. an unknown ``--vllm-arg``): raised at start, never per request."""
+
+    code = "configuration_error"
+
+
 def internal_error_body(request_id: str) -> dict[str, Any]:
     """The body of a 500: no internals, only what lets an operator find the log line."""
     return {

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import (
@@ -53,7 +53,7 @@ class Settings(BaseSettings):
     )
     device: str = Field("auto", description="Torch device for the transformers engine: auto, cpu, cuda, mps.")
     dtype: str = Field(
-        "auto", description="Weights dtype for the transformers engine: auto, float32, bfloat16, float16."
+        "auto", description="Weights dtype for the transformers and vLLM engines: auto, float32, bfloat16, float16."
     )
     threads: int | None = Field(None, description="CPU threads for inference (default: all cores).")
     max_batch_size: int = Field(8, description="Most sequences an engine decodes together.")
@@ -69,6 +69,29 @@ class Settings(BaseSettings):
     llamacpp_embed_cache_bytes: int = Field(
         256 * MiB,
         description="llama.cpp engine: memory for encoded image embeddings (a repeated image is not re-encoded).",
+    )
+
+    # --- engine choice and vLLM (engines/vllm; docs/scaling.md) -------------------
+    engine: Literal["auto", "hf", "llamacpp", "vllm"] = Field(
+        "auto",
+        description="Engine serving the models: auto (llama.cpp for GGUF, transformers otherwise), hf, llamacpp, "
+        "vllm. max_batch_size is vLLM's max_num_seqs.",
+    )
+    vllm_tensor_parallel_size: int = Field(1, description="vLLM: GPUs each model is split across (tensor parallel).")
+    vllm_pipeline_parallel_size: int = Field(1, description="vLLM: pipeline stages (layers split across GPUs/nodes).")
+    vllm_data_parallel_size: int = Field(1, description="vLLM: model replicas inside this server (data parallel).")
+    vllm_distributed_executor_backend: Literal["mp", "ray"] | None = Field(
+        None, description="vLLM: how workers are started: mp (one node) or ray (several nodes). Default: vLLM's."
+    )
+    vllm_gpu_memory_utilization: float = Field(0.9, description="vLLM: share of each GPU's memory vLLM may use.")
+    vllm_max_model_len: int | None = Field(None, description="vLLM: context length (default: the model's).")
+    vllm_quantization: str | None = Field(None, description="vLLM: quantization method (e.g. awq, gptq, fp8).")
+    vllm_enforce_eager: bool = Field(False, description="vLLM: no CUDA graphs / compilation (faster start).")
+    vllm_prefix_caching: bool = Field(True, description="vLLM: reuse the KV cache of shared prompt prefixes.")
+    vllm_args: CommaList = Field(
+        default_factory=list,
+        description="vLLM: further engine arguments as KEY=VALUE (any AsyncEngineArgs field; VALUE parsed as JSON "
+        "when it is JSON). An unknown KEY stops the server. Env: comma-separated.",
     )
 
     # --- network ------------------------------------------------------------------
@@ -174,7 +197,7 @@ class Settings(BaseSettings):
     log_level: str = Field("info", description="Log level.")
     log_json: bool = Field(False, description="Structured JSON logs.")
 
-    @field_validator("models", "mmproj", "api_keys", "fetch_allow", mode="before")
+    @field_validator("models", "mmproj", "api_keys", "fetch_allow", "vllm_args", mode="before")
     @classmethod
     def _split_commas(cls, value: Any) -> Any:
         if isinstance(value, str):

@@ -17,20 +17,31 @@ router = APIRouter(tags=["operations"])
 
 @router.get("/health")
 async def health(runtime: RuntimeDep, request: Request) -> Response:
-    """Liveness; answers while generations run. What is served only for a caller with a key (or with no keys)."""
+    """Liveness and what is served; answers while generations run.
+
+    An engine that can no longer serve (e.g. vLLM's engine process died) reports
+    a ``problem``; then the status is ``unavailable`` with HTTP 503. Details
+    (models, problems, load) only for a caller with a key, or with no keys
+    configured: an anonymous caller learns only ok / not ok (SPEC §10).
+    """
+    problems = {e.info.id: p for e in runtime.registry.engines() if (p := getattr(e, "problem", None))}
+    status_code = 503 if problems else 200
+    status = "unavailable" if problems else "ok"
     try:
         runtime.auth.owner(request.headers.get("authorization"))
     except Unauthenticated:
-        return JSONResponse({"status": "ok"})  # SPEC §10: an anonymous caller learns only ok / not ok
+        return JSONResponse({"status": status}, status_code=status_code)
     admission = runtime.generator.admission
     return JSONResponse(
         {
-            "status": "ok",
+            "status": status,
+            **({"problems": problems} if problems else {}),
             "models": runtime.registry.ids(),
             "default_model": runtime.registry.default.info.id,
             "active_requests": admission.active,
             "auth": runtime.auth.enabled,
-        }
+        },
+        status_code=status_code,
     )
 
 

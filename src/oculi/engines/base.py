@@ -3,6 +3,9 @@
 An engine turns a conversation (text parts plus images already taken in by
 ``oculi.intake``) and sampling parameters into an async stream of ``Delta``s.
 Every model quirk lives in the engine adapter that implements this protocol.
+An engine that can stop working while the server runs (vLLM's engine process)
+may also have a ``problem`` property (a message, or None while it serves);
+``/health`` reports it with a 503.
 """
 
 from __future__ import annotations

@@ -3,6 +3,8 @@
 A model spec is ``oculi-lite`` (the built-in engine), GGUF files (a ``.gguf``
 file, a directory of them or a ``*-GGUF`` hub repo: the llama.cpp engine, with
 its ``mmproj``), or a local directory / hub id (the transformers engine).
+``settings.engine`` (``--engine``) overrides that choice: ``hf``, ``llamacpp``
+or ``vllm`` serve every model spec except ``oculi-lite``.
 Engine modules are imported lazily so that a server serving only one kind
 never imports the others' heavy libraries.
 """
@@ -28,9 +30,13 @@ def load_engine(spec: str, settings: Settings, *, mmproj: str | None = None) -> 
         from oculi.engines import lite
 
         return lite.load(settings)
+    if settings.engine == "vllm":
+        from oculi.engines import vllm  # light: vllm itself is imported only when loading
+
+        return vllm.load(spec, settings)
     from oculi.engines import llamacpp  # light: llama_cpp itself is imported only when loading
 
-    if mmproj is not None or llamacpp.handles(spec):
+    if settings.engine == "llamacpp" or (settings.engine == "auto" and (mmproj is not None or llamacpp.handles(spec))):
         return llamacpp.load(spec, mmproj, settings)
     from oculi.engines import hf
 

@@ -10,6 +10,8 @@ that loads real checkpoints.
 - ``build_tiny_internvl``: ``InternVLForConditionalGeneration`` (InternViT
   vision tower + Qwen2 text model), 448 px tiles of 32×32 patches of 14 px,
   pixel shuffle 0.5 → 256 tokens a tile, tiny hidden sizes. Builds in seconds.
+- ``build_tiny_internvl_vllm``: the same with text head size 32 (vLLM's CPU
+  attention accepts 32–512).
 - ``build_tiny_llava``: ``LlavaForConditionalGeneration`` (CLIP vision tower
   + Llama text model), the other family; the engine uses its own processor.
 - ``build_internvl3_1b_random``: the real sizes of ``OpenGVLab/InternVL3-1B-hf``
@@ -61,6 +63,7 @@ __all__ = [
     "IM_START",
     "build_internvl3_1b_random",
     "build_tiny_internvl",
+    "build_tiny_internvl_vllm",
     "build_tiny_llava",
     "cached_checkpoint",
 ]
@@ -176,12 +179,15 @@ def _write_internvl(
     return dest
 
 
-def build_tiny_internvl(dest: Path) -> Path:
+def build_tiny_internvl(dest: Path, *, text_heads: tuple[int, int] = (4, 2)) -> Path:
     """A tiny random-weight ``InternVLForConditionalGeneration`` (Qwen2 text model) in ``dest``.
 
     Real geometry where it matters (448 px tiles, 14 px patches, pixel shuffle
     0.5 → 256 tokens a tile, ``<img>``/``</img>``/``<IMG_CONTEXT>`` tokens,
     ChatML template), tiny widths so it builds and runs in seconds.
+    ``text_heads`` = (attention heads, KV heads) of the width-64 text model:
+    the default gives head size 16; vLLM's CPU attention needs ≥ 32, hence
+    ``build_tiny_internvl_vllm`` with (2, 1).
     """
     return _write_internvl(
         Path(dest),
@@ -189,8 +195,8 @@ def build_tiny_internvl(dest: Path) -> Path:
             "hidden_size": 64,
             "intermediate_size": 128,
             "num_hidden_layers": 2,
-            "num_attention_heads": 4,
-            "num_key_value_heads": 2,
+            "num_attention_heads": text_heads[0],
+            "num_key_value_heads": text_heads[1],
             "max_position_embeddings": 8192,
             "rope_theta": 1000000.0,
             "rms_norm_eps": 1e-6,
@@ -210,6 +216,11 @@ def build_tiny_internvl(dest: Path) -> Path:
         seed=0,
         spread=0.5,
     )
+
+
+def build_tiny_internvl_vllm(dest: Path) -> Path:
+    """``build_tiny_internvl`` with text head size 32 (2 heads, 1 KV head), which vLLM's CPU attention accepts."""
+    return build_tiny_internvl(dest, text_heads=(2, 1))
 
 
 def build_internvl3_1b_random(dest: Path, dtype: str = "bfloat16") -> Path:
@@ -350,6 +361,7 @@ def build_tiny_llava(dest: Path) -> Path:
 
 BUILDERS: dict[str, Callable[[Path], Path]] = {
     "tiny-internvl": build_tiny_internvl,
+    "tiny-internvl-vllm": build_tiny_internvl_vllm,
     "tiny-llava": build_tiny_llava,
     "internvl3-1b-random": build_internvl3_1b_random,
 }

@@ -70,7 +70,9 @@ class TileEncoder:
                 offset += views
                 self._remember(images[i].key, found[i])
         features = torch.cat([found[i] for i in range(len(images))], dim=0)
-        return {"mm_encoder_outputs": {"image": BaseModelOutputWithPooling(pooler_output=features)}}
+        # (transformers 5.19 annotates pooler_output as FloatTensor, a subtype torch.cat's result is not typed as)
+        output = BaseModelOutputWithPooling(pooler_output=features)  # type: ignore[arg-type]
+        return {"mm_encoder_outputs": {"image": output}}
 
     def _remember(self, key: Hashable, encoding: torch.Tensor) -> None:
         nbytes = encoding.numel() * encoding.element_size()

@@ -32,9 +32,12 @@ def _image(width: int, height: int, seed: int = 0) -> Image.Image:
 
 @pytest.fixture(scope="module")
 def reference(tiny_internvl):
-    from transformers import AutoModelForImageTextToText
+    from transformers import AutoImageProcessor, AutoModelForImageTextToText
 
     processor = load_processor(tiny_internvl)
+    # The PIL image processor, also where torchvision is installed (vLLM needs it): transformers would
+    # otherwise pick its torchvision backend, whose bicubic resize differs from PIL's by ~1 grey level.
+    processor.image_processor = AutoImageProcessor.from_pretrained(tiny_internvl, backend="pil")
     model = AutoModelForImageTextToText.from_pretrained(tiny_internvl).eval()
     return processor, model
 

@@ -1,0 +1,276 @@
+"""The vLLM engine: a checkpoint served by vLLM's in-process async engine (``AsyncLLM``).
+
+Data flow of one request::
+
+    EngineRequest ──prompter──▶ token ids + images (TileStacks or decoded) + their content-hash ids
+                  ──context check──▶ AsyncLLM.generate (DELTA outputs) ──▶ Delta stream
+
+vLLM batches, schedules and caches (prefix cache, encoder cache keyed by
+oculi's content hash); oculi keeps its intake (images arrive decoded and
+tiled, never as URLs or bytes) and its accounting. InternVL-family
+checkpoints see exactly SPEC §3's views (``tiles.py``); other families use
+vLLM's processor and report its placeholder counts. Scaling knobs are vLLM's
+own (``args.py``, ``docs/scaling.md``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from oculi.domain import Delta, FinishReason, GenerationParams, Usage
+from oculi.engines.base import EngineRequest, ModelInfo, Token
+from oculi.engines.hf.engine import TILED_FAMILIES
+from oculi.engines.hf.loading import load_processor, model_id, resolve_checkpoint
+from oculi.engines.vllm.args import engine_kwargs, known_fields
+from oculi.engines.vllm.prompt import ProcessorPrompter, TiledPrompter, VLLMPrompt
+from oculi.errors import ContextLengthExceeded, InvalidRequest, ModelUnavailable, Unavailable
+from oculi.intake.types import PixelSpec
+from oculi.settings import Settings
+
+log = logging.getLogger(__name__)
+
+#: KV cache memory (GiB) given to vLLM's CPU build when ``VLLM_CPU_KVCACHE_SPACE`` is unset (it refuses to start
+#: on a machine with little free memory otherwise).
+DEFAULT_CPU_KVCACHE_GIB = "4"
+
+#: Largest side of the decoded image handed to vLLM's processor (families other than InternVL).
+FULL_IMAGE_MAX_SIDE = 2048
+
+_FINISH = {"stop": FinishReason.STOP, "length": FinishReason.LENGTH, "abort": FinishReason.CANCELLED}
+
+DEAD_MESSAGE = "The vLLM engine has stopped (see the server log); restart the server to serve requests again."
+
+
+def is_available() -> bool:
+    """Whether vLLM can be imported here."""
+    try:
+        import vllm  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def load(spec: str, settings: Settings) -> VLLMEngine:
+    """Start vLLM on checkpoint ``spec`` (a local directory or a Hugging Face id) as an engine.
+
+    Raises ``ModelUnavailable`` when vLLM is not installed or the checkpoint
+    is missing, ``ConfigurationError`` for an unknown ``--vllm-arg``.
+    """
+    if not is_available():
+        raise ModelUnavailable(
+            "The vLLM engine needs vLLM: on a CUDA host `pip install -e '.[vllm]'`, on a CPU-only host "
+            "`OCULI_VLLM=cpu ./scripts/install.sh` (see the README)."
+        )
+    from transformers import AutoConfig
+    from vllm.engine.arg_utils import AsyncEngineArgs
+    from vllm.platforms import current_platform
+    from vllm.v1.engine.async_llm import AsyncLLM
+
+    from oculi.engines.vllm.plugin import register
+
+    path = resolve_checkpoint(spec, settings)
+    config = AutoConfig.from_pretrained(path)
+    tiled = config.model_type in TILED_FAMILIES
+    processor = load_processor(path)
+    kwargs = engine_kwargs(str(path), settings, known_fields(AsyncEngineArgs), tiled=tiled)
+    register()
+    if current_platform.is_cpu() and "VLLM_CPU_KVCACHE_SPACE" not in os.environ:
+        os.environ["VLLM_CPU_KVCACHE_SPACE"] = DEFAULT_CPU_KVCACHE_GIB
+        log.info("VLLM_CPU_KVCACHE_SPACE unset: giving vLLM %s GiB of KV cache", DEFAULT_CPU_KVCACHE_GIB)
+    log.info("starting vLLM on %s with %s", path, kwargs)
+    llm = AsyncLLM.from_engine_args(AsyncEngineArgs(**kwargs))
+    return VLLMEngine(model_id(spec), path, llm, processor, config, tiled=tiled, device=current_platform.device_type)
+
+
+class VLLMEngine:
+    """A running ``AsyncLLM`` behind the ``Engine`` protocol."""
+
+    def __init__(
+        self, name: str, path: Path, llm: Any, processor: Any, config: Any, *, tiled: bool, device: str
+    ) -> None:
+        self.path = path
+        self.llm = llm
+        self.processor = processor
+        self.tokenizer = processor.tokenizer
+        model_config = llm.model_config
+        self.context_length = int(model_config.max_model_len)
+        self.prompter: TiledPrompter | ProcessorPrompter
+        if tiled:
+            vision = config.vision_config
+            size = vision.image_size[0] if isinstance(vision.image_size, (list, tuple)) else vision.image_size
+            patch = vision.patch_size[0] if isinstance(vision.patch_size, (list, tuple)) else vision.patch_size
+            image_processor = processor.image_processor
+            self.prompter = TiledPrompter(processor, config, int((size // patch) ** 2 * config.downsample_ratio**2))
+            self._pixel_spec = PixelSpec(
+                tiles=True,
+                tile_size=int(size),
+                mean=tuple(float(x) for x in image_processor.image_mean),  # type: ignore[arg-type]
+                std=tuple(float(x) for x in image_processor.image_std),  # type: ignore[arg-type]
+            )
+        else:
+            self.prompter = ProcessorPrompter(processor)
+            self._pixel_spec = PixelSpec(tiles=False, full_image_max_side=FULL_IMAGE_MAX_SIDE)
+        self.image_token_id = _image_token_id(config, processor)
+        self._info = ModelInfo(
+            id=name,
+            architecture=(config.architectures or ["?"])[0],
+            context_length=self.context_length,
+            created=int(time.time()),
+            dtype=str(model_config.dtype).removeprefix("torch."),
+            device=device,
+        )
+        log.info(
+            "vLLM engine ready: %s (%s) context=%d images=%s",
+            name,
+            self._info.architecture,
+            self.context_length,
+            "SPEC tiles" if tiled else "vLLM's processor",
+        )
+
+    @property
+    def info(self) -> ModelInfo:
+        """Static facts about the model."""
+        return self._info
+
+    @property
+    def pixel_spec(self) -> PixelSpec:
+        """Tiles (InternVL family) or the decoded image (vLLM's processor)."""
+        return self._pixel_spec
+
+    @property
+    def problem(self) -> str | None:
+        """Why the engine cannot serve (``/health`` reports it), or None while it can."""
+        return DEAD_MESSAGE if self.llm.errored else None
+
+    def tokenize(self, text: str) -> list[Token]:
+        """Plain-text tokenization with the model's tokenizer (no template, no special tokens added)."""
+        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        return [Token(int(i), self.tokenizer.decode([i])) for i in ids]
+
+    def build_prompt(self, request: EngineRequest) -> VLLMPrompt:
+        """vLLM's prompt for ``request`` (public for token counting and tests)."""
+        return self.prompter.build(request.conversation, request.images)
+
+    async def generate(self, request: EngineRequest) -> AsyncIterator[Delta]:
+        """Stream the answer; see ``Engine`` for the contract."""
+        from vllm.exceptions import VLLMValidationError
+        from vllm.v1.engine.exceptions import EngineDeadError
+
+        params = request.params
+        _validate(params)
+        if self.llm.errored:
+            raise Unavailable(DEAD_MESSAGE)
+        prompt = self.build_prompt(request)
+        max_tokens = params.max_tokens
+        if prompt.length is not None:
+            if prompt.length >= self.context_length:
+                raise ContextLengthExceeded(prompt.length, self.context_length, max_tokens=params.max_tokens)
+            room = self.context_length - prompt.length
+            max_tokens = room if max_tokens is None else min(max_tokens, room)
+        request_id = f"{request.request_id}-{uuid.uuid4().hex[:8]}"
+        stream = self.llm.generate(prompt.prompt, _sampling(params, max_tokens), request_id)
+        usage = Usage(prompt_text_tokens=0, prompt_image_tokens=0)
+        if prompt.length is not None and prompt.image_tokens is not None:
+            usage.prompt_image_tokens = prompt.image_tokens
+            usage.prompt_text_tokens = prompt.length - prompt.image_tokens
+        finished = False
+        try:
+            first = True
+            try:
+                async for out in stream:
+                    if first:
+                        first = False
+                        self._prompt_usage(out, prompt, usage)
+                        yield Delta(usage=Usage(**usage.to_dict()))
+                    for choice in out.outputs:
+                        usage.completion_tokens += len(choice.token_ids)
+                        reason = _FINISH.get(choice.finish_reason or "")
+                        if choice.finish_reason is not None and reason is None:
+                            reason = FinishReason.ERROR
+                        if choice.text or reason is not None:
+                            yield Delta(index=choice.index, text=choice.text, finish_reason=reason)
+                    if out.finished:
+                        finished = True
+                        usage.cached_prompt_tokens = int(getattr(out, "num_cached_tokens", 0) or 0)
+            except EngineDeadError as exc:
+                raise Unavailable(DEAD_MESSAGE) from exc
+            except VLLMValidationError as exc:
+                raise _client_error(exc, params) from exc
+            yield Delta(usage=usage)
+        finally:
+            await stream.aclose()
+            if not finished and not self.llm.errored:
+                await self.llm.abort(request_id)
+                log.info("request %s aborted in vLLM (the caller went away)", request_id)
+
+    def _prompt_usage(self, out: Any, prompt: VLLMPrompt, usage: Usage) -> None:
+        """Prompt counts from what vLLM actually fed the model (its expanded prompt ids)."""
+        ids = getattr(out, "prompt_token_ids", None)
+        if ids is None:
+            return
+        image_tokens = 0 if self.image_token_id is None else sum(1 for i in ids if i == self.image_token_id)
+        if prompt.length is not None and (len(ids), image_tokens) != (prompt.length, prompt.image_tokens):
+            log.error(
+                "vLLM expanded the prompt to %d tokens (%d image), oculi planned %d (%d image)",
+                len(ids),
+                image_tokens,
+                prompt.length,
+                prompt.image_tokens,
+            )
+        usage.prompt_image_tokens = image_tokens
+        usage.prompt_text_tokens = len(ids) - image_tokens
+
+    async def close(self) -> None:
+        """Stop vLLM's engine core and workers."""
+        self.llm.shutdown()
+
+
+def _image_token_id(config: Any, processor: Any) -> int | None:
+    for source, name in ((config, "image_token_id"), (config, "image_token_index"), (processor, "image_token_id")):
+        value = getattr(source, name, None)
+        if value is not None:
+            return int(value)
+    return None
+
+
+def _sampling(params: GenerationParams, max_tokens: int | None) -> Any:
+    from vllm import SamplingParams
+    from vllm.sampling_params import RequestOutputKind
+
+    return SamplingParams(
+        n=params.n,
+        temperature=params.temperature,
+        top_p=params.top_p,
+        seed=params.seed,
+        stop=list(params.stop) or None,
+        max_tokens=max_tokens,
+        output_kind=RequestOutputKind.DELTA,
+    )
+
+
+def _client_error(exc: Exception, params: GenerationParams) -> InvalidRequest:
+    """vLLM's request validation errors as oculi's 400s (the context check with both numbers)."""
+    import re
+
+    message = str(exc)
+    match = re.search(r"prompt \(length (\d+)\).*maximum model length of (\d+)", message)
+    if match:
+        return ContextLengthExceeded(int(match[1]), int(match[2]), max_tokens=params.max_tokens)
+    return InvalidRequest(message.split("\n", 1)[0])
+
+
+def _validate(params: GenerationParams) -> None:
+    if params.n < 1:
+        raise InvalidRequest(f"n must be at least 1, got {params.n}.", param="n")
+    if params.max_tokens is not None and params.max_tokens < 1:
+        raise InvalidRequest(f"max_tokens must be at least 1, got {params.max_tokens}.", param="max_tokens")
+    if params.temperature < 0:
+        raise InvalidRequest(f"temperature must be 0 or more, got {params.temperature}.", param="temperature")
+    if not 0 < params.top_p <= 1:
+        raise InvalidRequest(f"top_p must be in (0, 1], got {params.top_p}.", param="top_p")

@@ -1,0 +1,101 @@
+"""Conversation + prepared images → a vLLM prompt (token ids, images, their cache identities).
+
+- InternVL family (``TiledPrompt``): the checkpoint's chat template writes one
+  ``<IMG_CONTEXT>`` per image; the images are intake's SPEC §3 views as
+  ``TileStack``s, which oculi's tiled processor (``tiles.py``) expands to
+  ``<img>`` + ``views × 256`` ``<IMG_CONTEXT>`` + ``</img>``. The counts are
+  known here, before vLLM sees the request (the context check needs them).
+- Any other family: the decoded images go to vLLM's own processor for the
+  checkpoint; the counts are what it produced (read back from the prompt ids).
+
+Each image's identity for vLLM's processor / encoder / prefix caches is
+oculi's content hash plus the view plan (the same bytes at another ``detail``
+are other pixels), so nothing is hashed twice and a stored conversation's
+earlier images hit the caches on the next turn.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from oculi.domain import Conversation
+from oculi.engines.hf.prompt import render_template
+from oculi.intake.types import PreparedImage
+
+#: ``<img>`` and ``</img>`` around each image's context tokens (they count as text tokens, as in the HF engine).
+MARKERS_PER_IMAGE = 2
+
+
+@dataclass
+class VLLMPrompt:
+    """What ``AsyncLLM.generate`` takes, plus the token counts when they are known in advance."""
+
+    prompt: dict[str, Any]
+    length: int | None = None  # all prompt tokens after image expansion (tiled family)
+    image_tokens: int | None = None
+    uuids: list[str] = field(default_factory=list)
+
+
+def image_uuid(image: PreparedImage) -> str:
+    """The image's cache identity: content hash + the views it was cut into."""
+    plan = image.plan
+    return f"{image.sha256}:{plan.cols}x{plan.rows}{'+thumb' if plan.thumbnail else ''}"
+
+
+class TiledPrompter:
+    """InternVL family: intake's tiles as ``TileStack``s (see module docstring)."""
+
+    def __init__(self, processor: Any, config: Any, tokens_per_view: int) -> None:
+        self.processor = processor
+        self.tokenizer = processor.tokenizer
+        self.image_token_id = int(config.image_token_id)
+        self.tokens_per_view = tokens_per_view
+
+    def build(self, conversation: Conversation, images: Sequence[PreparedImage]) -> VLLMPrompt:
+        import torch
+
+        from oculi.engines.vllm.tiles import TileStack
+
+        ids: list[int] = list(self.tokenizer(render_template(self.processor, conversation))["input_ids"])
+        placeholders = ids.count(self.image_token_id)
+        if placeholders != len(images):
+            raise ValueError(f"the chat template wrote {placeholders} image placeholders for {len(images)} images")
+        stacks = []
+        for image in images:
+            if image.pixel_values is None or image.pixel_values.shape[0] != image.plan.views:
+                raise ValueError(f"image {image.index} was not prepared as {image.plan.views} tiles")
+            # Copy: intake's arrays are shared with its cache and read-only.
+            stacks.append(TileStack(torch.from_numpy(np.array(image.pixel_values, dtype=np.float32))))
+        image_tokens = sum(image.plan.views * self.tokens_per_view for image in images)
+        length = len(ids) - placeholders + image_tokens + MARKERS_PER_IMAGE * len(images)
+        uuids = [image_uuid(image) for image in images]
+        prompt: dict[str, Any] = {"prompt_token_ids": ids}
+        if stacks:
+            prompt["multi_modal_data"] = {"image": stacks}
+            prompt["multi_modal_uuids"] = {"image": uuids}
+        return VLLMPrompt(prompt, length, image_tokens, uuids)
+
+
+class ProcessorPrompter:
+    """Any other family: decoded images for vLLM's processor; counts come back with the output."""
+
+    def __init__(self, processor: Any) -> None:
+        self.processor = processor
+
+    def build(self, conversation: Conversation, images: Sequence[PreparedImage]) -> VLLMPrompt:
+        pil = []
+        for image in images:
+            if image.image is None:
+                raise ValueError(f"image {image.index} was not prepared as a decoded image")
+            pil.append(image.image)
+        uuids = [image_uuid(image) for image in images]
+        ids = list(self.processor.tokenizer(render_template(self.processor, conversation))["input_ids"])
+        prompt: dict[str, Any] = {"prompt_token_ids": ids}
+        if pil:
+            prompt["multi_modal_data"] = {"image": pil}
+            prompt["multi_modal_uuids"] = {"image": uuids}
+        return VLLMPrompt(prompt, uuids=uuids)
