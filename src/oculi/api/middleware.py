@@ -44,13 +44,14 @@ log = logging.getLogger(__name__)
 _SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 #: THE paths that answer without an API key when keys are configured (SPEC §10: health, and the
-#: web page). An entry ending in "/" admits every path under it. ``/health`` then says only ok / not ok.
+#: web page). An entry ending in "/" (other than the root itself, which is exact) admits every path
+#: under it. ``/health`` then says only ok / not ok; the page's API calls all need the key.
 PUBLIC_PATHS: tuple[str, ...] = ("/health", "/", "/playground", "/playground/")
 
 
 def is_public(path: str, public: tuple[str, ...] = PUBLIC_PATHS) -> bool:
     """Whether ``path`` answers without a key (see ``PUBLIC_PATHS``)."""
-    return any(path == p or (p.endswith("/") and path.startswith(p)) for p in public)
+    return any(path == p or (p != "/" and p.endswith("/") and path.startswith(p)) for p in public)
 
 
 _SURFACES = (("/v1/chat", "chat"), ("/v1/responses", "responses"))
