@@ -8,7 +8,7 @@ model), a stored conversation continued with its image, seed determinism
 alone vs. 8 concurrent, ``n``, ``stop``, the context-length 400, a disconnect
 aborting the vLLM request, structured outputs and required tool calls decoded
 under vLLM's ``guidance`` backend (chat ``parse``, Responses ``text.format``,
-a mixed concurrent batch), an unknown ``--vllm-arg`` stopping the server, and
+a mixed concurrent batch, an unsupported schema keyword as a 400), an unknown ``--vllm-arg`` stopping the server, and
 — last, since it ends the engine — a dead engine turning into 503s.
 
 Skipped only when vLLM is not installed and ``CI`` is unset (CI installs it:
@@ -318,6 +318,18 @@ def test_concurrent_batch_mixing_schema_free_text_and_tools(client: OpenAI) -> N
 
     with ThreadPoolExecutor(6) as pool:
         list(pool.map(one, range(6)))
+
+
+def test_unsupported_schema_keyword_is_a_400_naming_it(client: OpenAI) -> None:
+    schema = {"type": "object", "if": {"properties": {"a": {"const": 1}}}, "then": {"required": ["b"]}}
+    with pytest.raises(BadRequestError) as caught:
+        client.chat.completions.create(
+            model="grok-4",
+            messages=[_user("Hi")],  # type: ignore[list-item]
+            response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": schema}},
+        )
+    body = caught.value.response.json()
+    assert body["code"] == "unsupported_schema" and '"if"' in body["error"]
 
 
 def test_unknown_vllm_arg_stops_the_server(checkpoint: Path) -> None:
