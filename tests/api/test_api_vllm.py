@@ -8,7 +8,8 @@ model), a stored conversation continued with its image, seed determinism
 alone vs. 8 concurrent, ``n``, ``stop``, the context-length 400, a disconnect
 aborting the vLLM request, structured outputs and required tool calls decoded
 under vLLM's ``guidance`` backend (chat ``parse``, Responses ``text.format``,
-a mixed concurrent batch, an unsupported schema keyword as a 400), an unknown ``--vllm-arg`` stopping the server, and
+a mixed concurrent batch, an unsupported schema keyword as a 400), an
+unknown ``--vllm-arg`` stopping the server, and
 — last, since it ends the engine — a dead engine turning into 503s.
 
 Skipped only when vLLM is not installed and ``CI`` is unset (CI installs it:
