@@ -6,7 +6,10 @@ xai-sdk (gRPC). Checked: SPEC §3 usage for 12 sizes × 3 details and a
 mixed-detail request (the counts come from the prompt vLLM actually fed the
 model), a stored conversation continued with its image, seed determinism
 alone vs. 8 concurrent, ``n``, ``stop``, the context-length 400, a disconnect
-aborting the vLLM request, an unknown ``--vllm-arg`` stopping the server, and
+aborting the vLLM request, structured outputs and required tool calls decoded
+under vLLM's ``guidance`` backend (chat ``parse``, Responses ``text.format``,
+a mixed concurrent batch, an unsupported schema keyword as a 400), an
+unknown ``--vllm-arg`` stopping the server, and
 — last, since it ends the engine — a dead engine turning into 503s.
 
 Skipped only when vLLM is not installed and ``CI`` is unset (CI installs it:
@@ -30,6 +33,7 @@ import pytest
 from api_support import KEY, data_url, image_bytes
 from openai import BadRequestError, OpenAI
 from spec_oracle import expected_image_tokens
+from structured_models import WEATHER_TOOL, Receipt, Weather
 
 from oculi.testing.checkpoints import cached_checkpoint
 from oculi.testing.server import CLI, ServerProcess, running_server
@@ -239,6 +243,94 @@ def test_disconnect_aborts_the_vllm_request(server: ServerProcess, client: OpenA
     started = time.monotonic()
     assert chat(client, "Hello", max_tokens=2).usage is not None
     assert time.monotonic() - started < 30
+
+
+def _user(text: str, seed: int = 0) -> dict:
+    return {"role": "user", "content": [image_part(320, 240, seed=seed), {"type": "text", "text": text}]}
+
+
+def test_parse_with_pydantic_model_and_an_image(client: OpenAI) -> None:
+    completion = client.chat.completions.parse(
+        model="grok-4", messages=[_user("Read this receipt.")], response_format=Receipt, max_tokens=200, seed=1
+    )
+    message = completion.choices[0].message
+    assert completion.choices[0].finish_reason == "stop"
+    assert isinstance(message.parsed, Receipt)
+    assert Receipt.model_validate_json(message.content or "") == message.parsed
+    assert completion.usage is not None and completion.usage.prompt_tokens_details is not None
+    assert completion.usage.prompt_tokens_details.image_tokens == expected_image_tokens(320, 240, "auto")  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_required_tool_call_arguments_validate(client: OpenAI, stream: bool) -> None:
+    messages = [_user("What's the weather where this photo was taken?", seed=5)]
+    kwargs: dict[str, Any] = {"model": "grok-4", "tools": [WEATHER_TOOL], "tool_choice": "required", "max_tokens": 120}
+    if stream:
+        name, arguments, finish = "", "", None
+        for chunk in client.chat.completions.create(messages=messages, stream=True, seed=7, **kwargs):
+            for choice in chunk.choices:
+                for piece in choice.delta.tool_calls or []:
+                    name += (piece.function.name or "") if piece.function else ""
+                    arguments += (piece.function.arguments or "") if piece.function else ""
+                finish = choice.finish_reason or finish
+    else:
+        choice = client.chat.completions.create(messages=messages, seed=7, **kwargs).choices[0]
+        finish = choice.finish_reason
+        (call,) = choice.message.tool_calls or []
+        name, arguments = call.function.name, call.function.arguments  # type: ignore[union-attr]
+    assert (finish, name) == ("tool_calls", "get_weather")
+    Weather.model_validate_json(arguments)
+
+
+def test_responses_text_format_json_schema(client: OpenAI) -> None:
+    image = data_url(image_bytes(320, 240, "PNG", 2), "image/png")
+    content = [{"type": "input_image", "image_url": image}, {"type": "input_text", "text": "Read this receipt."}]
+    response = client.responses.create(
+        model="grok-4",
+        input=[{"role": "user", "content": content}],  # type: ignore[list-item,misc]
+        text={
+            "format": {"type": "json_schema", "name": "receipt", "schema": Receipt.model_json_schema(), "strict": True}
+        },
+        max_output_tokens=200,
+    )
+    assert response.status == "completed"
+    Receipt.model_validate_json(response.output_text)
+
+
+def test_concurrent_batch_mixing_schema_free_text_and_tools(client: OpenAI) -> None:
+    """vLLM batches sequences with and without grammars together; each comes back as it asked."""
+
+    def one(i: int) -> None:
+        messages = [_user("Describe.", seed=i)]
+        if i % 3 == 0:
+            parsed = client.chat.completions.parse(
+                model="grok-4", messages=messages, response_format=Receipt, max_tokens=200, seed=i
+            )
+            assert isinstance(parsed.choices[0].message.parsed, Receipt)
+        elif i % 3 == 1:
+            choice = client.chat.completions.create(
+                model="grok-4", messages=messages, tools=[WEATHER_TOOL], tool_choice="required", max_tokens=120, seed=i
+            ).choices[0]
+            (call,) = choice.message.tool_calls or []
+            Weather.model_validate_json(call.function.arguments)  # type: ignore[union-attr]
+        else:
+            text = client.chat.completions.create(model="grok-4", messages=messages, max_tokens=8, seed=i)
+            assert text.choices[0].finish_reason in ("stop", "length")
+
+    with ThreadPoolExecutor(6) as pool:
+        list(pool.map(one, range(6)))
+
+
+def test_unsupported_schema_keyword_is_a_400_naming_it(client: OpenAI) -> None:
+    schema = {"type": "object", "if": {"properties": {"a": {"const": 1}}}, "then": {"required": ["b"]}}
+    with pytest.raises(BadRequestError) as caught:
+        client.chat.completions.create(
+            model="grok-4",
+            messages=[_user("Hi")],  # type: ignore[list-item]
+            response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": schema}},
+        )
+    body = caught.value.response.json()
+    assert body["code"] == "unsupported_schema" and '"if"' in body["error"]
 
 
 def test_unknown_vllm_arg_stops_the_server(checkpoint: Path) -> None:

@@ -16,7 +16,11 @@ from oculi.errors import ConfigurationError
 from oculi.settings import Settings
 
 #: Engine arguments oculi sets itself: a ``--vllm-arg`` may not override them (it would break the adapter).
-RESERVED = frozenset({"model", "tokenizer", "skip_tokenizer_init"})
+RESERVED = frozenset({"model", "tokenizer", "skip_tokenizer_init", "structured_outputs_config"})
+
+#: vLLM's structured-output backend: llguidance, the compiler oculi's grammars are written for (Lark with
+#: ``%json`` embeds, compact JSON separators), so vLLM decodes under exactly what the other engines do.
+STRUCTURED_OUTPUTS_CONFIG = {"backend": "guidance"}
 
 
 def parse_extra_args(items: list[str], known: set[str]) -> dict[str, Any]:
@@ -62,6 +66,7 @@ def engine_kwargs(model: str, settings: Settings, known: set[str], *, tiled: boo
         "enable_prefix_caching": settings.vllm_prefix_caching,
         "enable_log_requests": False,
         "disable_log_stats": True,
+        "structured_outputs_config": dict(STRUCTURED_OUTPUTS_CONFIG),
     }
     kwargs.update(parse_extra_args(settings.vllm_args, known))
     if tiled:

@@ -10,11 +10,15 @@ oculi's content hash); oculi keeps its intake (images arrive decoded and
 tiled, never as URLs or bytes) and its accounting. InternVL-family
 checkpoints see exactly SPEC §3's views (``tiles.py``); other families use
 vLLM's processor and report its placeholder counts. Scaling knobs are vLLM's
-own (``args.py``, ``docs/scaling.md``).
+own (``args.py``, ``docs/scaling.md``). Response formats and required tool
+calls decode under oculi's grammar (``oculi.structured``) through vLLM's
+``guidance`` structured-output backend (llguidance, the same compiler the
+other engines use), per request, in the same batch as free-text requests.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -32,6 +36,7 @@ from oculi.engines.vllm.prompt import ProcessorPrompter, TiledPrompter, VLLMProm
 from oculi.errors import ContextLengthExceeded, InvalidRequest, ModelUnavailable, Unavailable
 from oculi.intake.types import PixelSpec
 from oculi.settings import Settings
+from oculi.structured.grammar import JSON_OPTIONS, Grammar
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +73,7 @@ def load(spec: str, settings: Settings) -> VLLMEngine:
             "`OCULI_VLLM=cpu ./scripts/install.sh` (see the README)."
         )
     from transformers import AutoConfig
+    from vllm.config import StructuredOutputsConfig
     from vllm.engine.arg_utils import AsyncEngineArgs
     from vllm.platforms import current_platform
     from vllm.v1.engine.async_llm import AsyncLLM
@@ -79,6 +85,7 @@ def load(spec: str, settings: Settings) -> VLLMEngine:
     tiled = config.model_type in TILED_FAMILIES
     processor = load_processor(path)
     kwargs = engine_kwargs(str(path), settings, known_fields(AsyncEngineArgs), tiled=tiled)
+    kwargs["structured_outputs_config"] = StructuredOutputsConfig(**kwargs["structured_outputs_config"])
     register()
     if current_platform.is_cpu() and "VLLM_CPU_KVCACHE_SPACE" not in os.environ:
         os.environ["VLLM_CPU_KVCACHE_SPACE"] = DEFAULT_CPU_KVCACHE_GIB
@@ -124,6 +131,7 @@ class VLLMEngine:
             created=int(time.time()),
             dtype=str(model_config.dtype).removeprefix("torch."),
             device=device,
+            structured_output=True,
         )
         log.info(
             "vLLM engine ready: %s (%s) context=%d images=%s",
@@ -155,7 +163,7 @@ class VLLMEngine:
 
     def build_prompt(self, request: EngineRequest) -> VLLMPrompt:
         """vLLM's prompt for ``request`` (public for token counting and tests)."""
-        return self.prompter.build(request.conversation, request.images)
+        return self.prompter.build(request.conversation, request.images, request.output.tools)
 
     async def generate(self, request: EngineRequest) -> AsyncIterator[Delta]:
         """Stream the answer; see ``Engine`` for the contract."""
@@ -174,7 +182,7 @@ class VLLMEngine:
             room = self.context_length - prompt.length
             max_tokens = room if max_tokens is None else min(max_tokens, room)
         request_id = f"{request.request_id}-{uuid.uuid4().hex[:8]}"
-        stream = self.llm.generate(prompt.prompt, _sampling(params, max_tokens), request_id)
+        stream = self.llm.generate(prompt.prompt, _sampling(params, max_tokens, request.output.grammar), request_id)
         usage = Usage(prompt_text_tokens=0, prompt_image_tokens=0)
         if prompt.length is not None and prompt.image_tokens is not None:
             usage.prompt_image_tokens = prompt.image_tokens
@@ -239,11 +247,12 @@ def _image_token_id(config: Any, processor: Any) -> int | None:
     return None
 
 
-def _sampling(params: GenerationParams, max_tokens: int | None) -> Any:
+def _sampling(params: GenerationParams, max_tokens: int | None, grammar: Grammar | None) -> Any:
     from vllm import SamplingParams
-    from vllm.sampling_params import RequestOutputKind
+    from vllm.sampling_params import RequestOutputKind, StructuredOutputsParams
 
     return SamplingParams(
+        structured_outputs=None if grammar is None else StructuredOutputsParams(grammar=lark_source(grammar)),
         n=params.n,
         temperature=params.temperature,
         top_p=params.top_p,
@@ -252,6 +261,19 @@ def _sampling(params: GenerationParams, max_tokens: int | None) -> Any:
         max_tokens=max_tokens,
         output_kind=RequestOutputKind.DELTA,
     )
+
+
+def lark_source(grammar: Grammar) -> str:
+    """``grammar`` as the Lark text vLLM's ``guidance`` backend compiles (a schema becomes a ``%json`` embed).
+
+    A bare schema sent as vLLM's ``json`` would be compiled with vLLM's own
+    whitespace options; the embed carries oculi's (compact JSON, the
+    separators ``json.dumps`` writes), so vLLM's output matches the other engines'.
+    """
+    if grammar.kind == "lark":
+        return grammar.source
+    schema = {**json.loads(grammar.source), "x-guidance": JSON_OPTIONS}
+    return f"start: %json {json.dumps(schema, separators=(',', ':'))}\n"
 
 
 def _client_error(exc: Exception, params: GenerationParams) -> InvalidRequest:

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from oculi.domain import Conversation
+from oculi.domain import Conversation, FunctionTool
 from oculi.engines.hf.prompt import render_template
 from oculi.intake.types import PreparedImage
 
@@ -55,12 +55,14 @@ class TiledPrompter:
         self.image_token_id = int(config.image_token_id)
         self.tokens_per_view = tokens_per_view
 
-    def build(self, conversation: Conversation, images: Sequence[PreparedImage]) -> VLLMPrompt:
+    def build(
+        self, conversation: Conversation, images: Sequence[PreparedImage], tools: list[FunctionTool] | None = None
+    ) -> VLLMPrompt:
         import torch
 
         from oculi.engines.vllm.tiles import TileStack
 
-        ids: list[int] = list(self.tokenizer(render_template(self.processor, conversation))["input_ids"])
+        ids: list[int] = list(self.tokenizer(render_template(self.processor, conversation, tools))["input_ids"])
         placeholders = ids.count(self.image_token_id)
         if placeholders != len(images):
             raise ValueError(f"the chat template wrote {placeholders} image placeholders for {len(images)} images")
@@ -86,14 +88,16 @@ class ProcessorPrompter:
     def __init__(self, processor: Any) -> None:
         self.processor = processor
 
-    def build(self, conversation: Conversation, images: Sequence[PreparedImage]) -> VLLMPrompt:
+    def build(
+        self, conversation: Conversation, images: Sequence[PreparedImage], tools: list[FunctionTool] | None = None
+    ) -> VLLMPrompt:
         pil = []
         for image in images:
             if image.image is None:
                 raise ValueError(f"image {image.index} was not prepared as a decoded image")
             pil.append(image.image)
         uuids = [image_uuid(image) for image in images]
-        ids = list(self.processor.tokenizer(render_template(self.processor, conversation))["input_ids"])
+        ids = list(self.processor.tokenizer(render_template(self.processor, conversation, tools))["input_ids"])
         prompt: dict[str, Any] = {"prompt_token_ids": ids}
         if pil:
             prompt["multi_modal_data"] = {"image": pil}
