@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from oculi.domain import Conversation, Delta, GenerationParams
+from oculi.errors import InvalidRequest
 from oculi.intake.types import PixelSpec, PreparedImage
 from oculi.structured.grammar import OutputPlan
 
@@ -96,3 +97,16 @@ class Engine(Protocol):
     async def close(self) -> None:
         """Release the model (threads, memory)."""
         ...
+
+
+def check_params(params: GenerationParams) -> None:
+    """Sampling parameters every engine can honour; the pipeline checks the same with each surface's
+    field names, this guards an engine driven directly (the CLI, benchmarks, tests)."""
+    if params.n < 1:
+        raise InvalidRequest(f"n must be at least 1, got {params.n}.", param="n")
+    if params.max_tokens is not None and params.max_tokens < 1:
+        raise InvalidRequest(f"max_tokens must be at least 1, got {params.max_tokens}.", param="max_tokens")
+    if params.temperature < 0:
+        raise InvalidRequest(f"temperature must be 0 or more, got {params.temperature}.", param="temperature")
+    if not 0 < params.top_p <= 1:
+        raise InvalidRequest(f"top_p must be in (0, 1], got {params.top_p}.", param="top_p")

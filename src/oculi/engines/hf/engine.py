@@ -23,13 +23,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from oculi.domain import Delta, GenerationParams, Usage
-from oculi.engines.base import EngineRequest, ModelInfo, Token
+from oculi.domain import Delta, Usage
+from oculi.engines.base import EngineRequest, ModelInfo, Token, check_params
 from oculi.engines.hf.batch import DONE, BatchScheduler, Job
 from oculi.engines.hf.loading import load_processor, model_id, pick_device, pick_dtype, resolve_checkpoint
 from oculi.engines.hf.prompt import ProcessorPrompter, Prompt, TiledPrompter
 from oculi.engines.hf.vision import TileEncoder
-from oculi.errors import ContextLengthExceeded, InvalidRequest, ModelUnavailable
+from oculi.errors import ContextLengthExceeded, ModelUnavailable
 from oculi.intake.types import PixelSpec
 from oculi.settings import Settings
 from oculi.structured.matcher import Constraints
@@ -182,7 +182,7 @@ class HFEngine:
     async def generate(self, request: EngineRequest) -> AsyncIterator[Delta]:
         """Stream the answer; see ``Engine`` for the contract."""
         params = request.params
-        _validate(params)
+        check_params(params)
         prompt = await asyncio.to_thread(self.build_prompt, request)
         if prompt.length >= self.context_length:
             raise ContextLengthExceeded(prompt.length, self.context_length, max_tokens=params.max_tokens)
@@ -221,14 +221,3 @@ class HFEngine:
     async def close(self) -> None:
         """Stop the scheduler thread and drop the model."""
         await asyncio.to_thread(self.scheduler.close)
-
-
-def _validate(params: GenerationParams) -> None:
-    if params.n < 1:
-        raise InvalidRequest(f"n must be at least 1, got {params.n}.", param="n")
-    if params.max_tokens is not None and params.max_tokens < 1:
-        raise InvalidRequest(f"max_tokens must be at least 1, got {params.max_tokens}.", param="max_tokens")
-    if params.temperature < 0:
-        raise InvalidRequest(f"temperature must be 0 or more, got {params.temperature}.", param="temperature")
-    if not 0 < params.top_p <= 1:
-        raise InvalidRequest(f"top_p must be in (0, 1], got {params.top_p}.", param="top_p")

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from oculi.domain import Delta, FinishReason, GenerationParams, Usage
-from oculi.engines.base import EngineRequest, ModelInfo, Token
+from oculi.engines.base import EngineRequest, ModelInfo, Token, check_params
 from oculi.engines.hf.engine import TILED_FAMILIES
 from oculi.engines.hf.loading import load_processor, model_id, resolve_checkpoint
 from oculi.engines.vllm.args import engine_kwargs, known_fields
@@ -171,7 +171,7 @@ class VLLMEngine:
         from vllm.v1.engine.exceptions import EngineDeadError
 
         params = request.params
-        _validate(params)
+        check_params(params)
         if self.llm.errored:
             raise Unavailable(DEAD_MESSAGE)
         prompt = self.build_prompt(request)
@@ -285,14 +285,3 @@ def _client_error(exc: Exception, params: GenerationParams) -> InvalidRequest:
     if match:
         return ContextLengthExceeded(int(match[1]), int(match[2]), max_tokens=params.max_tokens)
     return InvalidRequest(message.split("\n", 1)[0])
-
-
-def _validate(params: GenerationParams) -> None:
-    if params.n < 1:
-        raise InvalidRequest(f"n must be at least 1, got {params.n}.", param="n")
-    if params.max_tokens is not None and params.max_tokens < 1:
-        raise InvalidRequest(f"max_tokens must be at least 1, got {params.max_tokens}.", param="max_tokens")
-    if params.temperature < 0:
-        raise InvalidRequest(f"temperature must be 0 or more, got {params.temperature}.", param="temperature")
-    if not 0 < params.top_p <= 1:
-        raise InvalidRequest(f"top_p must be in (0, 1], got {params.top_p}.", param="top_p")
