@@ -44,7 +44,15 @@ def mad_grey(a: np.ndarray, b: np.ndarray) -> float:
 
 def reference(data: bytes, detail: Detail) -> np.ndarray:
     """transformers' views for the bytes: PIL decode, EXIF transpose, GotOcr2 processor with ImageNet mean/std."""
-    image = ImageOps.exif_transpose(Image.open(io.BytesIO(data)))  # the processor composites alpha on white
+    image = ImageOps.exif_transpose(Image.open(io.BytesIO(data)))
+    if image.mode in ("RGBA", "LA") or "transparency" in image.info:
+        # SPEC §2: transparency composited on white, as transformers' ``convert_to_rgb`` does. Done here
+        # rather than left to the processor: the PIL processor of transformers 5.19 (the version vLLM
+        # needs) drops alpha instead, so the reference would depend on the installed version.
+        rgba = image.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255))
+        white.alpha_composite(rgba)
+        image = white.convert("RGB")
     processor = GotOcr2ImageProcessorPil(
         size={"height": 448, "width": 448},
         crop_to_patches=detail is Detail.HIGH,
