@@ -196,7 +196,7 @@ def test_batches_are_per_key_and_counted_in_metrics(client: OpenAI, lite: Server
     with pytest.raises(openai.NotFoundError):
         other.batches.retrieve(batch.id)
     assert batch.id not in [b.id for b in other.batches.list()]
-    metrics = httpx.get(f"{lite.base_url}/metrics").text
+    metrics = httpx.get(f"{lite.base_url}/metrics", headers={"authorization": f"Bearer {client.api_key}"}).text
     succeeded = [line for line in metrics.splitlines() if line.startswith('oculi_jobs{kind="batch",state="succeeded"}')]
     assert succeeded and float(succeeded[0].split()[-1]) >= 1
 

@@ -52,6 +52,15 @@ def cli_flags(
     return flags
 
 
+BIND_ATTEMPTS = 3
+
+
+def _lost_port_race(server: ServerProcess) -> bool:
+    """Whether ``server`` stopped because its port was taken between ``free_port()`` and its bind."""
+    log = server.log_text()
+    return "address already in use" in log or "Failed to bind" in log
+
+
 def free_port() -> int:
     """A TCP port free on 127.0.0.1 right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -154,45 +163,54 @@ def running_server(
         tmp_path = Path(tmp)
         db_path = tmp_path / "oculi.db" if store_url is None else None
         url = store_url if store_url is not None else f"sqlite:///{db_path}"
-        http_port = free_port()
-        grpc_port = free_port() if grpc else 0
-        child_env = {
-            **os.environ,
-            "OCULI_HOST": "127.0.0.1",
-            "OCULI_PORT": str(http_port),
-            "OCULI_GRPC_PORT": str(grpc_port),
-            "OCULI_MODELS": ",".join(models),
-            "OCULI_API_KEYS": ",".join(api_keys),
-            "OCULI_STORE_URL": url,
-            "OCULI_FETCH_ALLOW": ",".join(fetch_allow),
-            "OCULI_OFFLINE": "true",
-            "XDG_DATA_HOME": str(tmp_path / "data"),
-            "HF_HUB_OFFLINE": "1",
-            "PYTHONUNBUFFERED": "1",
-            **(env or {}),
-        }
-        if command is not None:
-            argv = list(command)
-        elif scripted:
-            argv = list(SCRIPTED_COMMAND)
-        elif CLI.exists():
-            argv = [str(CLI), "serve", *cli_flags(models, api_keys, url, fetch_allow, http_port, grpc_port)]
-        else:
-            argv = list(SERVER_COMMAND)
         log_path = tmp_path / "server.log"
-        with log_path.open("wb") as log_file:
-            process = subprocess.Popen(argv, env=child_env, stdout=log_file, stderr=subprocess.STDOUT)
-        server = ServerProcess(
-            process=process,
-            http_port=http_port,
-            grpc_port=grpc_port,
-            store_url=url,
-            log_path=log_path,
-            api_keys=list(api_keys),
-            db_path=db_path,
-        )
+        # free_port() is only free "right now": another process (or a replica started beside this one)
+        # may take the port before the server binds it. Such a start is retried on fresh ports.
+        for attempt in range(BIND_ATTEMPTS):
+            http_port = free_port()
+            grpc_port = free_port() if grpc else 0
+            child_env = {
+                **os.environ,
+                "OCULI_HOST": "127.0.0.1",
+                "OCULI_PORT": str(http_port),
+                "OCULI_GRPC_PORT": str(grpc_port),
+                "OCULI_MODELS": ",".join(models),
+                "OCULI_API_KEYS": ",".join(api_keys),
+                "OCULI_STORE_URL": url,
+                "OCULI_FETCH_ALLOW": ",".join(fetch_allow),
+                "OCULI_OFFLINE": "true",
+                "XDG_DATA_HOME": str(tmp_path / "data"),
+                "HF_HUB_OFFLINE": "1",
+                "PYTHONUNBUFFERED": "1",
+                **(env or {}),
+            }
+            if command is not None:
+                argv = list(command)
+            elif scripted:
+                argv = list(SCRIPTED_COMMAND)
+            elif CLI.exists():
+                argv = [str(CLI), "serve", *cli_flags(models, api_keys, url, fetch_allow, http_port, grpc_port)]
+            else:
+                argv = list(SERVER_COMMAND)
+            with log_path.open("wb") as log_file:
+                process = subprocess.Popen(argv, env=child_env, stdout=log_file, stderr=subprocess.STDOUT)
+            server = ServerProcess(
+                process=process,
+                http_port=http_port,
+                grpc_port=grpc_port,
+                store_url=url,
+                log_path=log_path,
+                api_keys=list(api_keys),
+                db_path=db_path,
+            )
+            try:
+                _wait_healthy(server, startup_timeout)
+                break
+            except BaseException:
+                stop_server(server)
+                if attempt + 1 == BIND_ATTEMPTS or not _lost_port_race(server):
+                    raise
         try:
-            _wait_healthy(server, startup_timeout)
             yield server
         finally:
             stop_server(server)
