@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Literal
 
 import numpy as np
 from PIL import Image
-from pydantic import BaseModel, ConfigDict, Field
+from structured_models import Receipt, Weather
 
 from oculi.domain import (
     Conversation,
@@ -29,21 +28,6 @@ from oculi.domain import (
 from oculi.engines.base import EngineRequest
 from oculi.structured import plan
 from oculi.structured.calls import CallCollector
-
-
-class Receipt(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    shop: str = Field(max_length=6)
-    total: int = Field(ge=0, le=999)
-    paid: bool
-    kind: Literal["food", "fuel", "other"]
-
-
-class Weather(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    city: str = Field(max_length=8)
-    unit: Literal["c", "f"]
-
 
 RECEIPT = Receipt.model_json_schema()
 WEATHER = FunctionTool("get_weather", "Weather for a city", Weather.model_json_schema())
