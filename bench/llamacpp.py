@@ -7,19 +7,27 @@ with the OpenAI chat-completions API:
 - single requests: one image at ``low`` (448×448, one tile on both servers)
   and ``high`` (896×448: SPEC §3 and mtmd both make 2 tiles + thumbnail),
   32 output tokens, greedy; the median latency of ``--repeats`` runs;
-- concurrency 8: eight requests at once, same image, different questions;
-  wall time → requests/s and completion tokens/s.
+- concurrency 8: eight requests at once, different questions, with
+  ``--images distinct`` (the default: a fresh image per request, the common
+  case: every request pays for its own vision encoding) and/or ``shared``
+  (one image for all eight: a server that caches encodings does it once);
+  wall time → requests/s and completion tokens/s;
+- time to first token of a request that arrives while another image is being
+  encoded: a ``high`` request (3 tiles) starts, ``--ttft-delay`` seconds later a
+  streamed ``low`` request with its own image follows; its time to the first
+  content token.
 
 Prints a table with oculi/llama-server ratios (latency: lower is better;
-throughput: higher is better). Targets (issue 8): ≤ 1.1× latency on single
-requests, > 1× throughput at concurrency 8.
+throughput: higher is better). Targets (issue 16): ≤ 1.1× latency on single
+requests, ≥ 1.1× throughput at concurrency 8 with distinct images, time to
+first token during another encode no worse.
 
 Usage::
 
     scripts/build_llamacpp.sh --server
     .venv/bin/python scripts/make_gguf_fixtures.py --skip-tiny --bench /tmp/bench-gguf   # real-size model
     .venv/bin/python bench/llamacpp.py --model /tmp/bench-gguf/internvl3-1b-random.gguf \\
-        --mmproj /tmp/bench-gguf/internvl3-1b-random-mmproj.gguf
+        --mmproj /tmp/bench-gguf/internvl3-1b-random-mmproj.gguf --images distinct shared
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ import argparse
 import asyncio
 import base64
 import io
+import json
 import os
 import shutil
 import socket
@@ -116,10 +125,8 @@ class Server:
         self._log.close()
 
 
-async def _ask(
-    client: httpx.AsyncClient, url: str, image: str, detail: str, question: str, max_tokens: int
-) -> tuple[float, int, int]:
-    body = {
+def _body(image: str, detail: str, question: str, max_tokens: int, stream: bool = False) -> dict[str, object]:
+    return {
         "model": "grok-4",  # oculi: the default model's alias; llama-server: any name
         "messages": [
             {
@@ -132,20 +139,62 @@ async def _ask(
         ],
         "max_tokens": max_tokens,
         "temperature": 0,
+        "stream": stream,
     }
+
+
+async def _ask(
+    client: httpx.AsyncClient, url: str, image: str, detail: str, question: str, max_tokens: int
+) -> tuple[float, int, int]:
     start = time.perf_counter()
-    response = await client.post(url + "/v1/chat/completions", json=body, timeout=1800)
+    response = await client.post(
+        url + "/v1/chat/completions", json=_body(image, detail, question, max_tokens), timeout=1800
+    )
     elapsed = time.perf_counter() - start
     response.raise_for_status()
     usage = response.json()["usage"]
     return elapsed, int(usage["prompt_tokens"]), int(usage["completion_tokens"])
 
 
-SCENARIOS = ("single-low", "single-high", "concurrent-low", "concurrent-high")
+async def _first_token(client: httpx.AsyncClient, url: str, image: str, max_tokens: int) -> float:
+    """Seconds until the first chunk that carries generated text (a role-only first chunk does not count)."""
+    start = time.perf_counter()
+    body = _body(image, "low", QUESTIONS[1], max_tokens, stream=True)
+    first: float | None = None
+    async with client.stream("POST", url + "/v1/chat/completions", json=body, timeout=1800) as response:
+        response.raise_for_status()
+        async for line in response.aiter_lines():  # read to the end: the request runs to its end on both servers
+            if first is not None or not line.startswith("data: ") or line == "data: [DONE]":
+                continue
+            choices = json.loads(line[6:]).get("choices") or []
+            if any(c.get("delta", {}).get("content") or c.get("finish_reason") for c in choices):
+                first = time.perf_counter() - start
+    if first is not None:
+        return first
+    raise RuntimeError("the stream ended without a token")
+
+
+SCENARIOS = ("single-low", "single-high", "concurrent-low", "concurrent-high", "ttft")
+SIZES = {"low": (448, 448), "high": (896, 448)}
+
+
+def make_images(concurrency: int, modes: list[str]) -> dict[str, list[str]]:
+    """The concurrent scenarios' images by ``{detail} ({mode})``, made once so both servers get the same pixels."""
+    images: dict[str, list[str]] = {}
+    for n, detail in enumerate(("low", "high")):
+        for mode in modes:
+            seeds = [1000 * (n + 1) + i for i in range(concurrency)] if mode == "distinct" else [n + 1] * concurrency
+            images[f"{detail} ({mode})"] = [_data_url(*SIZES[detail], seed=seed) for seed in seeds]
+    return images
 
 
 async def run_scenarios(
-    server: Server, images: dict[str, str], repeats: int, max_tokens: int, concurrency: int, scenarios: list[str]
+    server: Server,
+    images: dict[str, list[str]],
+    repeats: int,
+    max_tokens: int,
+    scenarios: list[str],
+    ttft_delay: float,
 ) -> dict[str, Result]:
     results: dict[str, Result] = {}
     async with httpx.AsyncClient() as client:
@@ -156,28 +205,49 @@ async def run_scenarios(
             result = results.setdefault(f"single {detail}", Result())
             for i in range(repeats):
                 # a fresh image each time: single-request latency includes encoding the image
-                image = _data_url(*((448, 448) if detail == "low" else (896, 448)), seed=100 + i)
+                image = _data_url(*SIZES[detail], seed=100 + i)
                 latency, prompt, completion = await _ask(client, server.url, image, detail, QUESTIONS[0], max_tokens)
                 result.latencies.append(latency)
                 result.prompt_tokens.append(prompt)
                 result.completion_tokens.append(completion)
-        for detail in ("low", "high"):
+        for key, urls in images.items():
+            detail = key.split()[0]
             if f"concurrent-{detail}" not in scenarios:
                 continue
-            result = results.setdefault(f"concurrent x{concurrency} {detail}", Result())
+            result = results.setdefault(f"concurrent x{len(urls)} {key}", Result())
             start = time.perf_counter()
             answers = await asyncio.gather(
                 *(
-                    _ask(client, server.url, images[detail], detail, QUESTIONS[i % len(QUESTIONS)], max_tokens)
-                    for i in range(concurrency)
+                    _ask(client, server.url, url, detail, QUESTIONS[i % len(QUESTIONS)], max_tokens)
+                    for i, url in enumerate(urls)
                 )
             )
             result.wall = time.perf_counter() - start
+            print(f"[bench] {server.name}: {key} x{len(urls)} in {result.wall:.2f} s", file=sys.stderr)
             for latency, prompt, completion in answers:
                 result.latencies.append(latency)
                 result.prompt_tokens.append(prompt)
                 result.completion_tokens.append(completion)
+        if "ttft" in scenarios:
+            result = results.setdefault(f"first token during an encode (+{ttft_delay:g} s)", Result())
+            for i in range(repeats):
+                busy = asyncio.create_task(
+                    _ask(client, server.url, _data_url(*SIZES["high"], seed=300 + i), "high", QUESTIONS[2], max_tokens)
+                )
+                await asyncio.sleep(ttft_delay)
+                result.latencies.append(await _first_token(client, server.url, _data_url(448, 448, 400 + i), 8))
+                await busy
+                print(f"[bench] {server.name}: first token after {result.latencies[-1]:.2f} s", file=sys.stderr)
     return results
+
+
+def _tokens(ref: Result, ours: Result) -> str:
+    if not ref.prompt_tokens:
+        return "– | – |"
+    return (
+        f"{statistics.mean(ref.prompt_tokens):.0f} / {statistics.mean(ours.prompt_tokens):.0f} | "
+        f"{sum(ref.completion_tokens)} / {sum(ours.completion_tokens)} |"
+    )
 
 
 def _row(name: str, ref: Result, ours: Result) -> str:
@@ -187,18 +257,14 @@ def _row(name: str, ref: Result, ours: Result) -> str:
         return (
             f"| {name} | {ref.wall:.2f} s, {ref_rps:.2f} req/s, {ref_tps:.1f} tok/s | "
             f"{ours.wall:.2f} s, {our_rps:.2f} req/s, {our_tps:.1f} tok/s | "
-            f"throughput ×{our_rps / ref_rps:.2f} | {statistics.mean(ref.prompt_tokens):.0f} / "
-            f"{statistics.mean(ours.prompt_tokens):.0f} | "
-            f"{sum(ref.completion_tokens)} / {sum(ours.completion_tokens)} |"
+            f"throughput ×{our_rps / ref_rps:.2f} | " + _tokens(ref, ours)
         )
     # min: the least disturbed run on a shared machine; median in brackets
     ref_min, our_min = min(ref.latencies), min(ours.latencies)
     ref_med, our_med = statistics.median(ref.latencies), statistics.median(ours.latencies)
     return (
         f"| {name} | {ref_min:.3f} s ({ref_med:.3f}) | {our_min:.3f} s ({our_med:.3f}) | "
-        f"latency ×{our_min / ref_min:.2f} ({our_med / ref_med:.2f}) | "
-        f"{statistics.mean(ref.prompt_tokens):.0f} / {statistics.mean(ours.prompt_tokens):.0f} | "
-        f"{sum(ref.completion_tokens)} / {sum(ours.completion_tokens)} |"
+        f"latency ×{our_min / ref_min:.2f} ({our_med / ref_med:.2f}) | " + _tokens(ref, ours)
     )
 
 
@@ -215,9 +281,17 @@ async def main() -> None:
     parser.add_argument("--only", choices=["llama-server", "oculi"], default=None)
     parser.add_argument("--first", choices=["llama-server", "oculi"], default="llama-server", help="Which runs first.")
     parser.add_argument("--scenarios", nargs="+", choices=SCENARIOS, default=list(SCENARIOS))
+    parser.add_argument(
+        "--images",
+        nargs="+",
+        choices=["distinct", "shared"],
+        default=["distinct"],
+        help="Concurrent requests with a fresh image each (distinct: the honest case) and/or one shared image.",
+    )
+    parser.add_argument("--ttft-delay", type=float, default=1.0, help="Seconds from the encode to the new request.")
     args = parser.parse_args()
 
-    images = {"low": _data_url(448, 448, 1), "high": _data_url(896, 448, 2)}
+    images = make_images(args.concurrency, args.images)
     work = Path(tempfile.mkdtemp(prefix="oculi-bench-"))
     n = args.concurrency
     servers = {
@@ -245,7 +319,9 @@ async def main() -> None:
         try:
             await server.wait_ready()
             print(f"[bench] {name} ready; running scenarios", file=sys.stderr)
-            results[name] = await run_scenarios(server, images, args.repeats, args.max_tokens, n, args.scenarios)
+            results[name] = await run_scenarios(
+                server, images, args.repeats, args.max_tokens, args.scenarios, args.ttft_delay
+            )
         finally:
             server.stop()
 
