@@ -1,17 +1,20 @@
 """Is oculi's llama.cpp engine as fast as llama.cpp's own server on the same GGUF pair?
 
 One run, the same model files and the same requests against both servers,
-one server at a time (they would share the CPU otherwise), both over HTTP
-with the OpenAI chat-completions API:
+both over HTTP with the OpenAI chat-completions API. Both servers are up at
+once but only one works at a time: every scenario runs ``--rounds`` times on
+each, the servers taking turns and alternating which goes first, so a shared
+host that speeds up or slows down during the run favours neither.
 
 - single requests: one image at ``low`` (448×448, one tile on both servers)
   and ``high`` (896×448: SPEC §3 and mtmd both make 2 tiles + thumbnail),
-  32 output tokens, greedy; the median latency of ``--repeats`` runs;
+  32 output tokens, greedy, a fresh image each time; the best (and median)
+  latency of the rounds;
 - concurrency 8: eight requests at once, different questions, with
   ``--images distinct`` (the default: a fresh image per request, the common
   case: every request pays for its own vision encoding) and/or ``shared``
   (one image for all eight: a server that caches encodings does it once);
-  wall time → requests/s and completion tokens/s;
+  new pixels every round; wall time → requests/s and completion tokens/s;
 - time to first token of a request that arrives while another image is being
   encoded: a ``high`` request (3 tiles) starts, ``--ttft-delay`` seconds later a
   streamed ``low`` request with its own image follows; its time to the first
@@ -45,6 +48,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -85,12 +89,18 @@ def _data_url(width: int, height: int, seed: int) -> str:
 
 @dataclass
 class Result:
-    """Latencies and token counts of one scenario on one server."""
+    """Latencies, wall times and token counts of one scenario on one server."""
 
     latencies: list[float] = field(default_factory=list)
-    wall: float = 0.0
+    walls: list[float] = field(default_factory=list)  # concurrent scenarios: one per round
+    requests: int = 0  # per round (concurrent scenarios)
     prompt_tokens: list[int] = field(default_factory=list)
     completion_tokens: list[int] = field(default_factory=list)
+
+    def add(self, answer: tuple[float, int, int]) -> None:
+        self.latencies.append(answer[0])
+        self.prompt_tokens.append(answer[1])
+        self.completion_tokens.append(answer[2])
 
 
 class Server:
@@ -178,67 +188,85 @@ SCENARIOS = ("single-low", "single-high", "concurrent-low", "concurrent-high", "
 SIZES = {"low": (448, 448), "high": (896, 448)}
 
 
-def make_images(concurrency: int, modes: list[str]) -> dict[str, list[str]]:
-    """The concurrent scenarios' images by ``{detail} ({mode})``, made once so both servers get the same pixels."""
-    images: dict[str, list[str]] = {}
-    for n, detail in enumerate(("low", "high")):
-        for mode in modes:
-            seeds = [1000 * (n + 1) + i for i in range(concurrency)] if mode == "distinct" else [n + 1] * concurrency
-            images[f"{detail} ({mode})"] = [_data_url(*SIZES[detail], seed=seed) for seed in seeds]
-    return images
+def concurrent_images(detail: str, mode: str, concurrency: int, round_: int) -> list[str]:
+    """The images of one concurrent round: fresh pixels every round (no server may answer from an earlier
+    round's cache), one image per request (distinct) or one for all (shared); the same for both servers."""
+    base = 10_000 * (1 + (detail == "high")) + 100 * round_
+    seeds = [base + i for i in range(concurrency)] if mode == "distinct" else [base + 99] * concurrency
+    return [_data_url(*SIZES[detail], seed=seed) for seed in seeds]
 
 
-async def run_scenarios(
-    server: Server,
-    images: dict[str, list[str]],
-    repeats: int,
-    max_tokens: int,
-    scenarios: list[str],
-    ttft_delay: float,
-) -> dict[str, Result]:
-    results: dict[str, Result] = {}
-    async with httpx.AsyncClient() as client:
-        await _ask(client, server.url, _data_url(448, 448, 99), "low", "warm up", 4)
-        for detail in ("low", "high"):
-            if f"single-{detail}" not in scenarios:
-                continue
-            result = results.setdefault(f"single {detail}", Result())
-            for i in range(repeats):
+Unit = Callable[[httpx.AsyncClient, Server, int], Awaitable[None]]
+
+
+def plan(args: argparse.Namespace, results: dict[str, dict[str, Result]]) -> list[tuple[str, Unit]]:
+    """The scenarios as units of work, each run once per round on each server."""
+    units: list[tuple[str, Unit]] = []
+
+    def result(server: Server, name: str) -> Result:
+        return results.setdefault(server.name, {}).setdefault(name, Result())
+
+    for detail in ("low", "high"):
+        if f"single-{detail}" in args.scenarios:
+
+            async def single(client: httpx.AsyncClient, server: Server, round_: int, detail: str = detail) -> None:
                 # a fresh image each time: single-request latency includes encoding the image
-                image = _data_url(*SIZES[detail], seed=100 + i)
-                latency, prompt, completion = await _ask(client, server.url, image, detail, QUESTIONS[0], max_tokens)
-                result.latencies.append(latency)
-                result.prompt_tokens.append(prompt)
-                result.completion_tokens.append(completion)
-        for key, urls in images.items():
-            detail = key.split()[0]
-            if f"concurrent-{detail}" not in scenarios:
-                continue
-            result = results.setdefault(f"concurrent x{len(urls)} {key}", Result())
-            start = time.perf_counter()
-            answers = await asyncio.gather(
-                *(
-                    _ask(client, server.url, url, detail, QUESTIONS[i % len(QUESTIONS)], max_tokens)
-                    for i, url in enumerate(urls)
+                image = _data_url(*SIZES[detail], seed=100 + round_)
+                answer = await _ask(client, server.url, image, detail, QUESTIONS[0], args.max_tokens)
+                result(server, f"single {detail}").add(answer)
+
+            units.append((f"single {detail}", single))
+    for detail in ("low", "high"):
+        for mode in args.images if f"concurrent-{detail}" in args.scenarios else []:
+            name = f"concurrent x{args.concurrency} {detail} ({mode})"
+
+            async def concurrent(
+                client: httpx.AsyncClient, server: Server, round_: int, detail: str = detail, mode: str = mode,
+                name: str = name,
+            ) -> None:  # fmt: skip
+                urls = concurrent_images(detail, mode, args.concurrency, round_)
+                start = time.perf_counter()
+                answers = await asyncio.gather(
+                    *(
+                        _ask(client, server.url, url, detail, QUESTIONS[i % len(QUESTIONS)], args.max_tokens)
+                        for i, url in enumerate(urls)
+                    )
                 )
-            )
-            result.wall = time.perf_counter() - start
-            print(f"[bench] {server.name}: {key} x{len(urls)} in {result.wall:.2f} s", file=sys.stderr)
-            for latency, prompt, completion in answers:
-                result.latencies.append(latency)
-                result.prompt_tokens.append(prompt)
-                result.completion_tokens.append(completion)
-        if "ttft" in scenarios:
-            result = results.setdefault(f"first token during an encode (+{ttft_delay:g} s)", Result())
-            for i in range(repeats):
-                busy = asyncio.create_task(
-                    _ask(client, server.url, _data_url(*SIZES["high"], seed=300 + i), "high", QUESTIONS[2], max_tokens)
-                )
-                await asyncio.sleep(ttft_delay)
-                result.latencies.append(await _first_token(client, server.url, _data_url(448, 448, 400 + i), 8))
-                await busy
-                print(f"[bench] {server.name}: first token after {result.latencies[-1]:.2f} s", file=sys.stderr)
-    return results
+                r = result(server, name)
+                r.walls.append(time.perf_counter() - start)
+                r.requests = len(urls)
+                for answer in answers:
+                    r.add(answer)
+
+            units.append((name, concurrent))
+    if "ttft" in args.scenarios:
+
+        async def ttft(client: httpx.AsyncClient, server: Server, round_: int) -> None:
+            high = _data_url(*SIZES["high"], seed=300 + round_)
+            busy = asyncio.create_task(_ask(client, server.url, high, "high", QUESTIONS[2], args.max_tokens))
+            await asyncio.sleep(args.ttft_delay)
+            first = await _first_token(client, server.url, _data_url(448, 448, 400 + round_), 8)
+            result(server, f"first token during an encode (+{args.ttft_delay:g} s)").latencies.append(first)
+            await busy
+
+        units.append(("ttft", ttft))
+    return units
+
+
+async def run_interleaved(servers: list[Server], units: list[tuple[str, Unit]], rounds: int) -> None:
+    """Each unit ``rounds`` times on every server, alternating which server goes first (ABBA...), so a
+    machine that gets slower or faster during the run (a shared host does) favours neither."""
+    async with httpx.AsyncClient() as client:
+        for server in servers:
+            await _ask(client, server.url, _data_url(448, 448, 99), "low", "warm up", 4)
+        for name, unit in units:
+            for round_ in range(rounds):
+                order = servers if round_ % 2 == 0 else servers[::-1]
+                for server in order:
+                    start = time.perf_counter()
+                    await unit(client, server, round_)
+                    took = time.perf_counter() - start
+                    print(f"[bench] {name} round {round_ + 1}: {server.name} {took:.2f} s", file=sys.stderr)
 
 
 def _tokens(ref: Result, ours: Result) -> str:
@@ -251,13 +279,15 @@ def _tokens(ref: Result, ours: Result) -> str:
 
 
 def _row(name: str, ref: Result, ours: Result) -> str:
-    if ref.wall:
-        ref_rps, our_rps = len(ref.latencies) / ref.wall, len(ours.latencies) / ours.wall
-        ref_tps, our_tps = sum(ref.completion_tokens) / ref.wall, sum(ours.completion_tokens) / ours.wall
+    if ref.walls:  # concurrent: throughput of the least disturbed round (median in brackets)
+        ref_best, our_best = min(ref.walls), min(ours.walls)
+        ref_med, our_med = statistics.median(ref.walls), statistics.median(ours.walls)
+        ref_tps = sum(ref.completion_tokens) / len(ref.walls) / ref_best
+        our_tps = sum(ours.completion_tokens) / len(ours.walls) / our_best
         return (
-            f"| {name} | {ref.wall:.2f} s, {ref_rps:.2f} req/s, {ref_tps:.1f} tok/s | "
-            f"{ours.wall:.2f} s, {our_rps:.2f} req/s, {our_tps:.1f} tok/s | "
-            f"throughput ×{our_rps / ref_rps:.2f} | " + _tokens(ref, ours)
+            f"| {name} | {ref_best:.2f} s ({ref_med:.2f}), {ref.requests / ref_best:.2f} req/s, {ref_tps:.1f} tok/s | "
+            f"{our_best:.2f} s ({our_med:.2f}), {ours.requests / our_best:.2f} req/s, {our_tps:.1f} tok/s | "
+            f"throughput ×{ref_best / our_best:.2f} ({ref_med / our_med:.2f}) | " + _tokens(ref, ours)
         )
     # min: the least disturbed run on a shared machine; median in brackets
     ref_min, our_min = min(ref.latencies), min(ours.latencies)
@@ -276,10 +306,9 @@ async def main() -> None:
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--context", type=int, default=4096, help="Context per sequence on both servers.")
     parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=2, help="Runs of each scenario on each server.")
     parser.add_argument("--max-tokens", type=int, default=32)
     parser.add_argument("--only", choices=["llama-server", "oculi"], default=None)
-    parser.add_argument("--first", choices=["llama-server", "oculi"], default="llama-server", help="Which runs first.")
     parser.add_argument("--scenarios", nargs="+", choices=SCENARIOS, default=list(SCENARIOS))
     parser.add_argument(
         "--images",
@@ -291,10 +320,9 @@ async def main() -> None:
     parser.add_argument("--ttft-delay", type=float, default=1.0, help="Seconds from the encode to the new request.")
     args = parser.parse_args()
 
-    images = make_images(args.concurrency, args.images)
     work = Path(tempfile.mkdtemp(prefix="oculi-bench-"))
     n = args.concurrency
-    servers = {
+    commands = {
         "llama-server": (
             [args.llama_server, "-m", args.model, "--mmproj", args.mmproj, "--host", "127.0.0.1",
              "-t", str(args.threads), "-tb", str(args.threads), "-c", str(args.context * n), "-np", str(n),
@@ -308,28 +336,29 @@ async def main() -> None:
              "OCULI_LLAMACPP_CONTEXT": str(args.context), "OCULI_LOG_LEVEL": "warning"},
         ),
     }  # fmt: skip
+    # Both servers stay up (idle, neither uses the CPU) and take turns; see run_interleaved.
+    servers: list[Server] = []
     results: dict[str, dict[str, Result]] = {}
-    order = sorted(servers, key=lambda name: name != args.first)
-    for name in order:
-        argv, extra_env = servers[name]
-        if args.only and name != args.only:
-            continue
-        port = _free_port()
-        server = Server(name, [*argv, "--port", str(port)], {**os.environ, **extra_env}, port, work / f"{name}.log")
-        try:
+    try:
+        for name, (argv, extra_env) in commands.items():
+            if args.only and name != args.only:
+                continue
+            port = _free_port()
+            server = Server(name, [*argv, "--port", str(port)], {**os.environ, **extra_env}, port, work / f"{name}.log")
+            servers.append(server)
             await server.wait_ready()
-            print(f"[bench] {name} ready; running scenarios", file=sys.stderr)
-            results[name] = await run_scenarios(
-                server, images, args.repeats, args.max_tokens, args.scenarios, args.ttft_delay
-            )
-        finally:
+            print(f"[bench] {name} ready", file=sys.stderr)
+        await run_interleaved(servers, plan(args, results), args.rounds)
+    finally:
+        for server in servers:
             server.stop()
 
     print(f"\nmodel: {Path(args.model).name} + {Path(args.mmproj).name}; threads {args.threads}; "
-          f"{args.max_tokens} output tokens, greedy; CPU: {os.cpu_count()} cores\n")  # fmt: skip
+          f"{args.max_tokens} output tokens, greedy; {args.rounds} round(s), servers alternating; "
+          f"CPU: {os.cpu_count()} cores\n")  # fmt: skip
     if len(results) == 2:
         ref, ours = results["llama-server"], results["oculi"]
-        print("| scenario | llama-server: min (median) | oculi: min (median) | oculi / ls | prompt | completion |")
+        print("| scenario | llama-server: best (median) | oculi: best (median) | oculi / ls | prompt | completion |")
         print("|---|---|---|---|---|---|")
         for name in ref:
             print(_row(name, ref[name], ours[name]))

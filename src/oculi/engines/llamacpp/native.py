@@ -122,7 +122,10 @@ class Native:
         vparams.use_gpu = False
         vparams.print_timings = verbose
         vparams.n_threads = n_threads
-        vparams.warmup = False
+        # The warm-up encode (one blank tile at load, as llama-server does) allocates the vision graph
+        # before the first request and is where clip resolves flash attention "auto" (to enabled on
+        # the CPU); without it the tower runs plain attention, unlike llama-server's.
+        vparams.warmup = True
         vparams.media_marker = MTMD_MARKER.encode()
         self.mtmd = mtmd_cpp.mtmd_init_from_file(str(mmproj_path).encode(), self.model, vparams)
         if not self.mtmd:
