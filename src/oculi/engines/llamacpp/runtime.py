@@ -5,14 +5,20 @@ model, the context and the mtmd (vision) context, and every request reaches it
 through a queue. The worker interleaves requests instead of serialising them:
 
 - the context holds ``n_seq`` sequences (slots), each with its own KV stream;
-- each loop iteration admits waiting requests into free slots (prefill), then
-  decodes one token for *every* running sequence in a single ``llama_decode``
-  batch, so concurrent requests share the forward passes;
+- each loop iteration admits waiting requests into free slots, moves every
+  prompt being read (prefill) on by one step — up to and including its next
+  image chunk (a SPEC §3 tile is its own chunk), so a request that arrives
+  while a many-tile image is being encoded starts after the tile in hand, not
+  after the whole image — then decodes one token for *every* running sequence
+  in a single ``llama_decode`` batch, so concurrent requests share the forward
+  passes and streams keep flowing while images are encoded;
 - a slot keeps its KV after its request ends, and remembers what it holds; a
   new request goes to the free slot with the longest common prefix and only
   the rest is evaluated (a continued conversation re-uses its image in KV);
   when another slot, even a busy one, shares a much longer prefix (concurrent
-  questions about the same image), its KV stream is copied over instead;
+  questions about the same image), its KV stream is copied over instead, at
+  admission or before any image chunk of the prompt (the request admitted
+  just before may have read the image meanwhile);
 - encoded image embeddings are cached by content key (LRU, byte budget), so
   the same image sent again in another slot is decoded from the cache
   without running the vision encoder again.
@@ -32,7 +38,7 @@ import dataclasses
 import logging
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,6 +61,11 @@ def _unit_key(unit: Unit) -> int | str:
 
 def _unit_pos(unit: Unit) -> int:
     return 1 if isinstance(unit, int) else unit.n_pos
+
+
+def _tokens(units: list[Unit]) -> int:
+    """Prompt tokens of ``units`` (an image chunk counts its embeddings)."""
+    return sum(1 if isinstance(u, int) else u.n_tokens for u in units)
 
 
 def _common_prefix(a: list[int | str], b: list[int | str]) -> int:
@@ -108,6 +119,15 @@ class Running:
     constraint: TokenConstraint | None = None
 
 
+@dataclass
+class Prefill:
+    """A prompt being read into its slots, one step (up to an image chunk) per worker iteration."""
+
+    job: Job
+    slots: list[Slot]
+    steps: Iterator[None]
+
+
 class _Cancelled(Exception):
     """The request went away during prefill (never reaches a caller)."""
 
@@ -123,6 +143,7 @@ class Runtime:
         self._slots = [Slot(i) for i in range(native.n_seq)]
         self._running: list[Running] = []
         self._waiting: list[Job] = []
+        self._prefilling: list[Prefill] = []
         self._inbox: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
         self._closed = False
         self._thread = threading.Thread(target=self._loop, name="oculi-llamacpp", daemon=True)
@@ -166,7 +187,7 @@ class Runtime:
     # --- the worker -------------------------------------------------------------------
     def _loop(self) -> None:
         while not self._closed:
-            idle = not self._running and not self._waiting
+            idle = not self._running and not self._waiting and not self._prefilling
             try:
                 item = self._inbox.get(timeout=0.5) if idle else self._inbox.get_nowait()
                 while True:
@@ -177,7 +198,9 @@ class Runtime:
                 pass
             self._waiting = [j for j in self._waiting if not j.cancelled.is_set()]
             while self._waiting and sum(not s.busy for s in self._slots) >= self._waiting[0].params.n:
-                self._start(self._waiting.pop(0))
+                self._admit(self._waiting.pop(0))
+            for prefill in list(self._prefilling):  # in admission order: each moves one step
+                self._advance(prefill)
             if self._running:
                 try:
                     self._step()
@@ -187,10 +210,13 @@ class Runtime:
                         self._finish(run, FinishReason.ERROR, error=exc)
         for run in list(self._running):
             self._finish(run, FinishReason.CANCELLED)
-        for job in self._waiting:
+        for prefill in self._prefilling:
+            self.native.free_chunks(prefill.job.chunk_lists)
+        for job in [p.job for p in self._prefilling] + self._waiting:
             self._emit(job, Overloaded("The model is shutting down; retry on another replica."))
 
-    def _start(self, job: Job) -> None:
+    def _admit(self, job: Job) -> None:
+        """Plan the prompt (mtmd's chunks, the length check), give it slots and start reading it."""
         slots: list[Slot] = []
         try:
             for piece in job.pieces:
@@ -200,17 +226,33 @@ class Runtime:
             job.usage.prompt_image_tokens = sum(u.n_tokens for u in job.units if isinstance(u, ImageChunk))
             self._check_length(job)
             slots = self._pick_slots(job)
-            self._prefill(job, slots)
         except Exception as exc:
-            for slot in slots:
-                self._reset(slot)
-            if isinstance(exc, _Cancelled):
-                return
-            if not isinstance(exc, (InvalidRequest, Overloaded)):
-                log.exception("llama.cpp prefill failed")
-            self._emit(job, exc)
-        finally:
-            self.native.free_chunks(job.chunk_lists)
+            self._failed(job, slots, exc)
+            return
+        prefill = Prefill(job, slots, self._prefill(job, slots))
+        self._prefilling.append(prefill)
+
+    def _advance(self, prefill: Prefill) -> None:
+        """One step of a prefill; when it is done its choices are running (or it failed and is answered)."""
+        try:
+            next(prefill.steps)
+            return
+        except StopIteration:
+            self.native.free_chunks(prefill.job.chunk_lists)
+        except Exception as exc:
+            self._failed(prefill.job, prefill.slots, exc)
+        self._prefilling.remove(prefill)
+
+    def _failed(self, job: Job, slots: list[Slot], exc: Exception) -> None:
+        """A prompt that could not be read: free its slots and chunks, tell the caller (unless it left)."""
+        for slot in slots:
+            self._reset(slot)
+        self.native.free_chunks(job.chunk_lists)
+        if isinstance(exc, _Cancelled):
+            return
+        if not isinstance(exc, (InvalidRequest, Overloaded)):
+            log.exception("llama.cpp prefill failed", exc_info=exc)
+        self._emit(job, exc)
 
     def _reset(self, slot: Slot) -> None:
         """Forget a slot's KV (after a failure its contents are not known for sure)."""
@@ -236,30 +278,23 @@ class Runtime:
             slot.busy = True
         return slots
 
-    def _prefill(self, job: Job, slots: list[Slot]) -> None:
-        """Evaluate the prompt in the first slot after its reusable prefix; copy it to the others."""
+    def _prefill(self, job: Job, slots: list[Slot]) -> Iterator[None]:
+        """Evaluate the prompt in the first slot after its reusable prefix, yielding after each image chunk
+        (the worker decodes the running sequences and moves the other prefills on meanwhile); then copy
+        it to the other slots and start the choices."""
         native, main = self.native, slots[0]
         keys = [_unit_key(u) for u in job.units]
-        own = _common_prefix(main.keys, keys)
-        # Another slot (even one still generating) may hold a longer prefix, e.g. the same image
-        # asked about by concurrent requests: copying its KV stream beats evaluating it again.
-        donors = [(_common_prefix(s.keys, keys), s) for s in self._slots if s not in slots]
-        best, donor = max(donors, key=lambda d: d[0], default=(0, None))
-        if donor is not None and sum(donor.positions[:best]) >= sum(main.positions[:own]) + MIN_COPY_GAIN:
-            native.copy(donor.seq_id, main.seq_id)
-            main.keys, main.positions, own = list(donor.keys), list(donor.positions), best
-        keep = min(own, len(keys) - 1)  # the last unit again, for its logits
-        keep_pos = sum(main.positions[:keep])
-        if not native.keep_prefix(main.seq_id, keep_pos):
+        keep = self._reuse(main, slots, keys, 0)
+        if not native.keep_prefix(main.seq_id, sum(main.positions[:keep])):
             native.clear(main.seq_id)
-            keep, keep_pos = 0, 0
+            keep = 0
         del main.keys[keep:], main.positions[keep:]
-        job.usage.cached_prompt_tokens = sum(1 if isinstance(u, int) else u.n_tokens for u in job.units[:keep])
+        job.usage.cached_prompt_tokens = _tokens(job.units[:keep])
         # The prompt counts first, so streams can report them from their first chunk.
         self._emit(job, Delta(usage=dataclasses.replace(job.usage)))
 
-        n_past, pending, last = keep_pos, [], len(job.units) - 1
-        for i in range(keep, len(job.units)):
+        n_past, pending, last, i = sum(main.positions), [], len(job.units) - 1, keep
+        while i <= last:
             if job.cancelled.is_set():
                 raise _Cancelled()
             unit = job.units[i]
@@ -267,14 +302,35 @@ class Runtime:
                 pending.append(unit)
                 if len(pending) == native.n_batch or i == last:
                     n_past = native.decode_tokens(main.seq_id, pending, n_past, logits_last=i == last)
+                    main.keys.extend(keys[i + 1 - len(pending) : i + 1])
+                    main.positions.extend([1] * len(pending))
                     pending = []
-            else:
-                if pending:
-                    n_past = native.decode_tokens(main.seq_id, pending, n_past, logits_last=False)
-                    pending = []
-                n_past = native.decode_image(main.seq_id, unit, n_past)
+                i += 1
+                continue
+            if pending:
+                n_past = native.decode_tokens(main.seq_id, pending, n_past, logits_last=False)
+                main.keys.extend(keys[i - len(pending) : i])
+                main.positions.extend([1] * len(pending))
+                pending = []
+            # A request admitted before this one may have read the same image meanwhile: copy its KV;
+            # if it is about to read it, wait a step for it (the image is read once, then copied).
+            reused = self._reuse(main, slots, keys, i)
+            if reused > i:
+                if not native.keep_prefix(main.seq_id, sum(main.positions[:reused])):
+                    raise RuntimeError("llama.cpp could not trim a copied KV stream")
+                del main.keys[reused:], main.positions[reused:]
+                job.usage.cached_prompt_tokens += _tokens(job.units[i:reused])
+                n_past, i = sum(main.positions), reused
+                yield
+                continue
+            if self._read_ahead(job, keys, i):
+                yield
+                continue
+            n_past = native.decode_image(main.seq_id, unit, n_past)
             main.keys.append(keys[i])
-            main.positions.append(_unit_pos(unit))
+            main.positions.append(unit.n_pos)
+            i += 1
+            yield
 
         for slot in slots[1:]:
             native.copy(main.seq_id, slot.seq_id)
@@ -290,6 +346,31 @@ class Runtime:
             job.running += 1
             self._running.append(run)
             self._accept(run, self._sample(run, -1))
+
+    def _read_ahead(self, job: Job, keys: list[int | str], i: int) -> bool:
+        """Whether a prefill admitted before ``job``'s will read ``keys[: i + 1]`` too (then ``job`` copies it)."""
+        for prefill in self._prefilling:
+            if prefill.job is job:
+                return False
+            if _common_prefix([_unit_key(u) for u in prefill.job.units], keys) > i:
+                return True
+        return False
+
+    def _reuse(self, main: Slot, slots: list[Slot], keys: list[int | str], done: int) -> int:
+        """How many units of ``keys`` ``main`` holds once the best KV donor is copied in (``done`` are read).
+
+        ``main`` keeps its own prefix unless another slot (even a busy one) shares
+        at least ``MIN_COPY_GAIN`` more positions: then that slot's KV stream is
+        copied into ``main`` (the caller trims it). Never the whole prompt: the
+        last unit is evaluated again for its logits.
+        """
+        own = max(done, _common_prefix(main.keys, keys))
+        donors = [(_common_prefix(s.keys, keys), s) for s in self._slots if s not in slots]
+        best, donor = max(donors, key=lambda d: d[0], default=(0, None))
+        if donor is not None and sum(donor.positions[:best]) >= sum(main.positions[:own]) + MIN_COPY_GAIN:
+            self.native.copy(donor.seq_id, main.seq_id)
+            main.keys, main.positions, own = list(donor.keys), list(donor.positions), best
+        return min(own, len(keys) - 1)
 
     def _step(self) -> None:
         """Cancel what was cancelled, then decode one token for every running choice in one batch."""

@@ -246,6 +246,48 @@ async def test_concurrent_questions_about_one_image_share_its_kv(gguf_internvl, 
     assert sorted(r.usage.cached_prompt_tokens >= tokens for r in results) == [False, True, True]
 
 
+async def test_a_request_arriving_during_a_many_tile_image_starts_after_the_tile_in_hand(
+    gguf_internvl, prepare_image, monkeypatch
+):
+    """A prompt is read one image chunk per worker step: B, sent while A's second tile is being read,
+    is read (and answers) before A's remaining tiles, instead of waiting for A's whole image."""
+    import threading
+
+    runtime = gguf_internvl.runtime
+    submitted, calls = threading.Semaphore(0), []
+    submit, decode_image = runtime.submit, runtime.native.decode_image
+
+    def counting_submit(job):
+        submit(job)
+        submitted.release()
+
+    def held_decode_image(seq_id, chunk, n_past):
+        calls.append(chunk.key)
+        if len(calls) == 2:  # A's second tile: hold the worker here until B is queued
+            assert submitted.acquire(timeout=30), "B was never submitted"
+        return decode_image(seq_id, chunk, n_past)
+
+    monkeypatch.setattr(runtime, "submit", counting_submit)
+    monkeypatch.setattr(runtime.native, "decode_image", held_decode_image)
+    a = _request(gguf_internvl, prepare_image, [((1920, 1080), Detail.HIGH)], max_tokens=2)
+    b = _request(gguf_internvl, prepare_image, [((448, 448), Detail.LOW)], max_tokens=2)
+    # pixels no earlier test sent (no slot holds them in KV, the embedding cache has none of their tiles)
+    a.images[0] = prepare_image(_image(1920, 1080, seed=4242), Detail.HIGH, gguf_internvl.pixel_spec)
+    b.images[0] = prepare_image(_image(448, 448, seed=4243), Detail.LOW, gguf_internvl.pixel_spec)
+    order: list[str] = []
+
+    async def first_token(name: str, request: EngineRequest) -> None:
+        async for delta in gguf_internvl.generate(request):
+            if (delta.text or delta.finish_reason) and name not in order:
+                order.append(name)
+
+    task_a = asyncio.create_task(first_token("A", a))
+    assert await asyncio.to_thread(submitted.acquire, timeout=30)  # A is queued (and being read) first
+    await asyncio.gather(task_a, first_token("B", b))
+    assert len([k for k in calls if k.startswith(a.images[0].sha256)]) == 3  # 2 tiles + thumbnail
+    assert order == ["B", "A"]
+
+
 async def test_answers_from_reused_kv_equal_answers_computed_from_scratch(gguf_internvl, prepare_image, collect):
     from oculi.engines import llamacpp
 
