@@ -118,12 +118,39 @@ def time_parts(parts: Parts, concurrency: int, text_tokens: int) -> dict[str, fl
     }
 
 
+def encode_serially(parts: Parts, seeds: list[int]) -> float:
+    """Seconds to encode one tile per seed, one after another."""
+    chunks = [parts.chunk(seed) for seed in seeds]
+    start = time.perf_counter()
+    for chunk in chunks:
+        parts.encode(chunk)
+    return time.perf_counter() - start
+
+
+def encode_in_lanes(lanes: list[Parts], seeds: list[int]) -> float:
+    """Seconds to encode one tile per seed, the seeds dealt round robin to lanes running side by side."""
+    work = [[lane.chunk(seed) for seed in seeds[k :: len(lanes)]] for k, lane in enumerate(lanes)]
+
+    def run(lane: Parts, chunks: list[ImageChunk]) -> None:
+        for chunk in chunks:
+            lane.encode(chunk)  # ctypes lets go of the GIL during the call
+
+    workers = [threading.Thread(target=run, args=pair) for pair in zip(lanes, work, strict=True)]
+    start = time.perf_counter()
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return time.perf_counter() - start
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, required=True)
     parser.add_argument("--mmproj", type=Path, required=True)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--images", type=int, default=4, help="Distinct tiles for the serial-vs-lanes encode.")
+    parser.add_argument("--rounds", type=int, default=2, help="Serial-vs-lanes rounds (alternating; best of each).")
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--max-tokens", type=int, default=32)
     parser.add_argument("--text-tokens", type=int, default=20, help="Prompt text around the image.")
@@ -137,33 +164,22 @@ def main() -> None:
         parts.close()
         print(f"[profile] {threads} thread(s) done", flush=True)
 
-    # Two cores, N distinct tiles: one all-threads context in turn, or one 1-thread context per core at once.
+    # Two cores, N distinct tiles: one all-threads context in turn, or one 1-thread context per core at
+    # once; all contexts loaded together and the two ways alternating, so host drift favours neither.
     serial = Parts(args.model, args.mmproj, args.threads)
-    chunks = [serial.chunk(10 + i) for i in range(args.images)]
-    serial.encode(chunks[0])
-    start = time.perf_counter()
-    for chunk in chunks:
-        serial.encode(chunk)
-    serial_s = time.perf_counter() - start
-    serial.close()
     lanes = [Parts(args.model, args.mmproj, 1) for _ in range(args.threads)]
-    lane_chunks = [[lane.chunk(10 + i) for i in range(k, args.images, len(lanes))] for k, lane in enumerate(lanes)]
-    for lane, mine in zip(lanes, lane_chunks, strict=True):
-        lane.encode(mine[0])
-
-    def run(lane: Parts, mine: list[ImageChunk]) -> None:
-        for chunk in mine:
-            lane.encode(chunk)  # ctypes lets go of the GIL during the call
-
-    workers = [threading.Thread(target=run, args=pair) for pair in zip(lanes, lane_chunks, strict=True)]
-    start = time.perf_counter()
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    lanes_s = time.perf_counter() - start
-    for lane in lanes:
-        lane.close()
+    serial_runs: list[float] = []
+    lanes_runs: list[float] = []
+    for round_ in range(args.rounds):
+        seeds = [1000 * round_ + i for i in range(args.images)]  # no encoder output reused across rounds
+        for way in ("serial", "lanes") if round_ % 2 == 0 else ("lanes", "serial"):
+            if way == "serial":
+                serial_runs.append(encode_serially(serial, seeds))
+            else:
+                lanes_runs.append(encode_in_lanes(lanes, seeds))
+    serial_s, lanes_s = min(serial_runs), min(lanes_runs)
+    for parts in [serial, *lanes]:
+        parts.close()
 
     t = args.threads
     print(f"\nmodel: {args.model.name} + {args.mmproj.name}; CPU: {os.cpu_count()} cores\n")
@@ -182,7 +198,8 @@ def main() -> None:
         f"{args.concurrency} × {per_request:.2f} + {args.max_tokens} × {step:.3f} = {floor:.1f} s"
     )
     print(
-        f"\n{args.images} tiles: one {t}-thread context in turn {serial_s:.2f} s; "
+        f"\n{args.images} tiles, best of {args.rounds} alternating rounds: one {t}-thread context in turn "
+        f"{serial_s:.2f} s; "
         f"{len(lanes)} one-thread contexts side by side {lanes_s:.2f} s → ×{serial_s / lanes_s:.3f}"
     )
     gain = (args.concurrency * encode) * (1 - lanes_s / serial_s)
