@@ -99,7 +99,9 @@ class TiledProcessor(InternS1MultiModalProcessor):
         image_token_id = int(self.info.get_hf_config().image_token_id)
         return BatchFeature(
             {
-                "pixel_values": torch.cat([s.pixels for s in stacks], dim=0),
+                # One image (the common case): its tensor as is. ``TiledPrompter`` made it for this request alone,
+                # and ``torch.cat`` would copy all of its views (~15 ms for 7 views on a 2-core CPU) for nothing.
+                "pixel_values": stacks[0].pixels if len(stacks) == 1 else torch.cat([s.pixels for s in stacks], dim=0),
                 "image_num_patches": torch.tensor([s.views for s in stacks]),
                 "image_token_id": torch.tensor(image_token_id),
             }
