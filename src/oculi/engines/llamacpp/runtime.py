@@ -348,11 +348,15 @@ class Runtime:
             self._accept(run, self._sample(run, -1))
 
     def _read_ahead(self, job: Job, keys: list[int | str], i: int) -> bool:
-        """Whether a prefill admitted before ``job``'s will read ``keys[: i + 1]`` too (then ``job`` copies it)."""
+        """Whether a prefill admitted before ``job``'s is yet to read ``keys[: i + 1]`` too (then ``job`` copies it).
+
+        One that has read it already but was no donor (it shares too few positions) is not waited for.
+        """
         for prefill in self._prefilling:
             if prefill.job is job:
                 return False
-            if _common_prefix([_unit_key(u) for u in prefill.job.units], keys) > i:
+            ahead = _common_prefix([_unit_key(u) for u in prefill.job.units], keys) > i
+            if ahead and _common_prefix(prefill.slots[0].keys, keys) <= i:
                 return True
         return False
 
