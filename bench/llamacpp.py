@@ -76,14 +76,18 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _data_url(width: int, height: int, seed: int) -> str:
-    """A photo-like test image (smooth gradients + noise) as a PNG data URL."""
+def photo(width: int, height: int, seed: int) -> np.ndarray:
+    """Photo-like RGB pixels (smooth gradients + noise), ``[height, width, 3]`` uint8."""
     rng = np.random.RandomState(seed)
     y, x = np.mgrid[0:height, 0:width]
     base = np.stack([x / width * 255, y / height * 255, (x + y) / (width + height) * 255], axis=-1)
-    pixels = np.clip(base + rng.normal(0, 20, base.shape), 0, 255).astype("uint8")
+    return np.clip(base + rng.normal(0, 20, base.shape), 0, 255).astype("uint8")
+
+
+def _data_url(width: int, height: int, seed: int) -> str:
+    """A ``photo`` as a PNG data URL."""
     buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, "PNG")
+    Image.fromarray(photo(width, height, seed)).save(buffer, "PNG")
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 

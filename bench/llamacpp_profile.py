@@ -33,7 +33,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+from llamacpp import photo  # bench/llamacpp.py: the same pixels as the HTTP benchmark (bench/ is the script's dir)
 
 from oculi.engines.llamacpp.native import ImageChunk, Native
 from oculi.engines.llamacpp.prompt import Bitmap
@@ -41,11 +41,7 @@ from oculi.engines.llamacpp.prompt import Bitmap
 
 def tile(seed: int) -> Bitmap:
     """A 448×448 photo-like bitmap (one tile on mtmd's InternVL preprocessing)."""
-    rng = np.random.RandomState(seed)
-    y, x = np.mgrid[0:448, 0:448]
-    base = np.stack([x / 448 * 255, y / 448 * 255, (x + y) / 896 * 255], axis=-1)
-    pixels = np.clip(base + rng.normal(0, 20, base.shape), 0, 255).astype("uint8")
-    return Bitmap(f"tile-{seed}", 448, 448, pixels.tobytes(), wrapped=True)
+    return Bitmap(f"tile-{seed}", 448, 448, photo(448, 448, seed).tobytes(), wrapped=True)
 
 
 def median_time(fn: Callable[[], object], repeats: int) -> float:

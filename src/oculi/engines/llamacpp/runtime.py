@@ -125,6 +125,7 @@ class Prefill:
 
     job: Job
     slots: list[Slot]
+    keys: list[int | str]  # the prompt's unit keys (what its first slot will hold, unit by unit)
     steps: Iterator[None]
 
 
@@ -229,7 +230,8 @@ class Runtime:
         except Exception as exc:
             self._failed(job, slots, exc)
             return
-        prefill = Prefill(job, slots, self._prefill(job, slots))
+        keys = [_unit_key(u) for u in job.units]
+        prefill = Prefill(job, slots, keys, self._prefill(job, slots, keys))
         self._prefilling.append(prefill)
 
     def _advance(self, prefill: Prefill) -> None:
@@ -278,12 +280,11 @@ class Runtime:
             slot.busy = True
         return slots
 
-    def _prefill(self, job: Job, slots: list[Slot]) -> Iterator[None]:
+    def _prefill(self, job: Job, slots: list[Slot], keys: list[int | str]) -> Iterator[None]:
         """Evaluate the prompt in the first slot after its reusable prefix, yielding after each image chunk
         (the worker decodes the running sequences and moves the other prefills on meanwhile); then copy
         it to the other slots and start the choices."""
         native, main = self.native, slots[0]
-        keys = [_unit_key(u) for u in job.units]
         keep = self._reuse(main, slots, keys, 0)
         if not native.keep_prefix(main.seq_id, sum(main.positions[:keep])):
             native.clear(main.seq_id)
@@ -355,7 +356,7 @@ class Runtime:
         for prefill in self._prefilling:
             if prefill.job is job:
                 return False
-            ahead = _common_prefix([_unit_key(u) for u in prefill.job.units], keys) > i
+            ahead = _common_prefix(prefill.keys, keys) > i
             if ahead and _common_prefix(prefill.slots[0].keys, keys) <= i:
                 return True
         return False
