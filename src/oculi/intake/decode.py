@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from urllib.parse import unquote_to_bytes
 
 import numpy as np
+import pybase64
 from PIL import Image
 
 from oculi.errors import ImageDecodeError, ImageError, ImageTooLarge, UnsupportedImageType, public_reason
@@ -143,6 +144,13 @@ def decode_data_url(url: str, *, max_bytes: int, index: int | None = None) -> by
 
 
 def _b64decode(payload: str, index: int | None) -> bytes:
+    # pybase64 (SIMD) decodes a 1 MB image in ~0.1 ms; binascii takes ~3 ms, and the checks below as many again.
+    # Well-formed standard base64, what clients send, decodes on the first try; the rest (wrapped, URL-safe,
+    # unpadded, broken) takes the slow path, whose strict binascii names what is wrong.
+    try:
+        return pybase64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError):
+        pass
     text = payload.strip()
     if any(c in text for c in " \t\r\n"):
         text = "".join(text.split())  # line-wrapped (MIME-style) base64

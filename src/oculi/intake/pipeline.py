@@ -32,7 +32,7 @@ from oculi.errors import ImageError, ImageTooLarge
 from oculi.intake.cache import ENTRY_OVERHEAD, CachedPixels, ImageCache
 from oculi.intake.decode import ImageHeader, check_type, decode_data_url, decode_rgb, describe_bytes, read_header
 from oculi.intake.fetch import Fetcher
-from oculi.intake.tiling import FAST_REDUCING_GAP, plan_tiles, render_views, target_sizes
+from oculi.intake.tiling import Resizer, plan_tiles, render_views, target_sizes
 from oculi.intake.types import PixelSpec, PreparedImage, TilePlan
 from oculi.metrics import Metrics, watch_cache
 from oculi.service.admission import decoded_cost
@@ -282,8 +282,7 @@ class Intake:
         image = None
         if spec.full_image_max_side is not None:
             size = _fit(header.width, header.height, spec.full_image_max_side)
-            gap = FAST_REDUCING_GAP if fast else None
-            image = rgb if rgb.size == size else rgb.resize(size, Image.Resampling.BICUBIC, reducing_gap=gap)
+            image = rgb if rgb.size == size else Image.fromarray(Resizer(rgb, fast=fast)(size))
         return CachedPixels(pixel_values, image)
 
     def _count(self, tile_plan: TilePlan, cache: str) -> None:

@@ -12,13 +12,11 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
+import torch
 from PIL import Image
 
 from oculi.domain import Detail
 from oculi.intake.types import MAX_TILES, TILE_SIZE, PixelSpec, TilePlan
-
-# Pillow's reducing_gap for the fast path: box-reduce while the image stays ≥ 2× the target.
-FAST_REDUCING_GAP = 2.0
 
 
 @lru_cache(maxsize=16)
@@ -82,33 +80,51 @@ def target_sizes(plan: TilePlan, spec: PixelSpec) -> list[tuple[int, int]]:
     return [(s * plan.cols, s * plan.rows), (s, s)]
 
 
+class Resizer:
+    """Bicubic resizes of one RGB image to several sizes, as uint8 ``[h, w, 3]`` arrays.
+
+    Exact (default): Pillow's antialiased bicubic, what the reference
+    processor does. ``fast``: torch's antialiased bicubic on the uint8 image
+    (``interpolate(..., antialias=True)``, the kernel torchvision's resize
+    uses), the same filter computed 3-5× faster (measured on 2 cores: a
+    900×600 image to a 3×2 grid 5.9 ms vs 19.7 ms, a 4032×3024 photo to one
+    tile 13.6 ms vs 117 ms); it differs from Pillow by rounding only (mean
+    |Δ| ≤ 0.15 grey levels of 255 in the cases measured, single pixels ≤ 2).
+    """
+
+    def __init__(self, image: Image.Image, *, fast: bool = False) -> None:
+        self.image = image
+        # [1, 3, H, W] with channels-last strides over a copy of the pixels: torch's vectorised uint8 path.
+        self._pixels = torch.from_numpy(np.array(image)).permute(2, 0, 1).unsqueeze(0) if fast else None
+
+    def __call__(self, size: tuple[int, int]) -> np.ndarray:
+        width, height = size
+        if self._pixels is None:
+            return np.asarray(self.image.resize(size, Image.Resampling.BICUBIC))
+        out = torch.nn.functional.interpolate(self._pixels, size=(height, width), mode="bicubic", antialias=True)
+        return out[0].permute(1, 2, 0).numpy()
+
+
 def render_views(image: Image.Image, plan: TilePlan, spec: PixelSpec, *, fast: bool = False) -> np.ndarray:
     """Resize, cut and normalise ``image`` (RGB) into float32 ``[views, 3, S, S]``.
 
-    Exact (default): every view is a bicubic resize of ``image``, like the
-    reference processor. ``fast``: Pillow's ``reducing_gap=2`` (box-reduce by
-    an integer factor while the image stays ≥ 2× the target, then bicubic)
-    and the thumbnail resized from the already-resized grid instead of the
-    full image. Measured here: each within ~0.2–0.5 grey levels mean of the
-    exact view, and the thumbnail 2–3× cheaper. The views are gathered as one
-    uint8 stack and normalised in one vectorised pass.
+    Every view is a bicubic resize of ``image`` (``Resizer``: Pillow like the
+    reference processor, or torch's equivalent filter when ``fast``). The
+    views are gathered as one uint8 stack and normalised in one vectorised
+    pass.
     """
     s = spec.tile_size
-    gap = FAST_REDUCING_GAP if fast else None
+    resize = Resizer(image, fast=fast)
     stack = np.empty((plan.views, s, s, 3), dtype=np.uint8)
     if plan.detail is Detail.LOW:
-        stack[0] = np.asarray(image.resize((s, s), Image.Resampling.BICUBIC, reducing_gap=gap))
+        stack[0] = resize((s, s))
         return normalise(stack, spec)
-    grid_image = image.resize((s * plan.cols, s * plan.rows), Image.Resampling.BICUBIC, reducing_gap=gap)
-    grid = np.asarray(grid_image)
+    grid = resize((s * plan.cols, s * plan.rows))
     # [rows·S, cols·S, 3] → [rows, cols, S, S, 3]: row-major tile order, no Python loop.
     stack[: plan.tiles] = grid.reshape(plan.rows, s, plan.cols, s, 3).swapaxes(1, 2).reshape(plan.tiles, s, s, 3)
     if plan.thumbnail:
-        if plan.tiles == 1:
-            stack[-1] = stack[0]  # the 1×1 grid tile already is the whole image at S×S
-        else:
-            source = grid_image if fast else image
-            stack[-1] = np.asarray(source.resize((s, s), Image.Resampling.BICUBIC, reducing_gap=gap))
+        # the 1×1 grid tile already is the whole image at S×S
+        stack[-1] = stack[0] if plan.tiles == 1 else resize((s, s))
     return normalise(stack, spec)
 
 

@@ -7,8 +7,8 @@ cannot produce SPEC §3's views. Instead, oculi hands vLLM the views intake
 already made (``TileStack``: ``[views, 3, 448, 448]`` normalised float32, one
 per image, each with its own ``detail``). ``TiledProcessor`` turns them into
 exactly the tensors the stock processor would have produced
-(``pixel_values`` flattened over images, ``image_num_patches``,
-``image_token_id``), so the stock prompt replacement writes
+(``pixel_values`` flattened over images, in the model's dtype;
+``image_num_patches``; ``image_token_id``), so the stock prompt replacement writes
 ``<img>`` + ``views × 256`` ``<IMG_CONTEXT>`` + ``</img>`` per image and the
 stock model code encodes the views: the model sees what usage reports.
 
@@ -97,11 +97,13 @@ class TiledProcessor(InternS1MultiModalProcessor):
             raise ValueError("oculi's tiled InternVL processor takes images only")
         stacks: list[Any] = list(images.get_all())
         image_token_id = int(self.info.get_hf_config().image_token_id)
+        # One image (the common case): its tensor as is, no ``torch.cat`` copy of all its views.
+        pixels = stacks[0].pixels if len(stacks) == 1 else torch.cat([s.pixels for s in stacks], dim=0)
         return BatchFeature(
             {
-                # One image (the common case): its tensor as is. ``TiledPrompter`` made it for this request alone,
-                # and ``torch.cat`` would copy all of its views (~15 ms for 7 views on a 2-core CPU) for nothing.
-                "pixel_values": stacks[0].pixels if len(stacks) == 1 else torch.cat([s.pixels for s in stacks], dim=0),
+                # In the model's dtype, as vLLM's ``call_hf_processor`` casts the stock processor's output: a bf16
+                # model gets half the bytes to ship to its engine core and no cast in the worker.
+                "pixel_values": pixels.to(self.info.ctx.model_config.dtype),
                 "image_num_patches": torch.tensor([s.views for s in stacks]),
                 "image_token_id": torch.tensor(image_token_id),
             }
