@@ -7,7 +7,7 @@ detail, bytes → normalised tiles tensor:
 - reference: PIL decode + transformers ``GotOcr2ImageProcessorPil``
   (crop_to_patches for high, max 6 patches of 448, ImageNet mean/std);
 - oculi: ``Intake.prepare`` (cache disabled) with the fast path on (default:
-  JPEG draft decode + reduce-before-resize) and, for comparison, off (exact).
+  JPEG draft decode + torch's antialiased bicubic) and, for comparison, off (exact).
 
 Prints one line per case: medians in ms and reference/oculi ratios.
 Targets: ≥ 3× on the 12 MP JPEG at low, ≥ 1.5× at high, never slower.
