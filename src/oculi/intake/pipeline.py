@@ -282,7 +282,7 @@ class Intake:
         image = None
         if spec.full_image_max_side is not None:
             size = _fit(header.width, header.height, spec.full_image_max_side)
-            image = rgb if rgb.size == size else Image.fromarray(Resizer(rgb, fast=fast)(size))
+            image = rgb if rgb.size == size else Image.fromarray(Resizer(rgb, fast=fast)(size).numpy())
         return CachedPixels(pixel_values, image)
 
     def _count(self, tile_plan: TilePlan, cache: str) -> None:

@@ -81,7 +81,7 @@ def target_sizes(plan: TilePlan, spec: PixelSpec) -> list[tuple[int, int]]:
 
 
 class Resizer:
-    """Bicubic resizes of one RGB image to several sizes, as uint8 ``[h, w, 3]`` arrays.
+    """Bicubic resizes of one RGB image to several sizes, as uint8 ``[h, w, 3]`` tensors.
 
     Exact (default): Pillow's antialiased bicubic, what the reference
     processor does. ``fast``: torch's antialiased bicubic on the uint8 image
@@ -97,12 +97,12 @@ class Resizer:
         # [1, 3, H, W] with channels-last strides over a copy of the pixels: torch's vectorised uint8 path.
         self._pixels = torch.from_numpy(np.array(image)).permute(2, 0, 1).unsqueeze(0) if fast else None
 
-    def __call__(self, size: tuple[int, int]) -> np.ndarray:
+    def __call__(self, size: tuple[int, int]) -> torch.Tensor:
         width, height = size
         if self._pixels is None:
-            return np.asarray(self.image.resize(size, Image.Resampling.BICUBIC))
+            return torch.from_numpy(np.array(self.image.resize(size, Image.Resampling.BICUBIC)))
         out = torch.nn.functional.interpolate(self._pixels, size=(height, width), mode="bicubic", antialias=True)
-        return out[0].permute(1, 2, 0).numpy()
+        return out[0].permute(1, 2, 0)
 
 
 def render_views(image: Image.Image, plan: TilePlan, spec: PixelSpec, *, fast: bool = False) -> np.ndarray:
@@ -110,30 +110,26 @@ def render_views(image: Image.Image, plan: TilePlan, spec: PixelSpec, *, fast: b
 
     Every view is a bicubic resize of ``image`` (``Resizer``: Pillow like the
     reference processor, or torch's equivalent filter when ``fast``). The
-    views are gathered as one uint8 stack and normalised in one vectorised
-    pass.
+    views are written straight into the float32 output (the grid's tiles are
+    a strided view of it, no Python loop) and normalised there in place as
+    ``x·(1/(255·std)) − mean/std``: torch's kernels, 2× faster than the same
+    arithmetic in numpy over the transposed stack, with the same float32
+    results.
     """
     s = spec.tile_size
     resize = Resizer(image, fast=fast)
-    stack = np.empty((plan.views, s, s, 3), dtype=np.uint8)
+    out = torch.empty((plan.views, 3, s, s), dtype=torch.float32)
     if plan.detail is Detail.LOW:
-        stack[0] = resize((s, s))
-        return normalise(stack, spec)
-    grid = resize((s * plan.cols, s * plan.rows))
-    # [rows·S, cols·S, 3] → [rows, cols, S, S, 3]: row-major tile order, no Python loop.
-    stack[: plan.tiles] = grid.reshape(plan.rows, s, plan.cols, s, 3).swapaxes(1, 2).reshape(plan.tiles, s, s, 3)
-    if plan.thumbnail:
-        # the 1×1 grid tile already is the whole image at S×S
-        stack[-1] = stack[0] if plan.tiles == 1 else resize((s, s))
-    return normalise(stack, spec)
-
-
-def normalise(stack: np.ndarray, spec: PixelSpec) -> np.ndarray:
-    """uint8 ``[n, S, S, 3]`` → float32 ``[n, 3, S, S]`` as ``(x/255 − mean)/std``, in one pass."""
+        out[0].copy_(resize((s, s)).permute(2, 0, 1))
+    else:
+        grid = resize((s * plan.cols, s * plan.rows))
+        # [rows·S, cols·S, 3] → [rows, S, cols, S, 3] → [rows, cols, 3, S, S]: row-major tile order.
+        tiles = grid.unflatten(0, (plan.rows, s)).unflatten(2, (plan.cols, s)).permute(0, 2, 4, 1, 3)
+        out[: plan.tiles].copy_(tiles.flatten(0, 1))
+        if plan.thumbnail:
+            # the 1×1 grid tile already is the whole image at S×S
+            out[-1].copy_(out[0] if plan.tiles == 1 else resize((s, s)).permute(2, 0, 1))
     std = np.asarray(spec.std, dtype=np.float64)
-    scale = (1.0 / (255.0 * std)).astype(np.float32).reshape(1, 3, 1, 1)
-    bias = (-np.asarray(spec.mean, dtype=np.float64) / std).astype(np.float32).reshape(1, 3, 1, 1)
-    out = np.empty((stack.shape[0], 3, stack.shape[1], stack.shape[2]), dtype=np.float32)
-    np.multiply(stack.transpose(0, 3, 1, 2), scale, out=out, casting="unsafe")
-    out += bias
-    return out
+    scale = torch.from_numpy((1.0 / (255.0 * std)).astype(np.float32)).view(1, 3, 1, 1)
+    bias = torch.from_numpy((-np.asarray(spec.mean, dtype=np.float64) / std).astype(np.float32)).view(1, 3, 1, 1)
+    return out.mul_(scale).add_(bias).numpy()
