@@ -238,10 +238,10 @@ class Generator:
         engine = self.registry.resolve(request.model)
         # A new schema takes llguidance some milliseconds to compile: off the event loop (cached ones are instant).
         # A plain request has nothing to compile and skips the thread hand-off.
-        plain = request.output.is_plain
-        output = (
-            self.output_plan(request, engine) if plain else await asyncio.to_thread(self.output_plan, request, engine)
-        )
+        if request.output.is_plain:
+            output = self.output_plan(request, engine)
+        else:
+            output = await asyncio.to_thread(self.output_plan, request, engine)
         check_max_tokens(request, engine.info.context_length)
         history = await self.history(request.previous_response_id, request.owner)
         conversation = history.continued_by(request.conversation)
