@@ -5,8 +5,9 @@ HTTP with the OpenAI chat-completions API. Both servers are up at once but
 only one works at a time: every scenario runs ``--rounds`` times on each,
 the servers taking turns and alternating which goes first (ABBA…), so a
 shared host that speeds up or slows down during the run favours neither.
-The CPU time each server spends while the other works is printed (an idle
-server must not take cores from the working one).
+The CPU time each server spends while the other works is printed: what an
+idle server takes from the working one (vLLM's readers busy-poll for a second
+after their last message, in both servers).
 
 - single requests: one 900×600 PNG at ``high``, 16 output tokens, greedy;
   ``--repeats`` requests per round, each with a fresh image; latency;
@@ -198,7 +199,7 @@ async def run_interleaved(
     servers: list[Server], units: list[tuple[str, Unit]], rounds: int, results: dict[str, dict[str, Result]]
 ) -> dict[str, float]:
     """Each unit ``rounds`` times on every server, alternating which goes first; returns, per server, the CPU
-    seconds it used while the other one worked (should be ~0: an idle server must leave the cores alone)."""
+    seconds it used while the other one worked (what it took from the other's cores)."""
     idle_cpu = {s.name: 0.0 for s in servers}
     async with httpx.AsyncClient(timeout=900) as client:
         for server in servers:  # warm-up: first-request compilation, allocator growth
