@@ -96,7 +96,7 @@ async def seconds_per_token(engine, output: OutputSpec, tokens: int, seed: int) 
     from oculi.intake.types import PreparedImage
 
     spec = engine.pixel_spec
-    tiles = plan_tiles(448, 448, Detail.LOW, tile_size=spec.tile_size, max_tiles=spec.max_tiles)
+    tiles = plan_tiles(448, 448, Detail.LOW, max_tiles=spec.max_tiles)
     prepared = PreparedImage(0, f"{seed:064x}", b"", "image/png", 448, 448, tiles, render_views(image, tiles, spec))
     conversation = Conversation([Message(Role.USER, [ImagePart("data:", Detail.LOW), TextPart("Read the receipt.")])])
     params = GenerationParams(max_tokens=tokens, temperature=1.0, seed=seed)

@@ -21,6 +21,14 @@ def tiny_llava() -> Path:
     return cached_checkpoint("tiny-llava")
 
 
+@pytest.fixture(scope="session", params=["tiny-qwen2_5_vl", "tiny-qwen3_vl", "tiny-gemma3"])
+def tiny_family(request) -> Path:
+    """Each tiny random-weight checkpoint of the other SPEC §3 families (Qwen2.5-VL, Qwen3-VL, Gemma 3)."""
+    from oculi.testing.checkpoints import cached_checkpoint
+
+    return cached_checkpoint(request.param)
+
+
 @pytest.fixture(scope="session")
 def prepare_image():
     """Build a ``PreparedImage`` from a PIL image the way intake does (SPEC §3 plan + tiles).
@@ -31,15 +39,16 @@ def prepare_image():
     import hashlib
     import io
 
-    from oculi.intake.tiling import plan_tiles, render_views
-    from oculi.intake.types import PreparedImage
+    from oculi.intake.tiling import plan_tiles, render_grid, render_views
+    from oculi.intake.types import PreparedImage, ViewLayout
 
     def prepare(image, detail, spec, index=0):
-        plan = plan_tiles(image.width, image.height, detail, tile_size=spec.tile_size, max_tiles=spec.max_tiles)
+        plan = plan_tiles(image.width, image.height, detail, max_tiles=spec.max_tiles)
         buffer = io.BytesIO()
         image.save(buffer, "PNG")
         data = buffer.getvalue()
-        pixels = render_views(image, plan, spec) if spec.tiles else None
+        grid = spec.tiles and spec.layout is ViewLayout.GRID
+        pixels = render_views(image, plan, spec) if spec.tiles and not grid else None
         return PreparedImage(
             index=index,
             sha256=hashlib.sha256(data).hexdigest(),
@@ -50,6 +59,7 @@ def prepare_image():
             plan=plan,
             pixel_values=pixels,
             image=image if spec.full_image_max_side else None,
+            model_images=render_grid(image, plan, spec) if grid else None,
         )
 
     return prepare

@@ -19,6 +19,7 @@ from rich.table import Table
 from oculi.cli_batch import batch_app
 from oculi.domain import Conversation, Detail, GenerationParams, ImagePart, Message, Role, TextPart
 from oculi.errors import OculiError
+from oculi.intake.types import TILE_SIZE
 from oculi.settings import Settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="oculi: self-hosted image understanding API.")
@@ -159,11 +160,16 @@ def tokens(
     image: Annotated[str, typer.Argument(help="Image file or URL.")],
     detail: DetailOpt = Detail.AUTO,
     fetch_allow: AllowOpt = None,
+    model: Annotated[
+        str | None,
+        typer.Option("--model", "-m", help="Count for this model (hub id or checkpoint directory): its view size."),
+    ] = None,
 ) -> None:
     """Count the image tokens of an image (SPEC §3) without running a model."""
     from oculi.intake.pipeline import Intake
 
     settings = build_settings(fetch_allow=fetch_allow)
+    view = view_of(model, settings) if model else f"{TILE_SIZE}×{TILE_SIZE} px (SPEC §3)"
 
     async def plan() -> Any:
         intake = Intake(settings)
@@ -183,8 +189,29 @@ def tokens(
     table.add_row("detail", f"{detail.value} → {p.detail.value}")
     table.add_row("grid", f"{p.cols}×{p.rows} (cols×rows)")
     table.add_row("tiles", f"{p.tiles} + {'1 thumbnail' if p.thumbnail else 'no thumbnail'} = {p.views} views")
+    table.add_row("view", view)
     table.add_row("image tokens", str(p.image_tokens))
     Console().print(table)
+
+
+def view_of(model: str, settings: Settings) -> str:
+    """What one view of ``model`` is: its family's view size, or why its counts are not SPEC §3's."""
+    from transformers import AutoConfig
+
+    from oculi import families
+    from oculi.engines import llamacpp
+    from oculi.engines.hf.loading import resolve_checkpoint
+
+    if llamacpp.handles(model):
+        return f"{TILE_SIZE}×{TILE_SIZE} px for InternVL GGUFs; other GGUFs: what llama.cpp's mtmd produces"
+    try:
+        config = AutoConfig.from_pretrained(resolve_checkpoint(model, settings))
+    except OculiError as exc:
+        fail(exc)
+    family = families.match(config)
+    if family is None:
+        return f"not a SPEC §3 family ({config.model_type}): the model's processor decides its image tokens"
+    return f"{family.view_size}×{family.view_size} px ({family.name})"
 
 
 @app.command()

@@ -19,7 +19,8 @@ from oculi.store.base import StoredResponse
 
 log = logging.getLogger(__name__)
 
-_DETAILS = {d.value: d for d in Detail}
+# "original" is a newer OpenAI value ("the image as sent"): the most detail SPEC §3 gives is ``high``.
+_DETAILS = {**{d.value: d for d in Detail}, "original": Detail.HIGH}
 _ROLES = {"system": Role.SYSTEM, "developer": Role.SYSTEM, "user": Role.USER, "assistant": Role.ASSISTANT}
 _FINISH = {
     FinishReason.STOP: "stop",
@@ -31,13 +32,15 @@ _FINISH = {
 
 
 def parse_detail(value: str | None, param: str) -> Detail:
-    """``auto`` / ``low`` / ``high`` (missing → ``auto``); anything else is a 400 naming ``param``."""
+    """``auto`` / ``low`` / ``high`` / ``original`` (= ``high``; missing → ``auto``); anything else is a 400."""
     if value is None:
         return Detail.AUTO
     detail = _DETAILS.get(value)
     if detail is None:
         raise InvalidRequest(
-            f"Invalid image detail {value!r} at {param}; use one of 'auto', 'low', 'high'.", param=param
+            f"Invalid image detail {value!r} at {param}; use one of 'auto', 'low', 'high' "
+            "('original' is treated as 'high').",
+            param=param,
         )
     return detail
 

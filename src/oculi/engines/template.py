@@ -3,28 +3,35 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from oculi.domain import Conversation, FunctionTool, ImagePart, Role, TextPart, ToolCall
 
 
-def template_messages(conversation: Conversation, *, flatten_text_turns: bool = False) -> list[dict[str, Any]]:
+def template_messages(
+    conversation: Conversation, *, flatten_text_turns: bool = False, image_repeats: Sequence[int] | None = None
+) -> list[dict[str, Any]]:
     """Each message as ``{"role", "content": [{"type": "text" | "image"}, ...]}``.
 
-    Images become ``{"type": "image"}`` placeholders the engine expands.
+    Images become ``{"type": "image"}`` placeholders the engine expands;
+    ``image_repeats[i]`` placeholders for the conversation's ``i``-th image
+    (one by default), for families that take one image as several.
     ``flatten_text_turns``: a non-user message with only text gets its content
     as one string, the form GGUF-embedded templates expect for system and
     assistant turns. Tool calls and tool results take the shape Hugging Face
     templates read (``tool_calls[].function{name, arguments}``, ``role: "tool"``).
     """
     messages: list[dict[str, Any]] = []
+    image = 0
     for message in conversation.messages:
         content: list[dict[str, Any]] = []
         for part in message.parts:
             if isinstance(part, TextPart):
                 content.append({"type": "text", "text": part.text})
             elif isinstance(part, ImagePart):
-                content.append({"type": "image"})
+                content.extend({"type": "image"} for _ in range(image_repeats[image] if image_repeats else 1))
+                image += 1
         item: dict[str, Any]
         if message.role is Role.TOOL or (
             flatten_text_turns and message.role is not Role.USER and all(c["type"] == "text" for c in content)

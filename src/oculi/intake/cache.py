@@ -30,6 +30,7 @@ class CachedPixels:
 
     pixel_values: np.ndarray | None
     image: Image.Image | None
+    model_images: tuple[np.ndarray, ...] | None = None
 
     @property
     def nbytes(self) -> int:
@@ -37,6 +38,8 @@ class CachedPixels:
         size = ENTRY_OVERHEAD
         if self.pixel_values is not None:
             size += self.pixel_values.nbytes
+        for array in self.model_images or ():
+            size += array.nbytes
         if self.image is not None:
             size += self.image.width * self.image.height * len(self.image.getbands())
         return size

@@ -32,8 +32,8 @@ from oculi.errors import ImageError, ImageTooLarge
 from oculi.intake.cache import ENTRY_OVERHEAD, CachedPixels, ImageCache
 from oculi.intake.decode import ImageHeader, check_type, decode_data_url, decode_rgb, describe_bytes, read_header
 from oculi.intake.fetch import Fetcher
-from oculi.intake.tiling import Resizer, plan_tiles, render_views, target_sizes
-from oculi.intake.types import PixelSpec, PreparedImage, TilePlan
+from oculi.intake.tiling import Resizer, plan_tiles, render_grid, render_views, target_sizes
+from oculi.intake.types import PixelSpec, PreparedImage, TilePlan, ViewLayout
 from oculi.metrics import Metrics, watch_cache
 from oculi.service.admission import decoded_cost
 from oculi.settings import Settings
@@ -120,9 +120,7 @@ class Intake:
             data, sha256, header = await self._load(image, None, load_stored, load_file)
         except ImageError as exc:
             raise _at_index(exc, index) from exc
-        tile_plan = plan_tiles(
-            header.width, header.height, image.detail, tile_size=spec.tile_size, max_tiles=spec.max_tiles
-        )
+        tile_plan = plan_tiles(header.width, header.height, image.detail, max_tiles=spec.max_tiles)
         return PreparedImage(index, sha256, data, header.mime, header.width, header.height, tile_plan)
 
     # --- one image -----------------------------------------------------------------------
@@ -139,9 +137,7 @@ class Intake:
     ) -> PreparedImage:
         try:
             data, sha256, header = await self._load(part, fetches, load_stored, load_file)
-            tile_plan = plan_tiles(
-                header.width, header.height, part.detail, tile_size=spec.tile_size, max_tiles=spec.max_tiles
-            )
+            tile_plan = plan_tiles(header.width, header.height, part.detail, max_tiles=spec.max_tiles)
             if charge is not None and self._pixels.get((sha256, tile_plan, spec)) is None:
                 charge(_decoded_cost(header, tile_plan, spec))
             pixels, cache = await self._pixels_for(data, sha256, header, tile_plan, spec)
@@ -158,6 +154,7 @@ class Intake:
             plan=tile_plan,
             pixel_values=pixels.pixel_values if pixels else None,
             image=pixels.image if pixels else None,
+            model_images=pixels.model_images if pixels else None,
         )
 
     async def _load(
@@ -276,14 +273,20 @@ class Intake:
             sizes.append(_fit(header.width, header.height, spec.full_image_max_side))
         min_size = (max(w for w, _ in sizes), max(h for _, h in sizes)) if fast else None
         rgb = decode_rgb(data, header, min_size=min_size, max_pixels=self.settings.max_image_pixels)
-        pixel_values = render_views(rgb, tile_plan, spec, fast=fast) if spec.tiles else None
-        if pixel_values is not None:
-            pixel_values.flags.writeable = False  # shared by every request that hits the cache
+        pixel_values = None
+        model_images = None
+        if spec.tiles and spec.layout is ViewLayout.GRID:
+            model_images = render_grid(rgb, tile_plan, spec, fast=fast)
+        elif spec.tiles:
+            pixel_values = render_views(rgb, tile_plan, spec, fast=fast)
+        for array in (pixel_values, *(model_images or ())):
+            if array is not None:
+                array.flags.writeable = False  # shared by every request that hits the cache
         image = None
         if spec.full_image_max_side is not None:
             size = _fit(header.width, header.height, spec.full_image_max_side)
             image = rgb if rgb.size == size else Image.fromarray(Resizer(rgb, fast=fast)(size).numpy())
-        return CachedPixels(pixel_values, image)
+        return CachedPixels(pixel_values, image, model_images)
 
     def _count(self, tile_plan: TilePlan, cache: str) -> None:
         if self._metrics is None:
@@ -314,7 +317,7 @@ def _decoded_cost(header: ImageHeader, tile_plan: TilePlan, spec: PixelSpec) -> 
         w, h = _fit(header.width, header.height, spec.full_image_max_side)
         full = w * h
     views = tile_plan.views if spec.tiles else 0
-    return decoded_cost(header.width, header.height, views, spec.tile_size, full)
+    return decoded_cost(header.width, header.height, views, spec.view_size, full)
 
 
 def _being_cancelled() -> bool:

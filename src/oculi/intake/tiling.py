@@ -1,10 +1,13 @@
 """SPEC §3: which views an image becomes (the tile plan) and their pixels.
 
 ``plan_tiles`` is pure arithmetic on the image size, so token counting never
-needs pixels. ``render_views`` turns an RGB image into the stacked, normalised
-float32 views InternVL-family models take: the grid tiles row by row, then the
-thumbnail (always, also on a 1×1 grid: SPEC §3 deliberately differs from
-transformers' ``crop_to_patches`` here, which drops the thumbnail then).
+needs pixels; its grid rule is always SPEC §3's 448-based one. The pixels are
+rendered at the family's view size (``PixelSpec.view_size``, see
+``oculi.families``): ``render_views`` turns an RGB image into stacked views
+(InternVL, Gemma 3: the grid tiles row by row, then the thumbnail — always,
+also on a 1×1 grid: SPEC §3 deliberately differs from transformers'
+``crop_to_patches`` here, which drops the thumbnail then);
+``render_grid`` into the grid as one image plus the thumbnail (Qwen).
 """
 
 from __future__ import annotations
@@ -74,7 +77,7 @@ def plan_tiles(
 
 def target_sizes(plan: TilePlan, spec: PixelSpec) -> list[tuple[int, int]]:
     """The (width, height) sizes the views are resized to: what decoding must at least deliver."""
-    s = spec.tile_size
+    s = spec.view_size
     if plan.detail is Detail.LOW:
         return [(s, s)]
     return [(s * plan.cols, s * plan.rows), (s, s)]
@@ -106,7 +109,7 @@ class Resizer:
 
 
 def render_views(image: Image.Image, plan: TilePlan, spec: PixelSpec, *, fast: bool = False) -> np.ndarray:
-    """Resize, cut and normalise ``image`` (RGB) into float32 ``[views, 3, S, S]``.
+    """Resize, cut and normalise ``image`` (RGB) into float32 ``[views, 3, S, S]`` (S = the view size).
 
     Every view is a bicubic resize of ``image`` (``Resizer``: Pillow like the
     reference processor, or torch's equivalent filter when ``fast``). The
@@ -114,11 +117,11 @@ def render_views(image: Image.Image, plan: TilePlan, spec: PixelSpec, *, fast: b
     a strided view of it, no Python loop) and normalised there in place as
     ``x·(1/(255·std)) − mean/std``: torch's kernels, 2× faster than the same
     arithmetic in numpy over the transposed stack, with the same float32
-    results.
+    results. Without ``spec.normalise``: uint8 ``[views, S, S, 3]``.
     """
-    s = spec.tile_size
+    s = spec.view_size
     resize = Resizer(image, fast=fast)
-    out = torch.empty((plan.views, 3, s, s), dtype=torch.float32)
+    out = torch.empty((plan.views, 3, s, s), dtype=torch.float32 if spec.normalise else torch.uint8)
     if plan.detail is Detail.LOW:
         out[0].copy_(resize((s, s)).permute(2, 0, 1))
     else:
@@ -129,7 +132,39 @@ def render_views(image: Image.Image, plan: TilePlan, spec: PixelSpec, *, fast: b
         if plan.thumbnail:
             # the 1×1 grid tile already is the whole image at S×S
             out[-1].copy_(out[0] if plan.tiles == 1 else resize((s, s)).permute(2, 0, 1))
+    if not spec.normalise:
+        return out.permute(0, 2, 3, 1).contiguous().numpy()
+    return _normalise(out, spec).numpy()
+
+
+def render_grid(image: Image.Image, plan: TilePlan, spec: PixelSpec, *, fast: bool = False) -> tuple[np.ndarray, ...]:
+    """The GRID layout: the grid as one image of ``cols·S × rows·S``, then the ``S × S`` thumbnail.
+
+    ``low`` is one ``S × S`` image. Float32 ``[3, H, W]`` normalised like
+    ``render_views``, or uint8 ``[H, W, 3]`` without ``spec.normalise``.
+    """
+    s = spec.view_size
+    resize = Resizer(image, fast=fast)
+    sizes = [(s, s)] if plan.detail is Detail.LOW else [(s * plan.cols, s * plan.rows)]
+    if plan.thumbnail:
+        sizes.append((s, s))
+    out: list[np.ndarray] = []
+    for size in sizes:
+        if out and size == sizes[0]:  # the thumbnail of a 1×1 grid is the grid image itself
+            out.append(out[0])
+            continue
+        view = resize(size)
+        if spec.normalise:
+            out.append(_normalise(view.permute(2, 0, 1).unsqueeze(0), spec)[0].numpy())
+        else:
+            out.append(view.contiguous().numpy())
+    return tuple(out)
+
+
+def _normalise(views: torch.Tensor, spec: PixelSpec) -> torch.Tensor:
+    """``[n, 3, H, W]`` pixel values (0-255) → float32 ``x·(1/(255·std)) − mean/std``, in place when float."""
     std = np.asarray(spec.std, dtype=np.float64)
     scale = torch.from_numpy((1.0 / (255.0 * std)).astype(np.float32)).view(1, 3, 1, 1)
     bias = torch.from_numpy((-np.asarray(spec.mean, dtype=np.float64) / std).astype(np.float32)).view(1, 3, 1, 1)
-    return out.mul_(scale).add_(bias).numpy()
+    views = views if views.dtype == torch.float32 else views.to(torch.float32)
+    return views.mul_(scale).add_(bias)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 from typing import TYPE_CHECKING
 
 from oculi.domain import Detail
@@ -18,23 +19,37 @@ TOKENS_PER_TILE = 256
 MAX_TILES = 6
 
 
+class ViewLayout(Enum):
+    """How an image's SPEC §3 views are grouped into the images a model takes (see ``oculi.families``)."""
+
+    TILES = "tiles"  # every view its own image: stacked ``[views, …]`` in ``PreparedImage.pixel_values``
+    GRID = "grid"  # the grid as one image, then the thumbnail: ``PreparedImage.model_images``
+
+
 @dataclass(frozen=True)
 class PixelSpec:
     """What pixels an engine wants from intake.
 
-    ``tiles``: InternVL-layout tiles (``tile_size`` square, RGB, bicubic resize,
-    normalised with ``mean``/``std``), stacked per image as float32
-    ``[n, 3, tile_size, tile_size]``: the grid tiles row by row, then the thumbnail.
+    ``tiles``: SPEC §3 views rendered at ``view_size`` (the grid is chosen by
+    the 448-based rule whatever the view size; bicubic resize, RGB). With
+    ``normalise`` they are float32 channels-first, normalised with
+    ``mean``/``std``; without, uint8 ``[…, H, W, 3]`` for a processor that
+    normalises itself. ``layout`` ``TILES``: stacked per image as
+    ``[views, 3, S, S]`` (the grid tiles row by row, then the thumbnail);
+    ``GRID``: the grid as one ``[3, rows·S, cols·S]`` image, then the
+    thumbnail (``low``: the one view).
     ``full_image_max_side``: also hand over the decoded RGB image, downscaled so
     its longer side is at most this (engines with their own processor, oculi-lite).
     """
 
     tiles: bool = True
-    tile_size: int = TILE_SIZE
+    view_size: int = TILE_SIZE
     max_tiles: int = MAX_TILES
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
     full_image_max_side: int | None = None
+    layout: ViewLayout = ViewLayout.TILES
+    normalise: bool = True
 
 
 @dataclass(frozen=True)
@@ -77,8 +92,9 @@ class PreparedImage:
     width: int  # after EXIF orientation
     height: int
     plan: TilePlan
-    pixel_values: np.ndarray | None = None  # [views, 3, S, S] float32, when the spec asks for tiles
+    pixel_values: np.ndarray | None = None  # [views, 3, S, S] float32 (or uint8 [views, S, S, 3]): TILES layout
     image: Image.Image | None = None  # decoded RGB, when the spec asks for it
+    model_images: tuple[np.ndarray, ...] | None = None  # GRID layout: the grid image, then the thumbnail
 
     @property
     def image_tokens(self) -> int:

@@ -14,6 +14,8 @@ that loads real checkpoints.
   attention accepts 32–512).
 - ``build_tiny_llava``: ``LlavaForConditionalGeneration`` (CLIP vision tower
   + Llama text model), the other family; the engine uses its own processor.
+- ``family_checkpoints``: Qwen2.5-VL, Qwen3-VL and Gemma 3, the other families
+  SPEC §3 maps exactly onto (``tiny-qwen2_5_vl``, ``tiny-qwen3_vl``, ``tiny-gemma3``).
 - ``build_internvl3_1b_random``: the real sizes of ``OpenGVLab/InternVL3-1B-hf``
   (InternViT-300M + Qwen2.5-0.5B), random weights — for benchmarks only.
 
@@ -31,6 +33,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from oculi.testing.family_checkpoints import build_tiny_gemma3, build_tiny_qwen2_5_vl, build_tiny_qwen3_vl
 from oculi.testing.vocab import (
     CLIP_MEAN,
     CLIP_STD,
@@ -49,6 +52,7 @@ from oculi.testing.vocab import (
     VIDEO,
     save_tokenizer,
 )
+from oculi.testing.weights import spread_weights
 
 #: Bump when the layout of a built checkpoint changes, so caches rebuild.
 CHECKPOINT_VERSION = 1
@@ -67,21 +71,6 @@ __all__ = [
     "build_tiny_llava",
     "cached_checkpoint",
 ]
-
-
-def _spread_weights(model: Any, std: float) -> None:
-    """Re-draw matrix weights with a large spread.
-
-    With the usual tiny init (std 0.02) a random model ignores its input and
-    repeats one token forever; a wide spread makes the output depend on the
-    prompt and the pixels, which is what parity and cross-talk tests need.
-    """
-    import torch
-
-    with torch.no_grad():
-        for param in model.parameters():
-            if param.dim() >= 2:
-                param.normal_(0.0, std)
 
 
 def _write_internvl(
@@ -141,7 +130,7 @@ def _write_internvl(
     torch.manual_seed(seed)
     model = InternVLForConditionalGeneration(config)
     if spread is not None:
-        _spread_weights(model, spread)
+        spread_weights(model, spread)
     model = model.to(getattr(torch, dtype)).eval()
     model.save_pretrained(dest)
     GenerationConfig(bos_token_id=pad_id, eos_token_id=eos_id, pad_token_id=pad_id).save_pretrained(dest)
@@ -317,7 +306,7 @@ def build_tiny_llava(dest: Path) -> Path:
     config.architectures = ["LlavaForConditionalGeneration"]
     torch.manual_seed(1)
     model = LlavaForConditionalGeneration(config)
-    _spread_weights(model, 0.5)
+    spread_weights(model, 0.5)
     model.eval()
     model.save_pretrained(dest)
     GenerationConfig(bos_token_id=pad_id, eos_token_id=eos_id, pad_token_id=pad_id).save_pretrained(dest)
@@ -363,6 +352,9 @@ BUILDERS: dict[str, Callable[[Path], Path]] = {
     "tiny-internvl": build_tiny_internvl,
     "tiny-internvl-vllm": build_tiny_internvl_vllm,
     "tiny-llava": build_tiny_llava,
+    "tiny-qwen2_5_vl": build_tiny_qwen2_5_vl,
+    "tiny-qwen3_vl": build_tiny_qwen3_vl,
+    "tiny-gemma3": build_tiny_gemma3,
     "internvl3-1b-random": build_internvl3_1b_random,
 }
 

@@ -140,19 +140,31 @@ def save_tokenizer(
     model_max_length: int,
     extra_special_tokens: dict[str, str],
     vocab_size: int = 800,
+    *,
+    eos: str = IM_END,
+    pad: str = ENDOFTEXT,
+    bos: str | None = None,
+    plain_tokens: tuple[str, ...] = (),
 ) -> Any:
-    """Train, wrap as a transformers fast tokenizer, and ``save_pretrained`` it into ``dest``."""
+    """Train, wrap as a transformers fast tokenizer, and ``save_pretrained`` it into ``dest``.
+
+    ``plain_tokens``: added tokens that are not special (kept when decoding), e.g. Gemma's ``"\n\n"``.
+    """
     from transformers import PreTrainedTokenizerFast
 
     raw = _train_tokenizer(special_tokens, vocab_size)
+    if plain_tokens:
+        from tokenizers import AddedToken
+
+        raw.add_tokens([AddedToken(t, normalized=False) for t in plain_tokens])
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_object=raw,
-        eos_token=IM_END,
-        pad_token=ENDOFTEXT,
+        eos_token=eos,
+        pad_token=pad,
         unk_token=None,
-        bos_token=None,
+        bos_token=bos,
         model_max_length=model_max_length,
-        additional_special_tokens=[t for t in special_tokens if t not in (ENDOFTEXT, IM_END)],
+        additional_special_tokens=[t for t in special_tokens if t not in (pad, eos, bos)],
         extra_special_tokens=extra_special_tokens,
         chat_template=chat_template,
         clean_up_tokenization_spaces=False,

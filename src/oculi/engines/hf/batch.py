@@ -37,7 +37,7 @@ import torch
 from oculi.domain import Delta, FinishReason, GenerationParams, Usage
 from oculi.engines.hf.prompt import Prompt
 from oculi.engines.hf.text import TextStream
-from oculi.engines.hf.vision import TileEncoder
+from oculi.engines.hf.vision import VisionEncoder
 from oculi.structured.matcher import TokenConstraint
 
 log = logging.getLogger(__name__)
@@ -71,6 +71,7 @@ class _Sequence:
         self.job = job
         self.index = index
         self.length = length  # tokens of this sequence in the KV cache
+        self.offset = job.prompt.position_offset  # position of the token at cache index i: i + offset
         self.stream = stream
         self.tokens: list[int] = []
         self.done = False
@@ -125,7 +126,7 @@ class BatchScheduler:
         max_batch_size: int,
         device: str,
         threads: int | None = None,
-        encoder: TileEncoder | None = None,
+        encoder: VisionEncoder | None = None,
     ) -> None:
         self.model = model
         self.encoder = encoder
@@ -215,16 +216,24 @@ class BatchScheduler:
 
     @torch.inference_mode()
     def _prefill(self, job: Job) -> None:
+        from transformers import DynamicCache
+
         prompt = job.prompt
         ids = prompt.input_ids
         kwargs = dict(prompt.model_kwargs)
-        if prompt.tiles:
-            if self.encoder is not None:
-                kwargs.update(self.encoder.model_kwargs(prompt.tiles))
-            else:
-                kwargs["pixel_values"] = prompt.pixel_values()
-        out = self.model(input_ids=ids, attention_mask=torch.ones_like(ids), use_cache=True, logits_to_keep=1, **kwargs)
-        prompt.model_kwargs, prompt.tiles = {}, []  # the pixels are in the KV cache now; free them
+        if prompt.images and self.encoder is not None:
+            kwargs.update(self.encoder.model_kwargs(prompt.images))
+        # A cache of full layers even for sliding-window ones: the batch pads, merges and trims every layer
+        # alike, and the sliding window is applied by the attention mask (relative positions are unchanged).
+        out = self.model(
+            input_ids=ids,
+            attention_mask=torch.ones_like(ids),
+            past_key_values=DynamicCache(),
+            use_cache=True,
+            logits_to_keep=1,
+            **kwargs,
+        )
+        prompt.model_kwargs, prompt.images = {}, []  # the pixels are in the KV cache now; free them
         cache = out.past_key_values
         n = max(1, job.params.n)
         if n > 1:
@@ -246,7 +255,7 @@ class BatchScheduler:
         pads = torch.tensor([length - s.length for s in self._active])
         mask = (torch.arange(length + 1)[None, :] >= pads[:, None]).long().to(self.device)
         ids = torch.tensor([[s.last_token] for s in self._active], device=self.device)
-        positions = torch.tensor([[s.length] for s in self._active], device=self.device)
+        positions = torch.tensor([[s.length + s.offset] for s in self._active], device=self.device)
         out = self.model(
             input_ids=ids,
             attention_mask=mask,

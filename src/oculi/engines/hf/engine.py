@@ -6,11 +6,12 @@ Data flow of one request::
                   ──context check──▶ Job ──▶ BatchScheduler thread (prefill, batched decode)
                   ──emit──▶ asyncio queue ──▶ Delta stream
 
-InternVL-family checkpoints are first-class (``prompt.TiledPrompter``):
-intake's SPEC §3 tiles go straight into the vision tower and each image costs
-exactly ``views × 256`` tokens. Other families use the checkpoint's processor
-(``prompt.ProcessorPrompter``). Loading lives in ``loading``, batching
-in ``batch``, streaming text in ``text``.
+InternVL, Qwen2.5-VL, Qwen3-VL and Gemma 3 checkpoints are first-class
+(``prompt.ViewPrompter``, families in ``oculi.families``): intake's SPEC §3
+views, rendered at the family's view size, go straight into the vision tower
+and each image costs exactly ``views × 256`` tokens. Other families use the
+checkpoint's processor (``prompt.ProcessorPrompter``). Loading lives in
+``loading``, batching in ``batch``, streaming text in ``text``.
 """
 
 from __future__ import annotations
@@ -23,12 +24,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+from oculi import families
 from oculi.domain import Delta, Usage
 from oculi.engines.base import EngineRequest, ModelInfo, Token, check_params
 from oculi.engines.hf.batch import DONE, BatchScheduler, Job
 from oculi.engines.hf.loading import load_processor, model_id, pick_device, pick_dtype, resolve_checkpoint
-from oculi.engines.hf.prompt import ProcessorPrompter, Prompt, TiledPrompter
-from oculi.engines.hf.vision import TileEncoder
+from oculi.engines.hf.prompt import ProcessorPrompter, Prompt, ViewPrompter
+from oculi.engines.hf.vision import VisionEncoder
 from oculi.errors import ContextLengthExceeded, ModelUnavailable
 from oculi.intake.types import PixelSpec
 from oculi.settings import Settings
@@ -36,12 +38,13 @@ from oculi.structured.matcher import Constraints
 
 log = logging.getLogger(__name__)
 
-#: ``model_type``s whose image geometry is SPEC §3's (448 px tiles + thumbnail, 256 tokens a tile).
-TILED_FAMILIES = frozenset({"internvl"})
-
-#: Families whose text positions are not one integer per token (multimodal RoPE kept as model state):
-#: the batched decode below cannot place them, so they are refused rather than answered wrongly.
+#: Families whose text positions are not one integer per token (multimodal RoPE): the batched decode
+#: places them only for the view families (``ViewPrompter`` computes them); others are refused rather than
+#: answered wrongly.
 MROPE_FAMILIES = frozenset({"qwen2_vl", "qwen2_5_vl", "qwen3_vl", "qwen3_vl_moe", "qwen2_5_omni", "glm4v", "glm4v_moe"})
+
+#: Kinds of attention layer the batched decode serves (sliding windows run over a full cache, masked).
+SERVED_LAYER_TYPES = frozenset({"full_attention", "sliding_attention"})
 
 
 def load(spec: str, settings: Settings) -> HFEngine:
@@ -69,15 +72,12 @@ def check_supported(config: Any, spec: str) -> None:
     """Refuse checkpoints the batched decode cannot serve correctly, saying why."""
     text = config.get_text_config()
     layer_types = set(getattr(text, "layer_types", None) or ["full_attention"])
-    if config.model_type in MROPE_FAMILIES or layer_types - {"full_attention"}:
-        reason = (
-            "multimodal rotary positions"
-            if config.model_type in MROPE_FAMILIES
-            else f"attention layers of kinds {sorted(layer_types)}"
-        )
+    mrope = config.model_type in MROPE_FAMILIES and families.match(config) is None
+    if mrope or layer_types - SERVED_LAYER_TYPES:
+        reason = "multimodal rotary positions" if mrope else f"attention layers of kinds {sorted(layer_types)}"
         raise ModelUnavailable(
             f"The model {spec} ({config.model_type}) uses {reason}, which oculi's transformers engine does not "
-            f"batch yet. Serve an InternVL (e.g. OpenGVLab/InternVL3-1B-hf) or LLaVA-style checkpoint, "
+            f"batch yet. Serve an InternVL, Qwen2.5-VL, Qwen3-VL, Gemma 3 or LLaVA-style checkpoint, "
             f"or this model through the vLLM engine."
         )
 
@@ -115,11 +115,12 @@ class HFEngine:
         dtype = next(model.parameters()).dtype
         text_config = config.get_text_config()
         self.context_length = int(getattr(text_config, "max_position_embeddings", 0) or self.tokenizer.model_max_length)
-        self.prompter: TiledPrompter | ProcessorPrompter
-        self.encoder: TileEncoder | None = None
-        if config.model_type in TILED_FAMILIES:
-            self.prompter = TiledPrompter(processor, config, dtype, device)
-            self.encoder = TileEncoder(model, settings.hf_vision_cache_bytes)
+        self.prompter: ViewPrompter | ProcessorPrompter
+        self.encoder: VisionEncoder | None = None
+        self.family = families.match(config)
+        if self.family is not None:
+            self.prompter = ViewPrompter(self.family, processor, model, dtype, device)
+            self.encoder = VisionEncoder(model, self.family.layout, settings.hf_vision_cache_bytes)
         else:
             self.prompter = ProcessorPrompter(processor, config, dtype, device)
         architecture = (config.architectures or [type(model).__name__])[0]
@@ -156,7 +157,7 @@ class HFEngine:
             device,
             self.context_length,
             threads,
-            "SPEC tiles" if isinstance(self.prompter, TiledPrompter) else "checkpoint processor",
+            f"SPEC views of {self.family.view_size} px ({self.family.name})" if self.family else "checkpoint processor",
             settings.max_batch_size,
         )
 
@@ -167,7 +168,7 @@ class HFEngine:
 
     @property
     def pixel_spec(self) -> PixelSpec:
-        """Tiles with the checkpoint's mean/std (InternVL), else the decoded image."""
+        """The family's views with the checkpoint's mean/std, else the decoded image."""
         return self.prompter.pixel_spec
 
     def tokenize(self, text: str) -> list[Token]:

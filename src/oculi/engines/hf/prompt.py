@@ -1,12 +1,18 @@
 """Turning a conversation + prepared images into model inputs, per model family.
 
-Both families render the prompt with the checkpoint's own chat template (one
-placeholder per image, where the image sits among the text). Then:
+Every family renders the prompt with the checkpoint's own chat template (one
+placeholder per image the model takes, where the image sits among the text).
+Then:
 
-- ``TiledPrompter`` (InternVL family): each placeholder becomes ``<img>``,
-  then ``views × tokens-per-view`` ``<IMG_CONTEXT>`` tokens, then ``</img>``
-  — exactly what ``InternVLProcessor`` writes — and the pixels are intake's
-  tiles (SPEC §3), fed as they are.
+- ``ViewPrompter`` (the families of ``oculi.families``): intake's SPEC §3
+  views go straight to the model and each image costs exactly
+  ``views × 256`` tokens. Each placeholder is expanded the way the family's
+  own processor expands it — InternVL: ``<img>`` + ``views × 256``
+  ``<IMG_CONTEXT>`` + ``</img>`` for the image; Gemma 3: one
+  ``<start_of_image>`` + 256 soft tokens + ``<end_of_image>`` block per view;
+  Qwen2.5-VL / Qwen3-VL: ``<|image_pad|>`` × (tokens of that model image)
+  for the grid image and again for the thumbnail. Qwen's multimodal rotary
+  positions are computed here (``mrope``) and the scheduler continues them.
 - ``ProcessorPrompter`` (any other family): the checkpoint's processor expands
   the placeholders and makes the pixels from the decoded images; the image
   tokens are what it produced.
@@ -22,9 +28,10 @@ import numpy as np
 import torch
 
 from oculi.domain import Conversation, FunctionTool
-from oculi.engines.hf.vision import TiledImage
+from oculi.engines.hf.vision import ImageInput
 from oculi.engines.template import template_messages, template_tools
-from oculi.intake.types import PixelSpec, PreparedImage
+from oculi.families import GEMMA3, Family
+from oculi.intake.types import PixelSpec, PreparedImage, ViewLayout
 
 #: Largest side of the decoded image handed to processor-driven families.
 FULL_IMAGE_MAX_SIDE = 2048
@@ -35,15 +42,16 @@ class Prompt:
     """Model-ready inputs of one request: token ids, pixels (tiles or processor kwargs), token counts."""
 
     input_ids: torch.Tensor  # [1, L]
-    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    model_kwargs: dict[str, Any] = field(default_factory=dict)  # for the prefill only
     image_tokens: int = 0
-    tiles: list[TiledImage] = field(default_factory=list)  # tiled families: encoded by ``TileEncoder``
+    images: list[ImageInput] = field(default_factory=list)  # view families: encoded by ``VisionEncoder``
+    position_offset: int = 0  # Qwen's rope delta: a generated token at cache index i sits at position i + offset
 
     def pixel_values(self) -> torch.Tensor | None:
-        """All tiles stacked in order (what ``pixel_values`` of the reference processor holds)."""
-        if not self.tiles:
+        """TILES families: all views stacked in order (what ``pixel_values`` of the reference processor holds)."""
+        if not self.images:
             return None
-        return torch.cat([t.pixels for t in self.tiles], dim=0)
+        return torch.cat([image.pixels[0] for image in self.images], dim=0)
 
     @property
     def length(self) -> int:
@@ -56,72 +64,124 @@ class Prompt:
         return self.length - self.image_tokens
 
 
-def render_template(processor: Any, conversation: Conversation, tools: list[FunctionTool] | None = None) -> str:
+def render_template(
+    processor: Any,
+    conversation: Conversation,
+    tools: list[FunctionTool] | None = None,
+    image_repeats: Sequence[int] | None = None,
+) -> str:
     """The prompt text from the checkpoint's chat template, ending with the assistant turn's opening.
 
     ``tools`` go to the template's ``tools`` variable (templates without tool
     support ignore it; constrained decoding still makes the call valid).
+    ``image_repeats[i]``: image placeholders the template writes for image ``i``
+    (a family that takes one request image as several model images).
     """
-    messages = template_messages(conversation)
+    messages = template_messages(conversation, image_repeats=image_repeats)
     extra: dict[str, Any] = {"tools": template_tools(tools)} if tools else {}
     if getattr(processor, "chat_template", None):
         return str(processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False, **extra))
     return str(processor.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False, **extra))
 
 
-class TiledPrompter:
-    """InternVL family: intake's tiles in, ``<img><IMG_CONTEXT>×N</img>`` per image."""
+class ViewPrompter:
+    """A family of ``oculi.families``: intake's views in, the family's placeholders expanded (module docstring)."""
 
-    def __init__(self, processor: Any, config: Any, dtype: torch.dtype, device: str) -> None:
+    def __init__(self, family: Family, processor: Any, model: Any, dtype: torch.dtype, device: str) -> None:
         tokenizer = processor.tokenizer
+        config = model.config
+        self.family = family
         self.processor = processor
         self.tokenizer = tokenizer
         self.dtype = dtype
         self.device = device
-        self.image_token: str = tokenizer.context_image_token
-        self.start_token: str = tokenizer.start_image_token
-        self.end_token: str = tokenizer.end_image_token
-        self.image_token_id: int = int(config.image_token_id)
-        vision = config.vision_config
-        size = vision.image_size[0] if isinstance(vision.image_size, (list, tuple)) else vision.image_size
-        patch = vision.patch_size[0] if isinstance(vision.patch_size, (list, tuple)) else vision.patch_size
-        self.tile_size = int(size)
-        # Tokens one view becomes after pixel shuffle: 448/14 = 32 → 32² · 0.5² = 256.
-        self.tokens_per_view = int((size // patch) ** 2 * config.downsample_ratio**2)
+        self.tokens_per_view = family.tokens_per_view(config)
+        self.image_token_id = int(getattr(config, "image_token_id", None) or config.image_token_index)
         image_processor = processor.image_processor
-        self.pixel_spec = PixelSpec(
-            tiles=True,
-            tile_size=self.tile_size,
-            mean=tuple(float(x) for x in image_processor.image_mean),  # type: ignore[arg-type]
-            std=tuple(float(x) for x in image_processor.image_std),  # type: ignore[arg-type]
+        self.pixel_spec = family.pixel_spec(
+            tuple(float(x) for x in image_processor.image_mean),  # type: ignore[arg-type]
+            tuple(float(x) for x in image_processor.image_std),  # type: ignore[arg-type]
         )
+        self.unit = 0  # Qwen: pixels per token side (patch · merge)
+        self._rope_index = None
+        if family.layout is ViewLayout.GRID:
+            vision = config.vision_config
+            self.unit = int(vision.patch_size) * int(vision.spatial_merge_size)
+            self.placeholder = str(processor.image_token)
+            self._rope_index = model.model.get_rope_index  # a pure function of ids and grids
+        elif family is GEMMA3:
+            self.placeholder = str(processor.boi_token)
+        else:  # InternVL
+            self.placeholder = str(tokenizer.context_image_token)
+            self._internvl_wrap = (str(tokenizer.start_image_token), str(tokenizer.end_image_token))
+
+    def repeats(self, image: PreparedImage) -> int:
+        """Placeholders the chat template writes for ``image``: one per image the model takes."""
+        if self.family.layout is ViewLayout.GRID:
+            return 2 if image.plan.thumbnail else 1
+        return image.plan.views if self.family is GEMMA3 else 1
 
     def build(
         self, conversation: Conversation, images: Sequence[PreparedImage], tools: list[FunctionTool] | None = None
     ) -> Prompt:
-        """Token ids with expanded image placeholders, and the stacked tiles."""
-        text = render_template(self.processor, conversation, tools)
-        pieces = text.split(self.image_token)
-        if len(pieces) - 1 != len(images):
-            raise ValueError(f"the chat template wrote {len(pieces) - 1} image placeholders for {len(images)} images")
+        """Token ids with expanded placeholders, the images' pixels, and model kwargs for the prefill."""
+        repeats = [self.repeats(image) for image in images]
+        text = render_template(self.processor, conversation, tools, repeats)
+        pieces = text.split(self.placeholder)
+        if len(pieces) - 1 != sum(repeats):
+            raise ValueError(f"the chat template wrote {len(pieces) - 1} image placeholders for {sum(repeats)}")
         out = [pieces[0]]
-        image_tokens = 0
-        for image, piece in zip(images, pieces[1:], strict=True):
-            if image.pixel_values is None or image.pixel_values.shape[0] != image.plan.views:
-                raise ValueError(f"image {image.index} was not prepared as {image.plan.views} tiles")
-            n = image.plan.views * self.tokens_per_view
-            image_tokens += n
-            out.append(self.start_token + self.image_token * n + self.end_token + piece)
-        ids = self.tokenizer("".join(out), return_tensors="pt")["input_ids"]
-        tiles = [
-            TiledImage(
-                key=(image.sha256, image.plan, self.pixel_spec),
-                # Copy: intake's arrays are shared with its cache and read-only.
-                pixels=torch.tensor(np.asarray(image.pixel_values), device=self.device, dtype=self.dtype),
+        inputs = []
+        at = 1
+        for image in images:
+            expansions, pixels = self._expand(image)
+            for expansion in expansions:
+                out.append(expansion + pieces[at])
+                at += 1
+            inputs.append(ImageInput(key=(image.sha256, image.plan, self.pixel_spec), pixels=pixels))
+        ids = self.tokenizer("".join(out), return_tensors="pt", add_special_tokens=False)["input_ids"]
+        image_mask = ids == self.image_token_id
+        image_tokens = int(image_mask.sum())
+        expected = sum(image.plan.views for image in images) * self.tokens_per_view
+        if image_tokens != expected:
+            raise ValueError(f"the prompt holds {image_tokens} image tokens, not the {expected} the views cost")
+        kwargs: dict[str, Any] = {}
+        offset = 0
+        if self.family is GEMMA3:  # image tokens attend to each other both ways, as Gemma 3's processor marks them
+            kwargs["token_type_ids"] = image_mask.long().to(self.device)
+        if self._rope_index is not None and images:
+            positions, deltas = self._rope_index(
+                ids, mm_token_type_ids=image_mask.int(), image_grid_thw=_grids(inputs, self.unit // 2)
             )
-            for image in images
-        ]
-        return Prompt(ids.to(self.device), {}, image_tokens, tiles)
+            kwargs["position_ids"] = positions.to(self.device)
+            offset = int(deltas.reshape(-1)[0])
+        return Prompt(ids.to(self.device), kwargs, image_tokens, inputs, position_offset=offset)
+
+    def _expand(self, image: PreparedImage) -> tuple[list[str], tuple[torch.Tensor, ...]]:
+        """The text each of ``image``'s placeholders becomes, and its pixels as model-dtype tensors."""
+        views = image.plan.views
+        if self.family.layout is ViewLayout.GRID:
+            if image.model_images is None or len(image.model_images) != self.repeats(image):
+                raise ValueError(f"image {image.index} was not prepared as a grid image and a thumbnail")
+            pixels = tuple(self._tensor(array) for array in image.model_images)
+            texts = [self.placeholder * (p.shape[1] // self.unit) * (p.shape[2] // self.unit) for p in pixels]
+            return texts, pixels
+        if image.pixel_values is None or image.pixel_values.shape[0] != views:
+            raise ValueError(f"image {image.index} was not prepared as {views} views")
+        pixels = (self._tensor(image.pixel_values),)
+        if self.family is GEMMA3:
+            return [str(self.processor.full_image_sequence)] * views, pixels
+        start, end = self._internvl_wrap
+        return [start + self.placeholder * (views * self.tokens_per_view) + end], pixels
+
+    def _tensor(self, array: Any) -> torch.Tensor:
+        # Copy: intake's arrays are shared with its cache and read-only.
+        return torch.tensor(np.asarray(array), device=self.device, dtype=self.dtype)
+
+
+def _grids(inputs: Sequence[ImageInput], patch: int) -> torch.Tensor:
+    """``image_grid_thw`` of every model image, in order: (1, H / patch, W / patch)."""
+    return torch.tensor([[1, p.shape[1] // patch, p.shape[2] // patch] for i in inputs for p in i.pixels])
 
 
 class ProcessorPrompter:

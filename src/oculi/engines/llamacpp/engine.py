@@ -88,7 +88,7 @@ class LlamaCppEngine:
         self.layout = Layout.TILES if self.projector in INTERNVL_PROJECTORS else Layout.MTMD
         tile = int(projector.get("clip.vision.image_size") or 448)
         self._spec = (
-            PixelSpec(tiles=True, tile_size=tile)
+            PixelSpec(tiles=True, view_size=tile)
             if self.layout is Layout.TILES
             else PixelSpec(tiles=False, full_image_max_side=FULL_IMAGE_MAX_SIDE)
         )

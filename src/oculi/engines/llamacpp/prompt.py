@@ -205,7 +205,7 @@ def image_pieces(
     """The pieces one image becomes in ``layout`` (see the module docstring)."""
     if layout is Layout.TILES:
         views = views_rgb(image, spec)
-        size = spec.tile_size
+        size = spec.view_size
         pieces: list[Piece] = [tokenize(IMG_START)]
         for i, view in enumerate(views):
             key = f"{image.sha256}:{_plan_key(image.plan)}:{i}"
@@ -213,11 +213,11 @@ def image_pieces(
         pieces.append(tokenize(IMG_END))
         return pieces
     picture = _decode(image)
-    if image.plan.detail is Detail.LOW and max(picture.size) > spec.tile_size:
+    if image.plan.detail is Detail.LOW and max(picture.size) > spec.view_size:
         from PIL import Image
 
         picture = picture.copy()
-        picture.thumbnail((spec.tile_size, spec.tile_size), Image.Resampling.BICUBIC)
+        picture.thumbnail((spec.view_size, spec.view_size), Image.Resampling.BICUBIC)
     key = f"{image.sha256}:{picture.size[0]}x{picture.size[1]}"
     return [Bitmap(key, picture.size[0], picture.size[1], picture.tobytes(), wrapped=True)]
 

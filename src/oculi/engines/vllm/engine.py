@@ -7,9 +7,11 @@ Data flow of one request::
 
 vLLM batches, schedules and caches (prefix cache, encoder cache keyed by
 oculi's content hash); oculi keeps its intake (images arrive decoded and
-tiled, never as URLs or bytes) and its accounting. InternVL-family
-checkpoints see exactly SPEC §3's views (``tiles.py``); other families use
-vLLM's processor and report its placeholder counts. Scaling knobs are vLLM's
+tiled, never as URLs or bytes) and its accounting. InternVL checkpoints see
+exactly SPEC §3's views (``tiles.py``); Qwen2.5-VL, Qwen3-VL and Gemma 3 get
+the views rendered at their view size through vLLM's own processor
+(``prompt.ViewImagesPrompter``); other families use vLLM's processor on the
+decoded image and report its placeholder counts. Scaling knobs are vLLM's
 own (``args.py``, ``docs/scaling.md``). Response formats and required tool
 calls decode under oculi's grammar (``oculi.structured``) through vLLM's
 ``guidance`` structured-output backend (llguidance, the same compiler the
@@ -27,12 +29,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+from oculi import families
 from oculi.domain import Delta, FinishReason, GenerationParams, Usage
 from oculi.engines.base import EngineRequest, ModelInfo, Token, check_params
-from oculi.engines.hf.engine import TILED_FAMILIES
 from oculi.engines.hf.loading import load_processor, model_id, resolve_checkpoint
 from oculi.engines.vllm.args import engine_kwargs, known_fields
-from oculi.engines.vllm.prompt import ProcessorPrompter, TiledPrompter, VLLMPrompt
+from oculi.engines.vllm.prompt import ProcessorPrompter, TiledPrompter, ViewImagesPrompter, VLLMPrompt
 from oculi.errors import ContextLengthExceeded, InvalidRequest, ModelUnavailable, Unavailable
 from oculi.intake.types import PixelSpec
 from oculi.settings import Settings
@@ -82,9 +84,9 @@ def load(spec: str, settings: Settings) -> VLLMEngine:
 
     path = resolve_checkpoint(spec, settings)
     config = AutoConfig.from_pretrained(path)
-    tiled = config.model_type in TILED_FAMILIES
+    family = families.match(config)
     processor = load_processor(path)
-    kwargs = engine_kwargs(str(path), settings, known_fields(AsyncEngineArgs), tiled=tiled)
+    kwargs = engine_kwargs(str(path), settings, known_fields(AsyncEngineArgs), family=family)
     kwargs["structured_outputs_config"] = StructuredOutputsConfig(**kwargs["structured_outputs_config"])
     register()
     if current_platform.is_cpu() and "VLLM_CPU_KVCACHE_SPACE" not in os.environ:
@@ -92,14 +94,22 @@ def load(spec: str, settings: Settings) -> VLLMEngine:
         log.info("VLLM_CPU_KVCACHE_SPACE unset: giving vLLM %s GiB of KV cache", DEFAULT_CPU_KVCACHE_GIB)
     log.info("starting vLLM on %s with %s", path, kwargs)
     llm = AsyncLLM.from_engine_args(AsyncEngineArgs(**kwargs))
-    return VLLMEngine(model_id(spec), path, llm, processor, config, tiled=tiled, device=current_platform.device_type)
+    return VLLMEngine(model_id(spec), path, llm, processor, config, family=family, device=current_platform.device_type)
 
 
 class VLLMEngine:
     """A running ``AsyncLLM`` behind the ``Engine`` protocol."""
 
     def __init__(
-        self, name: str, path: Path, llm: Any, processor: Any, config: Any, *, tiled: bool, device: str
+        self,
+        name: str,
+        path: Path,
+        llm: Any,
+        processor: Any,
+        config: Any,
+        *,
+        family: families.Family | None,
+        device: str,
     ) -> None:
         self.path = path
         self.llm = llm
@@ -107,23 +117,23 @@ class VLLMEngine:
         self.tokenizer = processor.tokenizer
         model_config = llm.model_config
         self.context_length = int(model_config.max_model_len)
-        self.prompter: TiledPrompter | ProcessorPrompter
-        if tiled:
-            vision = config.vision_config
-            size = vision.image_size[0] if isinstance(vision.image_size, (list, tuple)) else vision.image_size
-            patch = vision.patch_size[0] if isinstance(vision.patch_size, (list, tuple)) else vision.patch_size
+        self.prompter: TiledPrompter | ViewImagesPrompter | ProcessorPrompter
+        self.image_token_id = _image_token_id(config, processor)
+        self.family = family
+        if family is not None:
             image_processor = processor.image_processor
-            self.prompter = TiledPrompter(processor, config, int((size // patch) ** 2 * config.downsample_ratio**2))
-            self._pixel_spec = PixelSpec(
-                tiles=True,
-                tile_size=int(size),
-                mean=tuple(float(x) for x in image_processor.image_mean),  # type: ignore[arg-type]
-                std=tuple(float(x) for x in image_processor.image_std),  # type: ignore[arg-type]
-            )
+            mean = tuple(float(x) for x in image_processor.image_mean)
+            std = tuple(float(x) for x in image_processor.image_std)
+            if family is families.INTERNVL:
+                self.prompter = TiledPrompter(processor, config, family.tokens_per_view(config))
+                self._pixel_spec = family.pixel_spec(mean, std)  # type: ignore[arg-type]
+            else:  # vLLM's processor normalises: hand it the views as images
+                assert self.image_token_id is not None
+                self.prompter = ViewImagesPrompter(processor, family, self.image_token_id)
+                self._pixel_spec = family.pixel_spec(mean, std, normalise=False)  # type: ignore[arg-type]
         else:
             self.prompter = ProcessorPrompter(processor)
             self._pixel_spec = PixelSpec(tiles=False, full_image_max_side=FULL_IMAGE_MAX_SIDE)
-        self.image_token_id = _image_token_id(config, processor)
         self._info = ModelInfo(
             id=name,
             architecture=(config.architectures or ["?"])[0],
@@ -138,7 +148,7 @@ class VLLMEngine:
             name,
             self._info.architecture,
             self.context_length,
-            "SPEC tiles" if tiled else "vLLM's processor",
+            f"SPEC views of {family.view_size} px ({family.name})" if family else "vLLM's processor",
         )
 
     @property
@@ -148,7 +158,7 @@ class VLLMEngine:
 
     @property
     def pixel_spec(self) -> PixelSpec:
-        """Tiles (InternVL family) or the decoded image (vLLM's processor)."""
+        """The family's views (``oculi.families``) or the decoded image (vLLM's processor)."""
         return self._pixel_spec
 
     @property
@@ -223,7 +233,8 @@ class VLLMEngine:
         if ids is None:
             return
         image_tokens = 0 if self.image_token_id is None else sum(1 for i in ids if i == self.image_token_id)
-        if prompt.length is not None and (len(ids), image_tokens) != (prompt.length, prompt.image_tokens):
+        planned = (prompt.length or len(ids), prompt.image_tokens)
+        if prompt.image_tokens is not None and (len(ids), image_tokens) != planned:
             log.error(
                 "vLLM expanded the prompt to %d tokens (%d image), oculi planned %d (%d image)",
                 len(ids),

@@ -5,6 +5,12 @@
   ``TileStack``s, which oculi's tiled processor (``tiles.py``) expands to
   ``<img>`` + ``views × 256`` ``<IMG_CONTEXT>`` + ``</img>``. The counts are
   known here, before vLLM sees the request (the context check needs them).
+- Qwen2.5-VL, Qwen3-VL, Gemma 3 (``ViewImagesPrompter``): intake's SPEC §3
+  views, rendered at the family's view size as uint8 images (Qwen: the grid
+  as one image and the thumbnail; Gemma 3: each view), go to vLLM's own
+  processor for the family, which takes them at their size (the engine pins
+  its resize bounds around them), so each view is exactly 256 tokens; the
+  chat template writes one placeholder per model image.
 - Any other family: the decoded images go to vLLM's own processor for the
   checkpoint; the counts are what it produced (read back from the prompt ids).
 
@@ -23,7 +29,8 @@ from typing import Any
 
 from oculi.domain import Conversation, FunctionTool
 from oculi.engines.hf.prompt import render_template
-from oculi.intake.types import PreparedImage
+from oculi.families import Family
+from oculi.intake.types import TOKENS_PER_TILE, PreparedImage, ViewLayout
 
 # torch warns (once) that a tensor over a read-only array must not be written: vLLM does not (see ``build``).
 warnings.filterwarnings("ignore", message="The given NumPy array is not writable", module=__name__)
@@ -81,6 +88,46 @@ class TiledPrompter:
         prompt: dict[str, Any] = {"prompt_token_ids": ids}
         if stacks:
             prompt["multi_modal_data"] = {"image": stacks}
+            prompt["multi_modal_uuids"] = {"image": uuids}
+        return VLLMPrompt(prompt, length, image_tokens, uuids)
+
+
+class ViewImagesPrompter:
+    """Qwen2.5-VL, Qwen3-VL, Gemma 3: SPEC §3 views as images for vLLM's processor (see module docstring)."""
+
+    def __init__(self, processor: Any, family: Family, image_token_id: int) -> None:
+        self.processor = processor
+        self.tokenizer = processor.tokenizer
+        self.family = family
+        self.image_token_id = image_token_id
+
+    def build(
+        self, conversation: Conversation, images: Sequence[PreparedImage], tools: list[FunctionTool] | None = None
+    ) -> VLLMPrompt:
+        from PIL import Image
+
+        pil: list[Any] = []
+        uuids: list[str] = []
+        repeats = []
+        for image in images:
+            if self.family.layout is ViewLayout.GRID:
+                arrays = image.model_images
+            else:
+                arrays = None if image.pixel_values is None else tuple(image.pixel_values)
+            if arrays is None:
+                raise ValueError(f"image {image.index} was not prepared as {self.family.name} views")
+            repeats.append(len(arrays))
+            pil.extend(Image.fromarray(array) for array in arrays)
+            uuids.extend(f"{image_uuid(image)}:{k}" for k in range(len(arrays)))
+        text = render_template(self.processor, conversation, tools, repeats)
+        ids = list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+        image_tokens = sum(image.plan.views for image in images) * TOKENS_PER_TILE
+        length = None
+        if self.family.layout is ViewLayout.GRID:  # each <|image_pad|> becomes that image's tokens, nothing else
+            length = len(ids) - ids.count(self.image_token_id) + image_tokens
+        prompt: dict[str, Any] = {"prompt_token_ids": ids}
+        if pil:
+            prompt["multi_modal_data"] = {"image": pil}
             prompt["multi_modal_uuids"] = {"image": uuids}
         return VLLMPrompt(prompt, length, image_tokens, uuids)
 

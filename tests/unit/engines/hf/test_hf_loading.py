@@ -49,7 +49,7 @@ def test_local_checkpoint_loads_and_describes_itself(tiny_internvl, caplog):
         assert info.dtype == "float32" and info.device == "cpu"
         assert info.parameters and info.parameters > 0
         spec = engine.pixel_spec
-        assert spec.tiles and spec.tile_size == 448
+        assert spec.tiles and spec.view_size == 448
         assert spec.mean == pytest.approx((0.485, 0.456, 0.406)) and spec.std == pytest.approx((0.229, 0.224, 0.225))
         logged = caplog.text
         assert "InternVLForConditionalGeneration" in logged and "context=8192" in logged and "dtype=float32" in logged
@@ -62,7 +62,8 @@ def test_hub_id_is_the_model_id():
 
 
 def test_families_the_batched_decode_cannot_serve_are_refused_with_a_reason():
-    from transformers import Qwen2VLConfig
+    from transformers import Glm4vConfig, Qwen2VLConfig
 
     with pytest.raises(ModelUnavailable, match="multimodal rotary positions"):
-        hf.check_supported(Qwen2VLConfig(), "Qwen/Qwen2-VL-2B-Instruct")
+        hf.check_supported(Glm4vConfig(), "zai-org/GLM-4.1V-9B-Thinking")
+    hf.check_supported(Qwen2VLConfig(), "Qwen/Qwen2-VL-2B-Instruct")  # a view family: its positions are computed

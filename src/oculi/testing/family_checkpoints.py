@@ -1,0 +1,320 @@
+"""Tiny random-weight checkpoints of the Qwen2.5-VL, Qwen3-VL and Gemma 3 families, built offline.
+
+Like ``checkpoints.py`` for InternVL: the real architecture classes, the real
+processor files (image processor geometry, mean/std, processor class), a
+chat template shaped like the real one, and the family's special tokens in a
+real trained BPE tokenizer — tiny widths so they build and run in seconds.
+Text head size is 32 in all three (vLLM's CPU attention takes 32–512), so
+the same checkpoint serves on every engine.
+
+The geometry that makes SPEC §3 exact (see ``oculi.families``):
+- Qwen2.5-VL: 14 px patches merged 2×2 → a 448 px view is 256 tokens;
+- Qwen3-VL: 16 px patches merged 2×2 → a 512 px view is 256 tokens;
+- Gemma 3: SigLIP at 896 px, 14 px patches pooled to 256 tokens per image.
+
+Facts that shaped these builders (``shared/notes/model-fixtures.md``): the
+text rope's ``mrope_section`` sums to half the head size; Gemma 3's tokenizer
+needs ``"\\n"`` and ``"\\n\\n"`` as tokens (vLLM's processor looks them up) and
+its vision weights are saved under the published ``vision_tower.vision_model.``
+names, which both transformers and vLLM load.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from oculi.testing.vocab import CLIP_MEAN, CLIP_STD, ENDOFTEXT, IM_END, IM_START, save_tokenizer
+from oculi.testing.weights import spread_weights
+
+VISION_START = "<|vision_start|>"
+VISION_END = "<|vision_end|>"
+IMAGE_PAD = "<|image_pad|>"
+VIDEO_PAD = "<|video_pad|>"
+QWEN_SPECIAL_TOKENS = [ENDOFTEXT, IM_START, IM_END, VISION_START, VISION_END, IMAGE_PAD, VIDEO_PAD]
+
+# The Qwen2.5-VL / Qwen3-VL chat template's shape (ChatML, a default system turn for Qwen2.5-VL, one
+# ``<|vision_start|><|image_pad|><|vision_end|>`` per image, which the processor expands).
+_QWEN_TEMPLATE = (
+    "{% for message in messages %}"
+    "{% if loop.first and message['role'] != 'system' and DEFAULT_SYSTEM %}"
+    "{{ '<|im_start|>system\\nYou are a helpful assistant.<|im_end|>\\n' }}"
+    "{% endif %}"
+    "{{ '<|im_start|>' + message['role'] + '\\n' }}"
+    "{% if message['content'] is string %}{{ message['content'] }}"
+    "{% else %}{% for content in message['content'] %}"
+    "{% if content['type'] == 'image' %}{{ '<|vision_start|><|image_pad|><|vision_end|>' }}"
+    "{% elif content['type'] == 'text' %}{{ content['text'] }}{% endif %}"
+    "{% endfor %}{% endif %}"
+    "{{ '<|im_end|>\\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+)
+QWEN2_5_VL_CHAT_TEMPLATE = "{% set DEFAULT_SYSTEM = true %}" + _QWEN_TEMPLATE
+QWEN3_VL_CHAT_TEMPLATE = "{% set DEFAULT_SYSTEM = false %}" + _QWEN_TEMPLATE
+
+GEMMA_BOS = "<bos>"
+GEMMA_EOS = "<eos>"
+GEMMA_PAD = "<pad>"
+START_OF_TURN = "<start_of_turn>"
+END_OF_TURN = "<end_of_turn>"
+START_OF_IMAGE = "<start_of_image>"
+END_OF_IMAGE = "<end_of_image>"
+IMAGE_SOFT_TOKEN = "<image_soft_token>"
+GEMMA_SPECIAL_TOKENS = [GEMMA_PAD, GEMMA_EOS, GEMMA_BOS, START_OF_TURN, END_OF_TURN, START_OF_IMAGE, END_OF_IMAGE]
+GEMMA_SPECIAL_TOKENS.append(IMAGE_SOFT_TOKEN)
+
+# Gemma 3's chat template's shape: the system prompt goes into the first user turn, the assistant is
+# "model", an image is ``<start_of_image>`` (the processor expands it to the full image sequence).
+GEMMA3_CHAT_TEMPLATE = (
+    "{{ bos_token }}"
+    "{% if messages[0]['role'] == 'system' %}"
+    "{% if messages[0]['content'] is string %}{% set first = messages[0]['content'] + '\\n\\n' %}"
+    "{% else %}{% set first = messages[0]['content'][0]['text'] + '\\n\\n' %}{% endif %}"
+    "{% set loop_messages = messages[1:] %}"
+    "{% else %}{% set first = '' %}{% set loop_messages = messages %}{% endif %}"
+    "{% for message in loop_messages %}"
+    "{% set role = 'model' if message['role'] == 'assistant' else message['role'] %}"
+    "{{ '<start_of_turn>' + role + '\\n' + (first if loop.first else '') }}"
+    "{% if message['content'] is string %}{{ message['content'] | trim }}"
+    "{% else %}{% for item in message['content'] %}"
+    "{% if item['type'] == 'image' %}{{ '<start_of_image>' }}"
+    "{% elif item['type'] == 'text' %}{{ item['text'] | trim }}{% endif %}"
+    "{% endfor %}{% endif %}"
+    "{{ '<end_of_turn>\\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<start_of_turn>model\\n' }}{% endif %}"
+)
+
+#: Text model of every family fixture: width 64, 2 heads of 32 (vLLM's CPU attention needs ≥ 32), 1 KV head.
+_TEXT = {
+    "hidden_size": 64,
+    "intermediate_size": 128,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "num_key_value_heads": 1,
+    "max_position_embeddings": 8192,
+    "rms_norm_eps": 1e-6,
+}
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    path.write_text(json.dumps(data, indent=2) + "\n")
+
+
+def _save(model: Any, dest: Path, generation: dict[str, Any], spread: float = 0.5) -> None:
+    """Spread the weights (so outputs depend on the input), save float32 weights and the generation config."""
+    import torch
+    from transformers import GenerationConfig
+
+    spread_weights(model, spread)
+    model = model.to(torch.float32).eval()
+    model.save_pretrained(dest)
+    GenerationConfig(**generation).save_pretrained(dest)
+
+
+def _qwen_tokenizer(dest: Path, template: str) -> Any:
+    return save_tokenizer(
+        dest,
+        QWEN_SPECIAL_TOKENS,
+        template,
+        _TEXT["max_position_embeddings"],
+        {"image_token": IMAGE_PAD, "video_token": VIDEO_PAD, "vision_bos_token": VISION_START},
+    )
+
+
+def _qwen_ids(tokenizer: Any) -> dict[str, int]:
+    ids = tokenizer.convert_tokens_to_ids
+    return {
+        "image_token_id": ids(IMAGE_PAD),
+        "video_token_id": ids(VIDEO_PAD),
+        "vision_start_token_id": ids(VISION_START),
+        "vision_end_token_id": ids(VISION_END),
+    }
+
+
+def build_tiny_qwen2_5_vl(dest: Path) -> Path:
+    """A tiny random ``Qwen2_5_VLForConditionalGeneration``: 14 px patches merged 2×2 (448 px = 256 tokens)."""
+    import torch
+    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    tokenizer = _qwen_tokenizer(dest, QWEN2_5_VL_CHAT_TEMPLATE)
+    eos, pad = tokenizer.convert_tokens_to_ids(IM_END), tokenizer.convert_tokens_to_ids(ENDOFTEXT)
+    text = dict(_TEXT, vocab_size=len(tokenizer), bos_token_id=pad, eos_token_id=eos, pad_token_id=pad)
+    # mrope_section sums to half the head size (32 / 2 = 16): temporal, height, width frequencies.
+    text["rope_parameters"] = {"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": [4, 6, 6]}
+    vision = {
+        "depth": 1,
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "num_heads": 2,
+        "patch_size": 14,
+        "spatial_merge_size": 2,
+        "temporal_patch_size": 2,
+        "window_size": 112,
+        "fullatt_block_indexes": [0],
+        "out_hidden_size": 64,
+    }
+    config = Qwen2_5_VLConfig(text_config=text, vision_config=vision, tie_word_embeddings=True, **_qwen_ids(tokenizer))
+    config.architectures = ["Qwen2_5_VLForConditionalGeneration"]
+    torch.manual_seed(2)
+    _save(Qwen2_5_VLForConditionalGeneration(config), dest, {"eos_token_id": eos, "pad_token_id": pad})
+    _write_json(
+        dest / "preprocessor_config.json",
+        {
+            "min_pixels": 3136,
+            "max_pixels": 12845056,
+            "patch_size": 14,
+            "temporal_patch_size": 2,
+            "merge_size": 2,
+            "image_mean": CLIP_MEAN,
+            "image_std": CLIP_STD,
+            "image_processor_type": "Qwen2VLImageProcessor",
+            "processor_class": "Qwen2_5_VLProcessor",
+        },
+    )
+    (dest / "chat_template.jinja").write_text(QWEN2_5_VL_CHAT_TEMPLATE)
+    return dest
+
+
+def build_tiny_qwen3_vl(dest: Path) -> Path:
+    """A tiny random ``Qwen3VLForConditionalGeneration``: 16 px patches merged 2×2 (512 px = 256 tokens)."""
+    import torch
+    from transformers import Qwen3VLConfig, Qwen3VLForConditionalGeneration
+
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    tokenizer = _qwen_tokenizer(dest, QWEN3_VL_CHAT_TEMPLATE)
+    eos, pad = tokenizer.convert_tokens_to_ids(IM_END), tokenizer.convert_tokens_to_ids(ENDOFTEXT)
+    text = dict(_TEXT, vocab_size=len(tokenizer), bos_token_id=pad, eos_token_id=eos, pad_token_id=pad, head_dim=32)
+    text["rope_parameters"] = {
+        "rope_type": "default",
+        "rope_theta": 5000000.0,
+        "mrope_section": [4, 6, 6],
+        "mrope_interleaved": True,
+    }
+    vision = {
+        "depth": 1,
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "num_heads": 2,
+        "patch_size": 16,
+        "spatial_merge_size": 2,
+        "temporal_patch_size": 2,
+        "out_hidden_size": 64,
+        "num_position_embeddings": 2304,
+        "deepstack_visual_indexes": [0],
+    }
+    config = Qwen3VLConfig(text_config=text, vision_config=vision, tie_word_embeddings=True, **_qwen_ids(tokenizer))
+    config.architectures = ["Qwen3VLForConditionalGeneration"]
+    torch.manual_seed(3)
+    _save(Qwen3VLForConditionalGeneration(config), dest, {"eos_token_id": eos, "pad_token_id": pad})
+    _write_json(
+        dest / "preprocessor_config.json",
+        {
+            "size": {"longest_edge": 16777216, "shortest_edge": 65536},
+            "patch_size": 16,
+            "temporal_patch_size": 2,
+            "merge_size": 2,
+            "image_mean": [0.5, 0.5, 0.5],
+            "image_std": [0.5, 0.5, 0.5],
+            "image_processor_type": "Qwen2VLImageProcessorFast",
+            "processor_class": "Qwen3VLProcessor",
+        },
+    )
+    (dest / "chat_template.jinja").write_text(QWEN3_VL_CHAT_TEMPLATE)
+    return dest
+
+
+def build_tiny_gemma3(dest: Path) -> Path:
+    """A tiny random ``Gemma3ForConditionalGeneration``: SigLIP at 896 px pooled to 256 tokens per image.
+
+    The text model alternates sliding-window (32 tokens, so tests cross the
+    window) and full attention layers, like the real one's 5:1 pattern.
+    """
+    import torch
+    from safetensors.torch import load_file, save_file
+    from transformers import Gemma3Config, Gemma3ForConditionalGeneration
+
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    tokenizer = save_tokenizer(
+        dest,
+        GEMMA_SPECIAL_TOKENS,
+        GEMMA3_CHAT_TEMPLATE,
+        _TEXT["max_position_embeddings"],
+        {"image_token": IMAGE_SOFT_TOKEN, "boi_token": START_OF_IMAGE, "eoi_token": END_OF_IMAGE},
+        eos=GEMMA_EOS,
+        pad=GEMMA_PAD,
+        bos=GEMMA_BOS,
+        plain_tokens=("\n", "\n\n"),
+    )
+    ids = tokenizer.convert_tokens_to_ids
+    eos_ids = [ids(GEMMA_EOS), ids(END_OF_TURN)]
+    text = dict(
+        _TEXT,
+        vocab_size=len(tokenizer),
+        head_dim=32,
+        query_pre_attn_scalar=32,
+        sliding_window=32,
+        layer_types=["sliding_attention", "full_attention"],
+        bos_token_id=ids(GEMMA_BOS),
+        eos_token_id=eos_ids,
+        pad_token_id=ids(GEMMA_PAD),
+    )
+    vision = {
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "num_hidden_layers": 1,
+        "num_attention_heads": 2,
+        "image_size": 896,
+        "patch_size": 14,
+        "vision_use_head": False,
+    }
+    config = Gemma3Config(
+        text_config=text,
+        vision_config=vision,
+        mm_tokens_per_image=256,
+        boi_token_index=ids(START_OF_IMAGE),
+        eoi_token_index=ids(END_OF_IMAGE),
+        image_token_index=ids(IMAGE_SOFT_TOKEN),
+    )
+    config.architectures = ["Gemma3ForConditionalGeneration"]
+    torch.manual_seed(4)
+    generation = {"bos_token_id": ids(GEMMA_BOS), "eos_token_id": eos_ids, "pad_token_id": ids(GEMMA_PAD)}
+    # Gemma's scaled embeddings saturate on one token with a wide spread; a narrow one keeps outputs input-dependent.
+    _save(Gemma3ForConditionalGeneration(config), dest, generation, spread=0.05)
+    # Published Gemma 3 checkpoints name the vision tower ``vision_tower.vision_model.*``; vLLM maps only those.
+    for file in dest.glob("*.safetensors"):
+        tensors = load_file(file)
+        renamed = {_published_name(k): v for k, v in tensors.items()}
+        save_file(renamed, file, metadata={"format": "pt"})
+    _write_json(
+        dest / "preprocessor_config.json",
+        {
+            "do_normalize": True,
+            "do_rescale": True,
+            "do_resize": True,
+            "image_mean": [0.5, 0.5, 0.5],
+            "image_std": [0.5, 0.5, 0.5],
+            "image_processor_type": "Gemma3ImageProcessor",
+            "image_seq_length": 256,
+            "processor_class": "Gemma3Processor",
+            "resample": 2,
+            "rescale_factor": 1 / 255,
+            "size": {"height": 896, "width": 896},
+        },
+    )
+    _write_json(dest / "processor_config.json", {"image_seq_length": 256, "processor_class": "Gemma3Processor"})
+    (dest / "chat_template.jinja").write_text(GEMMA3_CHAT_TEMPLATE)
+    return dest
+
+
+def _published_name(key: str) -> str:
+    for prefix in ("model.vision_tower.", "vision_tower."):
+        if key.startswith(prefix) and not key.startswith(prefix + "vision_model."):
+            return "vision_tower.vision_model." + key[len(prefix) :]
+    return key
