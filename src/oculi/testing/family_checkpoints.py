@@ -88,13 +88,14 @@ GEMMA3_CHAT_TEMPLATE = (
 )
 
 #: Text model of every family fixture: width 64, 2 heads of 32 (vLLM's CPU attention needs ≥ 32), 1 KV head.
-_TEXT = {
+CONTEXT = 8192
+_TEXT: dict[str, Any] = {
     "hidden_size": 64,
     "intermediate_size": 128,
     "num_hidden_layers": 2,
     "num_attention_heads": 2,
     "num_key_value_heads": 1,
-    "max_position_embeddings": 8192,
+    "max_position_embeddings": CONTEXT,
     "rms_norm_eps": 1e-6,
 }
 
@@ -119,12 +120,12 @@ def _qwen_tokenizer(dest: Path, template: str) -> Any:
         dest,
         QWEN_SPECIAL_TOKENS,
         template,
-        _TEXT["max_position_embeddings"],
+        CONTEXT,
         {"image_token": IMAGE_PAD, "video_token": VIDEO_PAD, "vision_bos_token": VISION_START},
     )
 
 
-def _qwen_ids(tokenizer: Any) -> dict[str, int]:
+def _qwen_ids(tokenizer: Any) -> dict[str, Any]:
     ids = tokenizer.convert_tokens_to_ids
     return {
         "image_token_id": ids(IMAGE_PAD),
@@ -245,7 +246,7 @@ def build_tiny_gemma3(dest: Path) -> Path:
         dest,
         GEMMA_SPECIAL_TOKENS,
         GEMMA3_CHAT_TEMPLATE,
-        _TEXT["max_position_embeddings"],
+        CONTEXT,
         {"image_token": IMAGE_SOFT_TOKEN, "boi_token": START_OF_IMAGE, "eoi_token": END_OF_IMAGE},
         eos=GEMMA_EOS,
         pad=GEMMA_PAD,

@@ -71,7 +71,7 @@ async def count_image_tokens(body: ImageTokensRequest, runtime: RuntimeDep, call
                 tiles=plan.tiles,
                 thumbnail=plan.thumbnail,
                 image_tokens=plan.image_tokens,
-                tile_size=engine.pixel_spec.tile_size,
+                tile_size=engine.pixel_spec.view_size,
             )
         )
     total = sum(c.image_tokens for c in counts)

@@ -86,7 +86,7 @@ class VisionEncoder:
                 "vision_feature_layer": config.vision_feature_layer,
                 "vision_feature_select_strategy": config.vision_feature_select_strategy,
             }
-        vision = getattr(config, "vision_config", None)
+        vision: Any = getattr(config, "vision_config", None)
         if layout is ViewLayout.GRID:  # Qwen's patch geometry
             self._patch = int(vision.patch_size)
             self._merge = int(vision.spatial_merge_size)
