@@ -1,20 +1,28 @@
-"""Is oculi's transformers engine as fast as plain transformers, and does batching pay?
+"""Is oculi's transformers engine as fast as plain transformers, and does batching pay? Per model family.
 
-With a random-weight checkpoint at the real size of InternVL3-1B
-(``oculi.testing.checkpoints.build_internvl3_1b_random``, cached):
+``--family internvl`` (default): a random-weight checkpoint at the real size
+of InternVL3-1B (``build_internvl3_1b_random``, cached). ``--family
+qwen2_5_vl | qwen3_vl | gemma3``: a random-weight checkpoint of that
+architecture with a small text model (8 layers, width 512) and vision tower
+(4 layers, width 256) — real geometry (patches, merges, view size), sizes a
+2-core machine runs in minutes (built once under ``.cache/``).
 
 1. Latency of one request (1 image, ``low`` and ``high``, 32 output tokens):
-   oculi = intake (``Intake.prepare`` from a data URL: decode, SPEC §3 tiles)
-   + ``HFEngine.generate``; reference = the checkpoint's processor
-   (``apply_chat_template`` with the PIL image) + ``model.generate`` greedy.
-   Both use the same loaded model, on the same machine, one after the other.
+   oculi = intake (``Intake.prepare`` from a data URL: decode, SPEC §3 views)
+   + ``HFEngine.generate``; reference = plain transformers on the same
+   inputs: InternVL — the checkpoint's processor on the image
+   (``crop_to_patches``, the same SPEC grid); other families — the same
+   views rendered with Pillow (the exact path) as pictures, the family's own
+   processor on them, then ``model.generate`` greedy. Both use the same loaded
+   model, in adjacent pairs alternating which goes first.
 2. Throughput (output tokens/s) at concurrency 1, 4 and 8 (``low`` images,
    32 tokens each, every request its own image so no cache helps).
+3. Intake time per view at the family's view size (``high``, 3×2 grid + thumbnail).
 
 Prints a table and the ratios against the targets (latency ≤ 1.05× the
 reference; throughput at concurrency 4 ≥ 1.5× concurrency 1).
 
-    .venv/bin/python bench/engine.py [--reps 2] [--dtype bfloat16] [--concurrency 1 4 8]
+    .venv/bin/python bench/engine.py [--family qwen3_vl] [--reps 2] [--dtype bfloat16] [--concurrency 1 4 8]
 """
 
 from __future__ import annotations
@@ -25,6 +33,8 @@ import base64
 import io
 import statistics
 import time
+from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -35,8 +45,11 @@ from oculi.engines import hf
 from oculi.engines.base import EngineRequest
 from oculi.engines.hf.loading import load_processor
 from oculi.intake.pipeline import Intake
+from oculi.intake.tiling import plan_tiles, render_grid, render_views
+from oculi.intake.types import ViewLayout
 from oculi.settings import Settings
-from oculi.testing.checkpoints import cached_checkpoint
+from oculi.testing.checkpoints import cached_checkpoint, default_cache_root
+from oculi.testing.family_checkpoints import build_tiny_gemma3, build_tiny_qwen2_5_vl, build_tiny_qwen3_vl
 
 QUESTION = "Describe this image in detail."
 TOKENS = 32
@@ -79,15 +92,26 @@ def reference_request(engine: hf.HFEngine, processor, image: Image.Image, detail
     # The reference gets the same JPEG bytes and decodes them itself.
     raw = base64.b64decode(data_url(image).split(",", 1)[1])
     pil = Image.open(io.BytesIO(raw)).convert("RGB")
-    messages = [{"role": "user", "content": [{"type": "image", "image": pil}, {"type": "text", "text": QUESTION}]}]
-    inputs = processor.apply_chat_template(
-        messages,
-        add_generation_prompt=True,
-        tokenize=True,
-        return_dict=True,
-        return_tensors="pt",
-        processor_kwargs={"crop_to_patches": detail is Detail.HIGH, "max_patches": 6},
-    )
+    if engine.family is None or engine.family.name == "internvl":
+        messages = [{"role": "user", "content": [{"type": "image", "image": pil}, {"type": "text", "text": QUESTION}]}]
+        inputs = processor.apply_chat_template(
+            messages,
+            add_generation_prompt=True,
+            tokenize=True,
+            return_dict=True,
+            return_tensors="pt",
+            processor_kwargs={"crop_to_patches": detail is Detail.HIGH, "max_patches": 6},
+        )
+    else:  # the same views as pictures (Pillow's resize), the family's processor on them
+        spec = replace(engine.pixel_spec, normalise=False)
+        plan = plan_tiles(pil.width, pil.height, detail)
+        grid = spec.layout is ViewLayout.GRID
+        pictures = [Image.fromarray(a) for a in (render_grid if grid else render_views)(pil, plan, spec)]
+        content = [{"type": "image"} for _ in pictures] + [{"type": "text", "text": QUESTION}]
+        text = processor.apply_chat_template(
+            [{"role": "user", "content": content}], add_generation_prompt=True, tokenize=False
+        )
+        inputs = processor(text=[text], images=pictures, return_tensors="pt", add_special_tokens=False)
     inputs["pixel_values"] = inputs["pixel_values"].to(engine.model.dtype)
     with torch.inference_mode():
         out = engine.model.generate(**inputs, max_new_tokens=TOKENS, min_new_tokens=TOKENS, do_sample=False)
@@ -102,14 +126,71 @@ async def throughput(engine: hf.HFEngine, intake: Intake, concurrency: int, seed
     return sum(t for _, t in results) / (time.perf_counter() - started)
 
 
+#: Small text model and vision tower for the other families (head size 64; mrope sections sum to 32).
+_SMALL_TEXT = {"hidden_size": 512, "intermediate_size": 1536, "num_hidden_layers": 8}
+_SMALL_TEXT |= {"num_attention_heads": 8, "num_key_value_heads": 2}
+_SMALL = {
+    "qwen2_5_vl": (
+        build_tiny_qwen2_5_vl,
+        {**_SMALL_TEXT, "rope_parameters": {"rope_type": "default", "rope_theta": 1e6, "mrope_section": [8, 12, 12]}},
+        {"depth": 4, "hidden_size": 256, "intermediate_size": 1024, "num_heads": 4, "fullatt_block_indexes": [3]},
+    ),
+    "qwen3_vl": (
+        build_tiny_qwen3_vl,
+        {
+            **_SMALL_TEXT,
+            "head_dim": 64,
+            "rope_parameters": {
+                "rope_type": "default",
+                "rope_theta": 5e6,
+                "mrope_section": [8, 12, 12],
+                "mrope_interleaved": True,
+            },
+        },
+        {"depth": 4, "hidden_size": 256, "intermediate_size": 1024, "num_heads": 4, "deepstack_visual_indexes": [1]},
+    ),
+    "gemma3": (
+        build_tiny_gemma3,
+        {**_SMALL_TEXT, "head_dim": 64, "query_pre_attn_scalar": 64, "sliding_window": 512},
+        {"num_hidden_layers": 4, "hidden_size": 256, "intermediate_size": 1024, "num_attention_heads": 4},
+    ),
+}
+
+
+def checkpoint(family: str) -> Path:
+    """The benchmark checkpoint of ``family`` (built once under the checkpoint cache)."""
+    if family == "internvl":
+        return cached_checkpoint("internvl3-1b-random")
+    build, text, vision = _SMALL[family]
+    path = default_cache_root() / f"bench-{family}-small"
+    if not (path / "config.json").is_file():
+        build(path, text_sizes=text, vision_sizes=vision)
+    return path
+
+
+async def intake_per_view(settings: Settings, engine: hf.HFEngine, reps: int) -> float:
+    """Milliseconds of intake (data URL → views at the family's view size) per view, ``high`` 3×2 + thumbnail."""
+    intake = Intake(settings.model_copy(update={"image_cache_bytes": 0}))
+    times = []
+    for rep in range(reps + 1):
+        part = ImagePart(data_url(make_image(5000 + rep, (1200, 800))), Detail.HIGH)
+        started = time.perf_counter()
+        (prepared,) = await intake.prepare([part], engine.pixel_spec)
+        if rep:  # the first warms the pool
+            times.append((time.perf_counter() - started) / prepared.plan.views)
+    await intake.aclose()
+    return statistics.median(times) * 1000
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--family", default="internvl", choices=["internvl", *_SMALL])
     parser.add_argument("--reps", type=int, default=2, help="latency repetitions per path and detail")
     parser.add_argument("--dtype", default="bfloat16", help="weights dtype for both paths")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 8])
     args = parser.parse_args()
 
-    path = cached_checkpoint("internvl3-1b-random")
+    path = checkpoint(args.family)
     settings = Settings(dtype=args.dtype, max_batch_size=max(args.concurrency), offline=True)
     engine = hf.load(str(path), settings)
     engine.scheduler.eos_token_ids = set()  # random weights: always produce the full 32 tokens, like min_new_tokens
@@ -118,8 +199,10 @@ async def main() -> None:
     info = engine.info
     print(
         f"model: {info.architecture}, {info.parameters / 1e6:.0f}M parameters, {info.dtype}, {info.device}, "
-        f"{torch.get_num_threads()} threads"
+        f"{torch.get_num_threads()} threads, views of {engine.pixel_spec.view_size} px"
     )
+    per_view = await intake_per_view(settings, engine, args.reps + 2)
+    print(f"intake: {per_view:.1f} ms per {engine.pixel_spec.view_size}-px view (1200×800 JPEG, high, 7 views)")
 
     # Warm-up once (allocator, oneDNN kernels): both paths share the model, so one warms both.
     await oculi_request(engine, intake, make_image(999, SIZES[Detail.LOW]), Detail.LOW)

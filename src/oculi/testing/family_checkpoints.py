@@ -115,6 +115,17 @@ def _save(model: Any, dest: Path, generation: dict[str, Any], spread: float = 0.
     GenerationConfig(**generation).save_pretrained(dest)
 
 
+def _sized(
+    text: dict[str, Any], vision: dict[str, Any], text_sizes: dict[str, Any] | None, vision_sizes: dict[str, Any] | None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The configs with size overrides applied; Qwen's vision output width follows the text width."""
+    text = {**text, **(text_sizes or {})}
+    vision = {**vision, **(vision_sizes or {})}
+    if "out_hidden_size" in vision:
+        vision["out_hidden_size"] = text["hidden_size"]
+    return text, vision
+
+
 def _qwen_tokenizer(dest: Path, template: str) -> Any:
     return save_tokenizer(
         dest,
@@ -135,8 +146,13 @@ def _qwen_ids(tokenizer: Any) -> dict[str, Any]:
     }
 
 
-def build_tiny_qwen2_5_vl(dest: Path) -> Path:
-    """A tiny random ``Qwen2_5_VLForConditionalGeneration``: 14 px patches merged 2×2 (448 px = 256 tokens)."""
+def build_tiny_qwen2_5_vl(
+    dest: Path, *, text_sizes: dict[str, Any] | None = None, vision_sizes: dict[str, Any] | None = None
+) -> Path:
+    """A tiny random ``Qwen2_5_VLForConditionalGeneration``: 14 px patches merged 2×2 (448 px = 256 tokens).
+
+    ``text_sizes`` / ``vision_sizes`` override the widths and depths (benchmarks build larger ones).
+    """
     import torch
     from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
 
@@ -159,6 +175,7 @@ def build_tiny_qwen2_5_vl(dest: Path) -> Path:
         "fullatt_block_indexes": [0],
         "out_hidden_size": 64,
     }
+    text, vision = _sized(text, vision, text_sizes, vision_sizes)
     config = Qwen2_5_VLConfig(text_config=text, vision_config=vision, tie_word_embeddings=True, **_qwen_ids(tokenizer))
     config.architectures = ["Qwen2_5_VLForConditionalGeneration"]
     torch.manual_seed(2)
@@ -181,8 +198,13 @@ def build_tiny_qwen2_5_vl(dest: Path) -> Path:
     return dest
 
 
-def build_tiny_qwen3_vl(dest: Path) -> Path:
-    """A tiny random ``Qwen3VLForConditionalGeneration``: 16 px patches merged 2×2 (512 px = 256 tokens)."""
+def build_tiny_qwen3_vl(
+    dest: Path, *, text_sizes: dict[str, Any] | None = None, vision_sizes: dict[str, Any] | None = None
+) -> Path:
+    """A tiny random ``Qwen3VLForConditionalGeneration``: 16 px patches merged 2×2 (512 px = 256 tokens).
+
+    ``text_sizes`` / ``vision_sizes`` override the widths and depths (benchmarks build larger ones).
+    """
     import torch
     from transformers import Qwen3VLConfig, Qwen3VLForConditionalGeneration
 
@@ -209,6 +231,7 @@ def build_tiny_qwen3_vl(dest: Path) -> Path:
         "num_position_embeddings": 2304,
         "deepstack_visual_indexes": [0],
     }
+    text, vision = _sized(text, vision, text_sizes, vision_sizes)
     config = Qwen3VLConfig(text_config=text, vision_config=vision, tie_word_embeddings=True, **_qwen_ids(tokenizer))
     config.architectures = ["Qwen3VLForConditionalGeneration"]
     torch.manual_seed(3)
@@ -230,8 +253,12 @@ def build_tiny_qwen3_vl(dest: Path) -> Path:
     return dest
 
 
-def build_tiny_gemma3(dest: Path) -> Path:
+def build_tiny_gemma3(
+    dest: Path, *, text_sizes: dict[str, Any] | None = None, vision_sizes: dict[str, Any] | None = None
+) -> Path:
     """A tiny random ``Gemma3ForConditionalGeneration``: SigLIP at 896 px pooled to 256 tokens per image.
+
+    ``text_sizes`` / ``vision_sizes`` override the widths and depths (benchmarks build larger ones).
 
     The text model alternates sliding-window (32 tokens, so tests cross the
     window) and full attention layers, like the real one's 5:1 pattern.
@@ -275,6 +302,7 @@ def build_tiny_gemma3(dest: Path) -> Path:
         "patch_size": 14,
         "vision_use_head": False,
     }
+    text, vision = _sized(text, vision, text_sizes, vision_sizes)
     config = Gemma3Config(
         text_config=text,
         vision_config=vision,
