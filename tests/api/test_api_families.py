@@ -142,3 +142,43 @@ def test_detail_original_is_high_and_an_unknown_detail_is_a_400(openai_client, i
     with pytest.raises(BadRequestError) as refused:
         _chat_image_tokens(openai_client, [unknown])
     assert "Invalid image detail 'max'" in refused.value.response.json()["error"]
+
+
+def test_streaming_seeded_n_and_stop(openai_client, images):
+    part = {"type": "image_url", "image_url": {"url": images[(896, 448)], "detail": "high"}}
+    messages = [{"role": "user", "content": [part, {"type": "text", "text": "Describe it."}]}]
+    stream = openai_client.chat.completions.create(
+        model="grok-4",
+        messages=messages,
+        max_tokens=6,
+        stream=True,
+        stream_options={"include_usage": True},
+        temperature=0.8,
+        seed=11,
+    )
+    chunks = list(stream)
+    streamed = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    usage = chunks[-1].usage
+    assert usage is not None and usage.prompt_tokens_details is not None
+    assert usage.prompt_tokens_details.image_tokens == expected_image_tokens(896, 448, "high")
+    again = openai_client.chat.completions.create(
+        model="grok-4", messages=messages, max_tokens=6, n=2, temperature=0.8, seed=11
+    )
+    assert len(again.choices) == 2 and again.choices[0].message.content == streamed
+
+
+def test_structured_output_and_a_required_tool_call_with_an_image(openai_client, images):
+    from structured_models import WEATHER_TOOL, Receipt, Weather
+
+    part = {"type": "image_url", "image_url": {"url": images[(449, 448)], "detail": "auto"}}
+    messages = [{"role": "user", "content": [part, {"type": "text", "text": "Read this receipt."}]}]
+    parsed = openai_client.chat.completions.parse(
+        model="grok-4", messages=messages, response_format=Receipt, max_tokens=200, seed=1
+    )
+    assert isinstance(parsed.choices[0].message.parsed, Receipt)
+    choice = openai_client.chat.completions.create(
+        model="grok-4", messages=messages, tools=[WEATHER_TOOL], tool_choice="required", max_tokens=120, seed=7
+    ).choices[0]
+    (call,) = choice.message.tool_calls or []
+    assert choice.finish_reason == "tool_calls" and call.function.name == "get_weather"  # type: ignore[union-attr]
+    Weather.model_validate_json(call.function.arguments)  # type: ignore[union-attr]
