@@ -14,10 +14,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from oculi.api import structured
 from oculi.domain import OutputSpec, ResponseFormat, ToolCall, ToolCallChunk, ToolChoice
 from oculi.errors import InvalidRequest
 from oculi.grpc.proto import chat_pb2
+from oculi.structured import requests as structured
 
 FORMATS = {
     chat_pb2.FormatType.FORMAT_TYPE_INVALID: "text",

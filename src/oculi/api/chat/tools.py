@@ -8,7 +8,6 @@ In: ``response_format``, ``tools``, ``tool_choice``, ``parallel_tool_calls`` →
 
 from __future__ import annotations
 
-from oculi.api import structured
 from oculi.api.chat.schemas import (
     ChatCompletionRequest,
     ChatMessage,
@@ -19,6 +18,7 @@ from oculi.api.chat.schemas import (
 )
 from oculi.domain import Message, OutputSpec, ResponseFormat, Role, TextPart, ToolCall, ToolCallChunk
 from oculi.errors import InvalidRequest
+from oculi.structured import requests as structured
 
 
 def to_output_spec(request: ChatCompletionRequest) -> OutputSpec:

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from oculi.api import structured
 from oculi.api.responses.schemas import FunctionCallItem, InputItem, ResponseCreateRequest
 from oculi.domain import Message, OutputSpec, ResponseFormat, Role, TextPart, ToolCall
 from oculi.errors import InvalidRequest
+from oculi.structured import requests as structured
 
 CALL_ITEMS = ("function_call", "function_call_output")
 

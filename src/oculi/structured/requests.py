@@ -1,10 +1,11 @@
-"""Response formats and tools as both HTTP surfaces spell them, checked the same way.
+"""Response formats and tools as every wire surface spells them, checked the same way.
 
 Chat completions nest (``response_format.json_schema.schema``,
-``tools[].function``, ``tool_choice.function.name``) and Responses flatten
-(``text.format.schema``, ``tools[].name``, ``tool_choice.name``); each
-surface's mapper pulls its fields out and calls these, so both refuse the
-same bad values with the same messages, naming the surface's own field.
+``tools[].function``, ``tool_choice.function.name``), Responses flatten
+(``text.format.schema``, ``tools[].name``, ``tool_choice.name``) and gRPC has
+its own messages; each surface's mapper pulls its fields out and calls these
+(wire-neutral, below all surfaces), so all refuse the same bad values with
+the same messages, naming the surface's own field.
 """
 
 from __future__ import annotations
@@ -75,10 +76,3 @@ def tool_choice(mode: str | None, name: str | None = None, param: str = "tool_ch
             f"Unsupported tool_choice {mode!r}; use 'auto', 'none', 'required' or name a function.", param=param
         )
     return ToolChoice(choice)
-
-
-def choice_wire(choice: ToolChoice) -> str | dict[str, Any]:
-    """How a Responses object echoes ``tool_choice``."""
-    if choice.mode is ToolChoiceMode.FUNCTION:
-        return {"type": "function", "name": choice.name}
-    return choice.mode.value
