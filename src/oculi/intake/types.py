@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from oculi.domain import Detail
+from oculi.domain import Detail, ImageHeader
 
 if TYPE_CHECKING:
     import numpy as np
@@ -59,6 +60,22 @@ class TilePlan:
     @property
     def image_tokens(self) -> int:
         return self.views * TOKENS_PER_TILE
+
+
+@dataclass(frozen=True)
+class FileImage:
+    """An uploaded file named as an image, as intake gets it before reading a byte of it.
+
+    ``sha256`` and ``nbytes`` come from the store, and ``header`` too when the
+    upload was a JPEG/PNG (read once at upload): then the image is planned
+    and charged to the admission budget before ``read`` fetches its bytes.
+    """
+
+    file_id: str
+    sha256: str
+    nbytes: int
+    header: ImageHeader | None
+    read: Callable[[], Awaitable[bytes]]
 
 
 @dataclass

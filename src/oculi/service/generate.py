@@ -39,7 +39,7 @@ from oculi.engines.base import Engine, EngineRequest
 from oculi.engines.registry import EngineRegistry
 from oculi.errors import InvalidRequest, ResponseNotFound
 from oculi.intake.pipeline import Intake
-from oculi.intake.types import PreparedImage
+from oculi.intake.types import FileImage, PreparedImage
 from oculi.metrics import Metrics
 from oculi.service.admission import Admission, Ticket, check_text_length
 from oculi.service.files import FileService
@@ -248,9 +248,12 @@ class Generator:
         parts = conversation.images()
         chars = conversation_chars(conversation)
         check_text_length(chars, engine.info.context_length, param=request.text_param)
-        ticket = self.admission.admit(parts, text_chars=chars)
+        # Uploaded files (also those a stored conversation names) are admitted by their stored size, and
+        # intake charges their decoded cost from the header the store kept, before reading any of them.
+        files = await self.files.image_files(request.owner, parts) if self.files is not None else {}
+        ticket = self.admission.admit(parts, text_chars=chars, file_bytes={i: f.nbytes for i, f in files.items()})
         try:
-            load_file = partial(self.files.image_bytes, request.owner) if self.files is not None else None
+            load_file = partial(_resolved, files) if self.files is not None else None
             images = await self.intake.prepare(
                 parts,
                 engine.pixel_spec,
@@ -325,6 +328,11 @@ class Generator:
             if run.request.output.is_plain
             else {**run.request.metadata, "output": run.request.output.to_dict()},
         )
+
+
+async def _resolved(files: dict[str, FileImage], file_id: str) -> FileImage:
+    """Intake's ``load_file`` over files ``FileService.image_files`` already looked up (every id is there)."""
+    return files[file_id]
 
 
 def conversation_chars(conversation: Conversation) -> int:
