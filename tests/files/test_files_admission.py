@@ -4,13 +4,16 @@ One oculi-lite server with the default encoded-bytes budget (512 MiB: 26
 images at the 20 MiB worst case) and a 256 MiB decoded budget. Forty small
 uploaded images go through chat, Responses (also continuing a stored
 conversation) and gRPC with exact image tokens; an image too large decoded
-is a 413 naming it, by file id as inline; URL images keep their cap.
+is a 413 naming it, by file id as inline; URL images keep their cap; stored
+images (a continued conversation's, a batch request's) count their size too.
 """
 
 from __future__ import annotations
 
 import base64
 import io
+import json
+import time
 from collections.abc import Iterator
 
 import openai
@@ -58,8 +61,12 @@ def by_file(file_id: str) -> dict[str, object]:
     return {"type": "file", "file": {"file_id": file_id}}
 
 
+def data_url(data: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(data).decode()
+
+
 def inline(data: bytes) -> dict[str, object]:
-    return {"type": "image_url", "image_url": {"url": "data:image/png;base64," + base64.b64encode(data).decode()}}
+    return {"type": "image_url", "image_url": {"url": data_url(data)}}
 
 
 def by_url(url: str) -> dict[str, object]:
@@ -135,3 +142,26 @@ def test_mixed_file_url_and_inline_images(client: OpenAI, small_files: list[str]
     with pytest.raises(openai.APIStatusError) as caught:
         chat(client, [by_file(small_files[0]), *map(by_url, urls)])
     assert caught.value.status_code == 413 and "would take about 320 MiB" in str(caught.value.body)
+
+
+def test_stored_inline_images_are_re_admitted_by_their_size(client: OpenAI) -> None:
+    """A continued conversation's inline images, and a batch request's, are stored: charged what they are too."""
+    images = [{"type": "input_image", "image_url": data_url(picture(64, 64, seed=300 + i))} for i in range(30)]
+    first = client.responses.create(model="grok-4", max_output_tokens=4, input=[{"role": "user", "content": images}])
+    second = client.responses.create(model="grok-4", max_output_tokens=4, previous_response_id=first.id, input="More?")
+    assert second.usage is not None
+    assert second.usage.input_tokens_details.image_tokens == 30 * TOKENS  # type: ignore[attr-defined]
+    content = [inline(picture(64, 64, seed=400 + i)) for i in range(30)]
+    body = {"model": "grok-4", "max_tokens": 4, "messages": [{"role": "user", "content": content}]}
+    line = {"custom_id": "many", "method": "POST", "url": "/v1/chat/completions", "body": body}
+    batch_input = client.files.create(file=("in.jsonl", json.dumps(line).encode()), purpose="batch")
+    batch = client.batches.create(
+        input_file_id=batch_input.id, endpoint="/v1/chat/completions", completion_window="24h"
+    )
+    deadline = time.monotonic() + 120
+    while (batch := client.batches.retrieve(batch.id)).status != "completed":
+        assert time.monotonic() < deadline and batch.status in ("validating", "in_progress", "finalizing"), batch
+        time.sleep(0.3)
+    assert batch.output_file_id is not None, batch.error_file_id and client.files.content(batch.error_file_id).text
+    [result] = [json.loads(x) for x in client.files.content(batch.output_file_id).text.splitlines()]
+    assert result["response"]["body"]["usage"]["prompt_tokens_details"]["image_tokens"] == 30 * TOKENS

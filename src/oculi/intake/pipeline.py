@@ -144,7 +144,10 @@ class Intake:
             if file is not None and file.header is not None:
                 # The store kept the header at upload: plan and charge before reading a byte of the file.
                 sha256, header = file.sha256, file.header
-                check_pixels(header.width, header.height, self.settings.max_image_pixels)
+                try:
+                    check_pixels(header.width, header.height, self.settings.max_image_pixels)
+                except ImageError as exc:
+                    raise type(exc)(f"file '{file.file_id}': {exc.message}", param=exc.param) from exc
                 tile_plan = self._plan(header, part, spec)
                 self._charge(charge, index, part, header, sha256, tile_plan, spec)
                 data = await file.read()

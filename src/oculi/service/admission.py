@@ -12,11 +12,11 @@ Three budgets:
   soon as each image's header is known, before its pixels are decoded.
 
 An image's encoded size is what admission knows of it before anything is
-fetched: a data URL's decoded length, an uploaded file's stored size (the
-store knows it; the file's header too, so intake charges its decoded cost
-before reading a byte of it), and the per-image maximum for an http(s) URL
-or a stored conversation's image, whose size is unknown until read. The
-same image inline or as a file costs the same.
+fetched: a data URL's decoded length, an uploaded file's or a stored
+conversation's image's stored size (the store knows it; a file's header
+too, so intake charges its decoded cost before reading a byte of it), and
+the per-image maximum for an http(s) URL, whose size is unknown until it is
+fetched. The same image inline, by file id or stored costs the same.
 
 Text is also bounded against the model's context before it is tokenized
 (``check_text_length``): tokenizing a 100 MB prompt took 21 GB before the
@@ -45,23 +45,22 @@ ENCODED_COPIES = 4
 
 
 def estimate_image_bytes(
-    images: list[ImagePart], max_image_bytes: int, file_bytes: Mapping[str, int] | None = None
+    images: list[ImagePart], max_image_bytes: int, known_bytes: Mapping[str, int] | None = None
 ) -> int:
     """Upper estimate of the encoded bytes the images will occupy (see module docstring).
 
-    ``file_bytes``: the stored size of each uploaded file by id; a file not
-    in it counts the per-image maximum, like a URL.
+    ``known_bytes``: the size of images the store holds, by their reference
+    (``ImagePart.url``: ``fileid:…``, ``stored:…``); any other reference
+    but a data URL counts the per-image maximum.
     """
+    known = known_bytes or {}
     total = 0
     for image in images:
-        file_id = image.file_id
         if image.url.startswith("data:"):
             payload = len(image.url) - image.url.find(",") - 1
             total += min(payload * 3 // 4, max_image_bytes)
-        elif file_id is not None and file_bytes is not None and file_id in file_bytes:
-            total += min(file_bytes[file_id], max_image_bytes)
         else:
-            total += max_image_bytes
+            total += min(known.get(image.url, max_image_bytes), max_image_bytes)
     return total
 
 
@@ -114,13 +113,13 @@ class Admission:
         self._trimmer = trimmer  # memory goes back to the system once the last request finishes
 
     def admit(
-        self, images: list[ImagePart], text_chars: int = 0, *, file_bytes: Mapping[str, int] | None = None
+        self, images: list[ImagePart], text_chars: int = 0, *, known_bytes: Mapping[str, int] | None = None
     ) -> Ticket:
         """Reserve a slot, the images' bytes and the text's memory, or raise ``Overloaded`` / ``PayloadTooLarge``.
 
-        ``file_bytes``: uploaded files' stored sizes by id (``estimate_image_bytes``).
+        ``known_bytes``: stored images' sizes by reference (``estimate_image_bytes``).
         """
-        image_bytes = estimate_image_bytes(images, self.per_image_bytes, file_bytes)
+        image_bytes = estimate_image_bytes(images, self.per_image_bytes, known_bytes)
         if image_bytes > self.max_image_bytes:
             raise PayloadTooLarge(
                 f"The images of this request need up to {image_bytes} bytes, more than this server's "

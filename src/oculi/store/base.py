@@ -124,6 +124,10 @@ class Store(Protocol):
 
     async def get_image(self, sha256: str) -> bytes | None: ...
 
+    async def image_sizes(self, hashes: list[str]) -> dict[str, int]:
+        """The byte size of each image stored under one of ``hashes`` (absent ones left out), without its bytes."""
+        ...
+
     async def put_response(self, response: StoredResponse) -> None:
         """Insert or replace a response (replace is how a deferred request completes)."""
         ...
