@@ -49,8 +49,7 @@ from oculi.domain import Choice, Conversation, GenerationParams, Usage
 from oculi.store.base import ResponseStatus, Store, StoredResponse
 from oculi.store.connection import WRITE, create_store_engine, parse_store_url, unavailable_on_db_outage
 from oculi.store.files import SqlFiles
-from oculi.store.job_tables import job_images
-from oculi.store.jobs import purge_expired_jobs
+from oculi.store.job_tables import job_images, purge_expired_jobs
 from oculi.store.schema import images as images_table
 from oculi.store.schema import migrate, response_images, responses
 
