@@ -2,7 +2,7 @@
 
 One real server (the scripted engine: each request takes about a second,
 four run at once) whose window is 4 s instead of 24 h
-(``OCULI_BATCH_WINDOW_SECONDS``). A batch of 24 requests cannot finish in
+(``OCULI_BATCH_WINDOW_SECONDS``). A batch of 40 requests cannot finish in
 it: the requests that finished keep their results, those running at the
 deadline finish, the rest end ``expired`` without ever running, the counts
 say which, and no request runs twice (the server's log names every job
@@ -28,7 +28,7 @@ from oculi.testing.server import ServerProcess, running_server
 
 KEY = "sk-window-test"
 WINDOW_S = 4
-REQUESTS = 24
+REQUESTS = 40
 SLOW = "[[tokens:2]] [[delay:0.5]]"  # about a second per request
 CHAT = "/v1/chat/completions"
 FINISHED = re.compile(r"job (\S+) \(batch\) (?:succeeded|failed) by worker-")
@@ -62,6 +62,7 @@ def test_a_rest_batch_past_its_window_ends_expired(server: ServerProcess) -> Non
     counts = batch.request_counts
     assert counts is not None and counts.total == REQUESTS
     assert counts.completed >= 4 and counts.failed >= 4, counts  # some ran in the window, the rest could not
+    print(f"REST batch after a {WINDOW_S} s window: {counts}")
     assert batch.output_file_id is not None and batch.error_file_id is not None
     outputs = [json.loads(x) for x in client.files.content(batch.output_file_id).text.splitlines()]
     errors = [json.loads(x) for x in client.files.content(batch.error_file_id).text.splitlines()]
@@ -102,6 +103,7 @@ def test_a_grpc_batch_past_its_window_stops_its_unstarted_requests(server: Serve
     state = batch.state
     assert state.num_requests == REQUESTS == state.num_success + state.num_error + state.num_cancelled
     assert state.num_success >= 4 and state.num_cancelled >= 4 and state.num_error == 0, state
+    print(f"gRPC batch after a {WINDOW_S} s window: {state}".replace("\n", " "))
     assert batch.cancel_time.seconds >= batch.create_time.seconds + WINDOW_S
     assert "batch_expired" in batch.cancel_by_xai_message
     listed = client.batch.list_batch_requests(batch.batch_id, limit=100).batch_request_metadata

@@ -220,9 +220,12 @@ class Intake:
         if file is not None:
             file_bytes = await file.read()
             try:
-                return await self._in_pool(partial(self._inspect, file_bytes))
+                inspected = await self._in_pool(partial(self._inspect, file_bytes))
             except ImageError as exc:
                 raise type(exc)(f"file '{file.file_id}': {exc.message}", param=exc.param) from exc
+            if file.remember is not None:  # uploaded before headers were kept: the store learns it now
+                await file.remember(inspected[2])
+            return inspected
         if stored is not None:
             data = await load_stored(stored) if load_stored is not None else None
             if data is None:

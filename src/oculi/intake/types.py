@@ -76,6 +76,8 @@ class FileImage:
     nbytes: int
     header: ImageHeader | None
     read: Callable[[], Awaitable[bytes]]
+    #: Keeps a header intake read from the bytes (``header`` was None), so the next use knows it up front.
+    remember: Callable[[ImageHeader], Awaitable[None]] | None = None
 
 
 @dataclass

@@ -191,7 +191,8 @@ class FileService:
                 "an image. Upload a smaller image.",
                 index=index,
             )
-        return FileImage(file.id, file.sha256, file.bytes, file.image, partial(self._read, file))
+        remember = partial(self.store.set_file_image, file.sha256) if file.image is None else None
+        return FileImage(file.id, file.sha256, file.bytes, file.image, partial(self._read, file), remember)
 
     async def _read(self, file: StoredFile) -> bytes:
         _, data = await self.store.read_file(file.id, file.owner)

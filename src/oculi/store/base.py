@@ -200,6 +200,10 @@ class Store(Protocol):
         """``get_file`` for several ids in one read: the ones that exist, by id."""
         ...
 
+    async def set_file_image(self, sha256: str, image: ImageHeader) -> None:
+        """Keep the image header of bytes stored before headers were (a no-op when one is kept already)."""
+        ...
+
     def iter_file_content(self, file: StoredFile) -> AsyncIterator[bytes]:
         """The bytes of ``file`` (from ``get_file``) in chunks; ``FileNotFound`` if deleted meanwhile."""
         ...

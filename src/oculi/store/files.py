@@ -6,7 +6,7 @@ executor (``_run``: one transaction on the store's thread pool).
 An upload goes in two steps, so a slow or huge stream never holds a
 database transaction or the memory:
 
-1. ``spool``: the async stream is written to an anonymous temporary file
+1. ``spool`` (``spool.py``): the async stream is written to an anonymous temporary file
    (in 1 MiB batches, hashed in the same thread hop), counting bytes and
    stopping at the limit.
 2. One write transaction: the owner's quota is checked again under a lock
@@ -24,9 +24,7 @@ store's purge loop deletes expired files and any blob left unnamed.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import secrets
-import tempfile
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from typing import IO, TYPE_CHECKING, Any, Literal, TypeVar
@@ -35,13 +33,13 @@ from sqlalchemy import Connection, Row, and_, delete, exists, func, or_, select,
 from sqlalchemy.exc import IntegrityError
 
 from oculi.domain import ImageHeader
-from oculi.errors import FileNotFound, InvalidRequest, PayloadTooLarge, QuotaExceeded
+from oculi.errors import FileNotFound, InvalidRequest, QuotaExceeded
 from oculi.store.base import FileLimits, FilePage, FileSort, Spooled, StoredFile
 from oculi.store.schema import file_blobs, file_chunks, files
+from oculi.store.spool import CHUNK_BYTES, describe_size, spool
 
 T = TypeVar("T")
 
-CHUNK_BYTES = 1024 * 1024  # one stored chunk, and one spool write
 _PG_OWNER_LOCK = "SELECT pg_advisory_xact_lock(hashtext('oculi.files:' || %(owner)s))"
 
 
@@ -53,55 +51,6 @@ def new_file_id() -> str:
     files uploaded within the same second in order. The rest is random.
     """
     return f"file-{time.time_ns() // 1_000_000:012x}{secrets.token_hex(10)}"
-
-
-def describe_size(n: int) -> str:
-    """``n`` bytes for a person (MiB when large)."""
-    return f"{n / (1024 * 1024):.1f} MiB" if n >= 1024 * 1024 else f"{n} bytes"
-
-
-async def spool(content: AsyncIterable[bytes], *, max_bytes: int, quota_left: int | None = None) -> Spooled:
-    """Write ``content`` to a temporary file, refusing it as soon as it passes a limit.
-
-    ``PayloadTooLarge`` past ``max_bytes``; ``QuotaExceeded`` past
-    ``quota_left`` (what the owner's byte quota still allows), whichever
-    comes first. The caller closes ``Spooled.file`` (which deletes it).
-    """
-    sink = tempfile.TemporaryFile(prefix="oculi-upload-")  # noqa: SIM115 (returned to the caller, who closes it)
-    digest = hashlib.sha256()
-    size = 0
-    pending: list[bytes] = []
-    pending_bytes = 0
-
-    def flush(batch: list[bytes]) -> None:
-        for piece in batch:
-            digest.update(piece)
-            sink.write(piece)
-
-    try:
-        async for piece in content:
-            size += len(piece)
-            if size > max_bytes:
-                raise PayloadTooLarge(
-                    f"The file is larger than this server's limit of {describe_size(max_bytes)} per file "
-                    "(max_file_bytes). Upload a smaller file."
-                )
-            if quota_left is not None and size > quota_left:
-                raise QuotaExceeded(
-                    f"This upload would pass the API key's file storage quota: {describe_size(max(quota_left, 0))} "
-                    "left. Delete files you no longer need (DELETE /v1/files/{id})."
-                )
-            pending.append(piece)
-            pending_bytes += len(piece)
-            if pending_bytes >= CHUNK_BYTES:
-                batch, pending, pending_bytes = pending, [], 0
-                await asyncio.to_thread(flush, batch)
-        await asyncio.to_thread(flush, pending)
-        await asyncio.to_thread(sink.flush)
-    except BaseException:
-        sink.close()
-        raise
-    return Spooled(sink, size, digest.hexdigest())
 
 
 class SqlFiles:
@@ -179,6 +128,15 @@ class SqlFiles:
         if not file_ids:
             return {}
         return await self._run(self._get_files, file_ids, owner, write=False, what="reading files")
+
+    async def set_file_image(self, sha256: str, image: ImageHeader) -> None:
+        """See ``Store.set_file_image``."""
+        stmt = (
+            file_blobs.update()
+            .where(file_blobs.c.sha256 == sha256, file_blobs.c.image_mime.is_(None))
+            .values(**_image_columns(image))
+        )
+        await self._run(lambda conn: conn.execute(stmt), write=True, what="keeping an image header")
 
     async def iter_file_content(self, file: StoredFile) -> AsyncIterator[bytes]:
         """See ``Store.iter_file_content`` (one short read transaction per chunk)."""

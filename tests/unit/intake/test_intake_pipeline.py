@@ -211,7 +211,11 @@ async def test_a_file_whose_header_the_store_kept_is_charged_before_it_is_read(
     known = FileImage(
         "file-a", hashlib.sha256(small_png).hexdigest(), len(small_png), ImageHeader("image/png", 64, 48, 1), read
     )
-    unknown = FileImage("file-b", known.sha256, len(small_png), None, read)  # uploaded before headers were kept
+
+    async def remember(header: ImageHeader) -> None:
+        events.append(f"remember {header.width}×{header.height}")
+
+    unknown = FileImage("file-b", known.sha256, len(small_png), None, read, remember)  # uploaded before headers
 
     async def load_file(file_id: str) -> FileImage:
         return known if file_id == "file-a" else unknown
@@ -225,7 +229,8 @@ async def test_a_file_whose_header_the_store_kept_is_charged_before_it_is_read(
     assert (image.width, image.height, image.image_tokens) == (64, 48, 256)
     events.clear()
     await make_intake().prepare([ImagePart.file("file-b")], SPEC, load_file=load_file, charge=charge)
-    assert events == ["read", "charge image 0 (file 'file-b', 64×48)"]  # the header comes from the bytes
+    # The header comes from the bytes, and the store is told it for next time.
+    assert events == ["read", "remember 64×48", "charge image 0 (file 'file-b', 64×48)"]
     events.clear()
     with pytest.raises(ImageTooLarge, match="Image 0: file 'file-a': the image is 64x48"):
         await make_intake(max_image_pixels=1000).prepare([ImagePart.file("file-a")], SPEC, load_file=load_file)

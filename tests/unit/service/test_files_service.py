@@ -83,6 +83,12 @@ async def test_an_image_upload_keeps_its_header(tmp_path: Path) -> None:
         assert found[text.id].header is None and found[bomb.id].header is None
         again = await service.upload("you", "same.jpg", None, stream(rotated.getvalue()))  # same bytes, other key
         assert (await service.image_file("you", again.id)).header == ImageHeader("image/jpeg", 30, 80, 6)
+        # Bytes stored before headers were kept (straight into the store): learnt on first use, kept after.
+        legacy = await store.put_file("me", "old.png", "vision", stream(b"\x89PNG old"), limits=service.limits)
+        first = await service.image_file("me", legacy.id)
+        assert first.header is None and first.remember is not None
+        await first.remember(ImageHeader("image/png", 7, 5, 1))
+        assert (await service.image_file("me", legacy.id)).header == ImageHeader("image/png", 7, 5, 1)
     finally:
         await store.close()
 
