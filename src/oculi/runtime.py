@@ -92,7 +92,7 @@ class Runtime:
             raise TypeError("durable jobs need the SQL store (SqlStore)")
         jobs = JobQueue(store, max_attempts=settings.job_max_attempts)
         deferred = DeferredRunner(generator, jobs)
-        batches = BatchService(jobs, generator, metrics)
+        batches = BatchService(jobs, generator, metrics, window_s=settings.batch_window_seconds)
         worker = JobWorker(
             jobs,
             generator,

@@ -123,6 +123,12 @@ class Settings(BaseSettings):
     job_shutdown_grace_seconds: float = Field(
         10.0, description="On SIGTERM: how long running jobs may finish before they are handed back to the queue."
     )
+    batch_window_seconds: float = Field(
+        86_400.0,
+        gt=0,
+        description="A batch's completion window ('24h' on the wire): requests not started this long after the "
+        "batch was created are expired, never run; finished ones keep their results.",
+    )
 
     # --- files (Files API) -----------------------------------------------------------
     max_file_bytes: int = Field(

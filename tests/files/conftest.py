@@ -7,7 +7,10 @@ oculi-lite with small file limits so size refusals and quotas are cheap to reach
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -44,3 +47,29 @@ def client(files_server: ServerProcess) -> OpenAI:
 @pytest.fixture
 def other_client(files_server: ServerProcess) -> OpenAI:
     return OpenAI(base_url=files_server.v1, api_key=OTHER_KEY, max_retries=0, timeout=120)
+
+
+@pytest.fixture(scope="session")
+def image_host() -> Iterator[dict[str, bytes]]:
+    """A plain HTTP server on 127.0.0.1 serving ``pages[path]`` as PNG; its base URL is ``pages["/"]``."""
+    pages: dict[str, bytes] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = pages.get(self.path)
+            self.send_response(200 if body is not None else 404)
+            self.send_header("content-type", "image/png")
+            self.send_header("content-length", str(len(body or b"")))
+            self.end_headers()
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                self.wfile.write(body or b"")
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    pages["/"] = f"http://127.0.0.1:{httpd.server_address[1]}".encode()
+    yield pages
+    httpd.shutdown()
+    httpd.server_close()

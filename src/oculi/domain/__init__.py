@@ -2,6 +2,7 @@
 
 from oculi.domain.conversation import Conversation, Detail, ImagePart, Message, Part, Role, TextPart
 from oculi.domain.generation import Choice, Completion, Delta, FinishReason, GenerationParams, Usage
+from oculi.domain.image import ImageHeader
 from oculi.domain.tools import (
     FormatKind,
     FunctionTool,
@@ -23,6 +24,7 @@ __all__ = [
     "FormatKind",
     "FunctionTool",
     "GenerationParams",
+    "ImageHeader",
     "ImagePart",
     "Message",
     "OutputSpec",

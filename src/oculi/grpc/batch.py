@@ -12,6 +12,12 @@ rows map back to ``Batch`` / ``BatchRequestMetadata`` / ``BatchResult``.
 - ``Batch.state`` counts requests: ``num_pending`` includes running ones;
   a cancelled batch has ``cancel_time`` and its pending requests count as
   ``num_cancelled``.
+- The completion window (``batch_window_seconds``, from creation) is
+  ``expire_time``. The proto has no expired state, so a batch whose window
+  ended before all its requests started reads as cancelled by the server:
+  ``cancel_time`` is when it expired, ``cancel_by_xai_message`` says so, the
+  requests that never ran count as ``num_cancelled`` (``STATE_CANCELLED``),
+  and each one's result is ``DEADLINE_EXCEEDED`` with code ``batch_expired``.
 - Pagination tokens are opaque decimal positions; an empty token ends the list.
 - ``GetBatchRequestResult.request`` echoes the original request when it was
   at most ``ECHO_LIMIT`` bytes (kept with the job); for larger ones (big
@@ -49,13 +55,15 @@ STATES = {
     JobState.SUCCEEDED: Meta.STATE_SUCCEEDED,
     JobState.FAILED: Meta.STATE_FAILED,
     JobState.CANCELLED: Meta.STATE_CANCELLED,
+    JobState.EXPIRED: Meta.STATE_CANCELLED,  # the proto has no expired state: stopped by the server
 }
 WIRE_STATES = {
     Meta.STATE_PENDING: (JobState.PENDING, JobState.RUNNING),
     Meta.STATE_SUCCEEDED: (JobState.SUCCEEDED,),
     Meta.STATE_FAILED: (JobState.FAILED,),
-    Meta.STATE_CANCELLED: (JobState.CANCELLED,),
+    Meta.STATE_CANCELLED: (JobState.CANCELLED, JobState.EXPIRED),
 }
+EXPIRED_MESSAGE = "batch_expired: This request could not be executed before the completion window expired."
 
 
 class BatchService(Servicer, batch_pb2_grpc.BatchMgmtServicer):
@@ -171,17 +179,23 @@ def to_batch(record: BatchRecord) -> batch_pb2.Batch:
         batch_id=record.id,
         name=record.name,
         create_time=mapper.timestamp(record.created_at),
-        expire_time=mapper.timestamp(record.expires_at),
+        expire_time=mapper.timestamp(record.deadline_at if record.deadline_at is not None else record.expires_at),
         state=batch_pb2.BatchState(
             num_requests=c.total,
             num_pending=c.pending,
             num_success=c.succeeded,
             num_error=c.failed,
-            num_cancelled=c.cancelled,
+            num_cancelled=c.cancelled + c.expired,
         ),
     )
     if record.cancelled_at is not None:
         batch.cancel_time.CopyFrom(mapper.timestamp(record.cancelled_at))
+    elif record.expired_at is not None:
+        batch.cancel_time.CopyFrom(mapper.timestamp(record.expired_at))
+        batch.cancel_by_xai_message = (
+            f"The batch's completion window ended before {c.expired} of its requests started; they were not run "
+            "(batch_expired). Finished requests keep their results."
+        )
     return batch
 
 
@@ -208,6 +222,9 @@ def to_result(job: Job) -> batch_pb2.BatchResult:
         error = job.error or {}
         code = grpc.StatusCode[error.get("grpc_status", "INTERNAL")].value[0]
         result.error.CopyFrom(status_pb2.Status(code=code, message=error.get("error", "The request failed.")))
+    elif job.state is JobState.EXPIRED:
+        code = grpc.StatusCode.DEADLINE_EXCEEDED.value[0]
+        result.error.CopyFrom(status_pb2.Status(code=code, message=EXPIRED_MESSAGE))
     elif job.state is JobState.CANCELLED:
         code = grpc.StatusCode.CANCELLED.value[0]
         result.error.CopyFrom(status_pb2.Status(code=code, message="The batch was cancelled before this request ran."))

@@ -19,13 +19,13 @@ from __future__ import annotations
 import binascii
 import io
 import struct
-from dataclasses import dataclass
 from urllib.parse import unquote_to_bytes
 
 import numpy as np
 import pybase64
 from PIL import Image
 
+from oculi.domain.image import ImageHeader
 from oculi.errors import ImageDecodeError, ImageError, ImageTooLarge, UnsupportedImageType, public_reason
 
 JPEG = "image/jpeg"
@@ -184,16 +184,6 @@ def _too_large(max_bytes: int, index: int | None, *, size: int | None = None) ->
     )
 
 
-@dataclass(frozen=True)
-class ImageHeader:
-    """What the file's header says, before any pixel is decoded."""
-
-    mime: str
-    width: int  # after EXIF orientation
-    height: int
-    orientation: int  # EXIF orientation tag, 1 = upright
-
-
 def _open(data: bytes, mime: str, index: int | None) -> Image.Image:
     try:
         return Image.open(io.BytesIO(data), formats=[SUPPORTED[mime]])
@@ -228,13 +218,14 @@ def read_header(data: bytes, mime: str, *, max_pixels: int, index: int | None = 
     with _open(data, mime, index) as img:
         stored_w, stored_h = img.size
         orientation = _orientation(img)
-    _check_pixels(stored_w, stored_h, max_pixels, index)
+    check_pixels(stored_w, stored_h, max_pixels, index)
     if orientation in _SWAPS_AXES:
         return ImageHeader(mime, stored_h, stored_w, orientation)
     return ImageHeader(mime, stored_w, stored_h, orientation)
 
 
-def _check_pixels(width: int, height: int, max_pixels: int, index: int | None) -> None:
+def check_pixels(width: int, height: int, max_pixels: int, index: int | None = None) -> None:
+    """Refuse a size over the decompression-bomb limit (also for headers the store kept from an upload)."""
     if width < 1 or height < 1:
         raise ImageDecodeError(f"the image header declares an empty size {width}x{height}.", index=index)
     if width * height > max_pixels:
@@ -263,7 +254,7 @@ def decode_rgb(
     """
     img = _open(data, header.mime, index)
     try:
-        _check_pixels(img.size[0], img.size[1], max_pixels, index)
+        check_pixels(img.size[0], img.size[1], max_pixels, index)
         if min_size is not None and header.mime == JPEG:
             want_w, want_h = min_size
             if header.orientation in _SWAPS_AXES:

@@ -2,7 +2,8 @@
 
     ImagePart (data URL | http(s) URL | stored:<sha256> | fileid:<file id>)
       → bytes            data URL decoded, URL fetched (fetch.py), or loaded from the store
-                         (uploaded files through ``load_file``, which checks the owner)
+                         (uploaded files through ``load_file``, which checks the owner; a file
+                         whose header the store kept is planned and charged before it is read)
       → validated        signature sniffed (JPEG/PNG only), size and pixel limits (decode.py)
       → tile plan        SPEC §3 grid and token count from the header alone (tiling.py)
       → pixel tiles      decoded, oriented, RGB, resized, cut, normalised (decode.py + tiling.py)
@@ -27,22 +28,23 @@ from typing import TypeVar
 
 from PIL import Image
 
-from oculi.domain import ImagePart
+from oculi.domain import ImageHeader, ImagePart
 from oculi.errors import ImageError, ImageTooLarge
 from oculi.intake.cache import ENTRY_OVERHEAD, CachedPixels, ImageCache
-from oculi.intake.decode import ImageHeader, check_type, decode_data_url, decode_rgb, describe_bytes, read_header
+from oculi.intake.cost import fit, image_cost
+from oculi.intake.decode import check_pixels, check_type, decode_data_url, decode_rgb, describe_bytes, read_header
 from oculi.intake.fetch import Fetcher
 from oculi.intake.tiling import Resizer, plan_tiles, render_grid, render_views, target_sizes
-from oculi.intake.types import PixelSpec, PreparedImage, TilePlan, ViewLayout
+from oculi.intake.types import FileImage, PixelSpec, PreparedImage, TilePlan, ViewLayout
 from oculi.metrics import Metrics, watch_cache
-from oculi.service.admission import decoded_cost
 from oculi.settings import Settings
 
 LoadStored = Callable[[str], Awaitable[bytes | None]]
-#: The bytes of an uploaded file by id, for the caller's key; raises ``FileNotFound`` / ``ImageTooLarge``.
-LoadFile = Callable[[str], Awaitable[bytes]]
-#: Called with the bytes an image will take once decoded, before it is decoded; may refuse by raising.
-Charge = Callable[[int], None]
+#: An uploaded file by id, for the caller's key, before any byte is read; raises ``FileNotFound`` / ``ImageTooLarge``.
+LoadFile = Callable[[str], Awaitable[FileImage]]
+#: Called with the bytes an image will take once decoded and the image's name ("image 2 (640×480)"),
+#: before it is decoded; may refuse by raising.
+Charge = Callable[[int, str], None]
 T = TypeVar("T")
 _PixelKey = tuple[str, TilePlan, PixelSpec]
 PLAN_ONLY = PixelSpec(tiles=False)
@@ -117,7 +119,7 @@ class Intake:
         ``prepare`` would refuse it.
         """
         try:
-            data, sha256, header = await self._load(image, None, load_stored, load_file)
+            data, sha256, header = await self._load(image, None, load_stored, await self._file(image, load_file))
         except ImageError as exc:
             raise _at_index(exc, index) from exc
         tile_plan = plan_tiles(header.width, header.height, image.detail, max_tiles=spec.max_tiles)
@@ -136,10 +138,21 @@ class Intake:
         charge: Charge | None = None,
     ) -> PreparedImage:
         try:
-            data, sha256, header = await self._load(part, fetches, load_stored, load_file)
-            tile_plan = plan_tiles(header.width, header.height, part.detail, max_tiles=spec.max_tiles)
-            if charge is not None and self._pixels.get((sha256, tile_plan, spec)) is None:
-                charge(_decoded_cost(header, tile_plan, spec))
+            file = await self._file(part, load_file)
+            if file is not None and file.header is not None:
+                # The store kept the header at upload: plan and charge before reading a byte of the file.
+                sha256, header = file.sha256, file.header
+                try:
+                    check_pixels(header.width, header.height, self.settings.max_image_pixels)
+                except ImageError as exc:
+                    raise type(exc)(f"file '{file.file_id}': {exc.message}", param=exc.param) from exc
+                tile_plan = self._plan(header, part, spec)
+                self._charge(charge, index, part, header, sha256, tile_plan, spec)
+                data = await file.read()
+            else:
+                data, sha256, header = await self._load(part, fetches, load_stored, file)
+                tile_plan = self._plan(header, part, spec)
+                self._charge(charge, index, part, header, sha256, tile_plan, spec)
             pixels, cache = await self._pixels_for(data, sha256, header, tile_plan, spec)
         except ImageError as exc:
             raise _at_index(exc, index) from exc
@@ -157,30 +170,61 @@ class Intake:
             model_images=pixels.model_images if pixels else None,
         )
 
+    @staticmethod
+    def _plan(header: ImageHeader, part: ImagePart, spec: PixelSpec) -> TilePlan:
+        return plan_tiles(header.width, header.height, part.detail, max_tiles=spec.max_tiles)
+
+    def _charge(
+        self,
+        charge: Charge | None,
+        index: int,
+        part: ImagePart,
+        header: ImageHeader,
+        sha256: str,
+        tile_plan: TilePlan,
+        spec: PixelSpec,
+    ) -> None:
+        """Tell the budget what this image costs decoded, unless its pixels are already cached."""
+        if charge is None or self._pixels.get((sha256, tile_plan, spec)) is not None:
+            return
+        file = f"file '{part.file_id}', " if part.file_id is not None else ""
+        charge(image_cost(header, tile_plan, spec), f"image {index} ({file}{header.width}×{header.height})")
+
+    @staticmethod
+    async def _file(part: ImagePart, load_file: LoadFile | None) -> FileImage | None:
+        """What the store knows of the uploaded file ``part`` names (None when it names none)."""
+        file_id = part.file_id
+        if file_id is None:
+            return None
+        if load_file is None:
+            raise ImageError(f"images by file id ('{file_id}') are not accepted here; send the image itself.")
+        return await load_file(file_id)
+
     async def _load(
         self,
         part: ImagePart,
         fetches: dict[str, asyncio.Task[bytes]] | None,
         load_stored: LoadStored | None,
-        load_file: LoadFile | None = None,
+        file: FileImage | None = None,
     ) -> tuple[bytes, str, ImageHeader]:
         """Encoded bytes, sha256 and header of ``part``; ``fetches`` shares downloads within one request.
 
         Each source costs one trip to the pool (decoding a data URL, hashing
         and reading the header together): thread hand-offs are what small
-        images pay most for on a busy machine.
+        images pay most for on a busy machine. ``file``: the uploaded file
+        ``part`` names (``_file``).
         """
         url = part.url
         stored = part.stored_sha256
-        file_id = part.file_id
-        if file_id is not None:
-            if load_file is None:
-                raise ImageError(f"images by file id ('{file_id}') are not accepted here; send the image itself.")
-            file_bytes = await load_file(file_id)
+        if file is not None:
+            file_bytes = await file.read()
             try:
-                return await self._in_pool(partial(self._inspect, file_bytes))
+                inspected = await self._in_pool(partial(self._inspect, file_bytes))
             except ImageError as exc:
-                raise type(exc)(f"file '{file_id}': {exc.message}", param=exc.param) from exc
+                raise type(exc)(f"file '{file.file_id}': {exc.message}", param=exc.param) from exc
+            if file.remember is not None:  # uploaded before headers were kept: the store learns it now
+                await file.remember(inspected[2])
+            return inspected
         if stored is not None:
             data = await load_stored(stored) if load_stored is not None else None
             if data is None:
@@ -270,7 +314,7 @@ class Intake:
         fast = self.settings.fast_image_decode
         sizes = target_sizes(tile_plan, spec) if spec.tiles else []
         if spec.full_image_max_side is not None:
-            sizes.append(_fit(header.width, header.height, spec.full_image_max_side))
+            sizes.append(fit(header.width, header.height, spec.full_image_max_side))
         min_size = (max(w for w, _ in sizes), max(h for _, h in sizes)) if fast else None
         rgb = decode_rgb(data, header, min_size=min_size, max_pixels=self.settings.max_image_pixels)
         pixel_values = None
@@ -284,7 +328,7 @@ class Intake:
                 array.flags.writeable = False  # shared by every request that hits the cache
         image = None
         if spec.full_image_max_side is not None:
-            size = _fit(header.width, header.height, spec.full_image_max_side)
+            size = fit(header.width, header.height, spec.full_image_max_side)
             image = rgb if rgb.size == size else Image.fromarray(Resizer(rgb, fast=fast)(size).numpy())
         return CachedPixels(pixel_values, image, model_images)
 
@@ -297,27 +341,6 @@ class Intake:
 
     async def _in_pool(self, fn: Callable[[], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn)
-
-
-def _fit(width: int, height: int, max_side: int) -> tuple[int, int]:
-    """``width × height`` scaled down (never up) so the longer side is at most ``max_side``."""
-    longer = max(width, height)
-    if longer <= max_side:
-        return width, height
-    scale = max_side / longer
-    return max(1, round(width * scale)), max(1, round(height * scale))
-
-
-def _decoded_cost(header: ImageHeader, tile_plan: TilePlan, spec: PixelSpec) -> int:
-    """What decoding and rendering this image for ``spec`` takes at most (see ``service/admission.py``)."""
-    if not spec.tiles and spec.full_image_max_side is None:
-        return 0
-    full = 0
-    if spec.full_image_max_side is not None:
-        w, h = _fit(header.width, header.height, spec.full_image_max_side)
-        full = w * h
-    views = tile_plan.views if spec.tiles else 0
-    return decoded_cost(header.width, header.height, views, spec.view_size, full)
 
 
 def _being_cancelled() -> bool:

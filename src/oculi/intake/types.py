@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING
 
-from oculi.domain import Detail
+from oculi.domain import Detail, ImageHeader
 
 if TYPE_CHECKING:
     import numpy as np
@@ -74,6 +75,24 @@ class TilePlan:
     @property
     def image_tokens(self) -> int:
         return self.views * TOKENS_PER_TILE
+
+
+@dataclass(frozen=True)
+class FileImage:
+    """An uploaded file named as an image, as intake gets it before reading a byte of it.
+
+    ``sha256`` and ``nbytes`` come from the store, and ``header`` too when the
+    upload was a JPEG/PNG (read once at upload): then the image is planned
+    and charged to the admission budget before ``read`` fetches its bytes.
+    """
+
+    file_id: str
+    sha256: str
+    nbytes: int
+    header: ImageHeader | None
+    read: Callable[[], Awaitable[bytes]]
+    #: Keeps a header intake read from the bytes (``header`` was None), so the next use knows it up front.
+    remember: Callable[[ImageHeader], Awaitable[None]] | None = None
 
 
 @dataclass

@@ -8,8 +8,15 @@ Three budgets:
 - memory once decoded (``max_inflight_decoded_bytes``): text being tokenized
   (``TEXT_BYTES_PER_CHAR`` a character), the encoded images' copies
   (``ENCODED_COPIES``), and per image the decoded pixels and
-  the float32 views the engine takes (``decoded_cost``), charged by intake as
-  soon as each image's header is read, before its pixels are decoded.
+  the float32 views the engine takes (``intake.cost``), charged by intake as
+  soon as each image's header is known, before its pixels are decoded.
+
+An image's encoded size is what admission knows of it before anything is
+fetched: a data URL's decoded length, an uploaded file's or a stored
+conversation's image's stored size (the store knows it; a file's header
+too, so intake charges its decoded cost before reading a byte of it), and
+the per-image maximum for an http(s) URL, whose size is unknown until it is
+fetched. The same image inline, by file id or stored costs the same.
 
 Text is also bounded against the model's context before it is tokenized
 (``check_text_length``): tokenizing a 100 MB prompt took 21 GB before the
@@ -18,6 +25,7 @@ context-length check could refuse it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from oculi.domain import ImagePart
@@ -34,37 +42,26 @@ TEXT_BYTES_PER_CHAR = 512
 #: An encoded image is in memory about this many times over while its request runs: the body's base64
 #: text, the parsed JSON string, the decoded bytes (and their stored copy).
 ENCODED_COPIES = 4
-#: Decoding holds up to this many bytes a pixel (16-bit greyscale PNGs pass through float64).
-DECODE_BYTES_PER_PIXEL = 8
-#: Each view (tile or thumbnail) is 3 float32 channels, held twice while the request runs: intake's
-#: array and the engine's batched tensor (bench/stress.py: charging one copy let 64 photo requests
-#: in at once and peak RSS passed the budget by 500 MB).
-VIEW_BYTES_PER_PIXEL = 24
 
 
-def estimate_image_bytes(images: list[ImagePart], max_image_bytes: int) -> int:
-    """Upper estimate of the encoded bytes the images will occupy.
+def estimate_image_bytes(
+    images: list[ImagePart], max_image_bytes: int, known_bytes: Mapping[str, int] | None = None
+) -> int:
+    """Upper estimate of the encoded bytes the images will occupy (see module docstring).
 
-    Data URLs count their decoded size; URLs and stored images count the
-    per-image maximum, since their size is unknown until fetched.
+    ``known_bytes``: the size of images the store holds, by their reference
+    (``ImagePart.url``: ``fileid:…``, ``stored:…``); any other reference
+    but a data URL counts the per-image maximum.
     """
+    known = known_bytes or {}
     total = 0
     for image in images:
         if image.url.startswith("data:"):
             payload = len(image.url) - image.url.find(",") - 1
             total += min(payload * 3 // 4, max_image_bytes)
         else:
-            total += max_image_bytes
+            total += min(known.get(image.url, max_image_bytes), max_image_bytes)
     return total
-
-
-def decoded_cost(width: int, height: int, views: int, view_side: int, full_image_pixels: int) -> int:
-    """Bytes one image takes while decoded: the decode itself, its views as float32, a kept full image."""
-    return (
-        width * height * DECODE_BYTES_PER_PIXEL
-        + views * view_side * view_side * VIEW_BYTES_PER_PIXEL
-        + full_image_pixels * 3
-    )
 
 
 def check_text_length(chars: int, context_length: int, param: str) -> None:
@@ -115,9 +112,14 @@ class Admission:
         self._metrics = metrics
         self._trimmer = trimmer  # memory goes back to the system once the last request finishes
 
-    def admit(self, images: list[ImagePart], text_chars: int = 0) -> Ticket:
-        """Reserve a slot, the images' bytes and the text's memory, or raise ``Overloaded`` / ``PayloadTooLarge``."""
-        image_bytes = estimate_image_bytes(images, self.per_image_bytes)
+    def admit(
+        self, images: list[ImagePart], text_chars: int = 0, *, known_bytes: Mapping[str, int] | None = None
+    ) -> Ticket:
+        """Reserve a slot, the images' bytes and the text's memory, or raise ``Overloaded`` / ``PayloadTooLarge``.
+
+        ``known_bytes``: stored images' sizes by reference (``estimate_image_bytes``).
+        """
+        image_bytes = estimate_image_bytes(images, self.per_image_bytes, known_bytes)
         if image_bytes > self.max_image_bytes:
             raise PayloadTooLarge(
                 f"The images of this request need up to {image_bytes} bytes, more than this server's "
@@ -141,10 +143,16 @@ class Admission:
         self._publish()
         return Ticket(image_bytes, reserved)
 
-    def charge(self, ticket: Ticket, nbytes: int) -> None:
-        """Add ``nbytes`` of decoded memory to an admitted request (intake calls it per image, before decoding)."""
+    def charge(self, ticket: Ticket, nbytes: int, image: str | None = None) -> None:
+        """Add ``nbytes`` of decoded memory to an admitted request (intake calls it per image, before decoding).
+
+        ``image`` names the image (e.g. "image 3 (file 'file-…', 8000×6000)"):
+        one that alone is over the whole budget is refused naming it.
+        """
         if ticket.released or nbytes <= 0:
             return
+        if image is not None and self.max_decoded_bytes and nbytes > self.max_decoded_bytes:
+            raise self._too_large(nbytes, f"{image} alone", "Send a smaller image")
         self._check_decoded(
             nbytes, ticket.decoded_bytes + nbytes, "the images of this request", "Send fewer or smaller images"
         )
@@ -157,16 +165,19 @@ class Admission:
         if not budget or nbytes <= 0:
             return
         if request_total > budget:
-            raise PayloadTooLarge(
-                f"Decoded, {what} would take about {request_total // 2**20} MiB of memory, more than this server's "
-                f"budget of {budget // 2**20} MiB for all requests at once. {advice} (detail 'low' images cost "
-                "least), or split the work over several requests."
-            )
+            raise self._too_large(request_total, what, advice)
         if self.decoded_bytes + nbytes > budget:
             raise Overloaded(
                 "The server's memory budget for decoded images and text is in use by other requests. Retry shortly.",
                 retry_after=1,
             )
+
+    def _too_large(self, nbytes: int, what: str, advice: str) -> PayloadTooLarge:
+        return PayloadTooLarge(
+            f"Decoded, {what} would take about {nbytes // 2**20} MiB of memory, more than this server's "
+            f"budget of {self.max_decoded_bytes // 2**20} MiB for all requests at once. {advice} (detail 'low' "
+            "images cost least), or split the work over several requests."
+        )
 
     def release(self, ticket: Ticket) -> None:
         """Give back what ``ticket`` reserved (idempotent)."""

@@ -13,6 +13,11 @@ among the results like any other failure.
 Results are the job rows themselves: ``result`` (the completion) or
 ``error`` (``{"code", "error", "status", "grpc_status"}``), kept for the
 store's retention period.
+
+Every batch has a completion window (``batch_window_seconds``, the wire's
+``"24h"``) from its creation: past it, requests that have not started are
+``expired`` and never run, running ones finish, and the batch takes no more
+requests (the store enforces it; see ``store/batches.py``).
 """
 
 from __future__ import annotations
@@ -52,10 +57,13 @@ def new_request_id() -> str:
 class BatchService:
     """Create, fill, read and cancel batches (see module docstring)."""
 
-    def __init__(self, queue: JobQueue, generator: Generator, metrics: Metrics | None = None) -> None:
+    def __init__(
+        self, queue: JobQueue, generator: Generator, metrics: Metrics | None = None, *, window_s: float = 86_400
+    ) -> None:
         self.queue = queue
         self.generator = generator
         self.metrics = metrics
+        self.window_s = window_s
         self.wake: Callable[[], None] = lambda: None  # the runtime points this at the local worker
 
     async def create(self, owner: str, name: str, metadata: dict[str, Any] | None = None) -> BatchRecord:
@@ -68,6 +76,7 @@ class BatchService:
             created_at=now,
             expires_at=now + self.queue.store.retention_s,
             metadata=metadata or {},
+            deadline_at=now + max(1, round(self.window_s)),
         )
         await self.queue.create_batch(record)
         if self.metrics is not None:
@@ -84,9 +93,14 @@ class BatchService:
                 f"At most {MAX_ADD} requests can be added in one call, got {len(items)}; add them in parts.",
                 param="batch_requests",
             )
-        batch = await self.queue.get_batch(batch_id, owner)
+        batch = await self.get(batch_id, owner)
         if batch.cancelled_at is not None:
             raise InvalidRequest(f"Batch '{batch_id}' is cancelled; it takes no more requests.", param="batch_id")
+        if batch.closed_at is not None:
+            raise InvalidRequest(
+                f"Batch '{batch_id}' is past its completion window; it takes no more requests. Create a new batch.",
+                param="batch_id",
+            )
         from_file = batch.metadata.get("sealed") or batch.metadata.get("surface") == "rest"
         if from_file and not sealed_ok:
             raise InvalidRequest(
@@ -134,17 +148,28 @@ class BatchService:
         return await self.queue.complete(job, worker, state, result=result, error=error)
 
     async def get(self, batch_id: str, owner: str) -> BatchRecord:
-        """The caller's batch with its counts."""
-        return await self.queue.get_batch(batch_id, owner)
+        """The caller's batch with its counts (an overdue one is closed first, so they say what expired)."""
+        record = await self.queue.get_batch(batch_id, owner)
+        if record.overdue(time.time()):
+            await self.queue.close_due()
+            record = await self.queue.get_batch(batch_id, owner)
+        return record
 
     async def list_batches(
         self, owner: str, *, limit: int, offset: int = 0, after: str | None = None
     ) -> list[BatchRecord]:
         """The caller's batches, newest first (from ``offset``, or after the batch ``after``)."""
-        return await self.queue.list_batches(owner, limit=limit, offset=offset, after=after)
+        records = await self.queue.list_batches(owner, limit=limit, offset=offset, after=after)
+        if any(r.overdue(time.time()) for r in records):
+            await self.queue.close_due()
+            records = await self.queue.list_batches(owner, limit=limit, offset=offset, after=after)
+        return records
 
     async def cancel(self, batch_id: str, owner: str) -> BatchRecord:
-        """Cancel the pending requests (running ones finish); idempotent."""
+        """Cancel the pending requests (running ones finish); idempotent. An expired batch stays expired."""
+        record = await self.get(batch_id, owner)
+        if record.expired_at is not None:
+            return record
         return await self.queue.cancel_batch(batch_id, owner)
 
     async def requests(

@@ -9,17 +9,28 @@ calls it, so a file behaves the same over REST and gRPC:
     write_output(owner, filename, purpose, ...) → StoredFile   (server-written, e.g. batch results)
     spool(...) then store_spooled(...)          the same in two steps (metadata known after the bytes)
     get / delete / list / content               → 404 for another key's, deleted or expired files
-    image_bytes(owner, file_id)                 → bytes for image intake (size checked before reading)
+    image_files(owner, parts) / image_file      → ``FileImage``s for admission and intake (size and
+                                                  header from the store, bytes read on demand)
+
+An upload that is a JPEG or PNG has its header (type, upright size, EXIF
+orientation) read once, from the spooled bytes, and kept with them: a
+request naming the file is then charged its real size and decoded cost
+before any byte of it is read, exactly as the same image sent inline.
 """
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import time
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
+from functools import partial
 from typing import Literal
 
-from oculi.errors import FileNotFound, ImageTooLarge, InvalidRequest
+from oculi.domain import ImageHeader, ImagePart
+from oculi.errors import FileNotFound, ImageError, ImageTooLarge, InvalidRequest
+from oculi.intake.decode import check_type, read_header, sniff_type
+from oculi.intake.types import FileImage
 from oculi.settings import Settings
 from oculi.store.base import FileLimits, FilePage, FileSort, Spooled, Store, StoredFile
 from oculi.store.files import describe_size
@@ -62,7 +73,14 @@ class FileService:
         check_filename(filename)
         purpose = check_purpose(purpose)
         expires_at = self.expires_at(expires_after)
-        return await self.store.put_file(owner, filename, purpose, content, limits=self.limits, expires_at=expires_at)
+        spooled = await self.spool(owner, content)
+        try:
+            image = await self.image_header(spooled)
+            return await self.store.put_spooled(
+                owner, filename, purpose, spooled, limits=self.limits, expires_at=expires_at, image=image
+            )
+        finally:
+            await asyncio.to_thread(spooled.file.close)
 
     async def write_output(
         self, owner: str, filename: str, purpose: str, content: AsyncIterable[bytes], *, expires_at: int | None = None
@@ -88,9 +106,16 @@ class FileService:
         check_filename(filename)
         purpose = check_purpose(purpose)
         expires_at = self.expires_at(expires_after)
+        image = await self.image_header(spooled)
         return await self.store.put_spooled(
-            owner, filename, purpose, spooled, limits=self.limits, expires_at=expires_at
+            owner, filename, purpose, spooled, limits=self.limits, expires_at=expires_at, image=image
         )
+
+    async def image_header(self, spooled: Spooled) -> ImageHeader | None:
+        """The header of an upload that is a usable JPEG/PNG image; None for anything else (any file is welcome)."""
+        if not 0 < spooled.size <= self.settings.max_image_bytes:
+            return None
+        return await asyncio.to_thread(_read_image_header, spooled, self.settings.max_image_pixels)
 
     def expires_at(self, expires_after: int | None) -> int | None:
         """When a file uploaded now expires: ``expires_after`` (checked), else the retention setting."""
@@ -136,22 +161,55 @@ class FileService:
             raise InvalidRequest(f"limit must be between 1 and {MAX_LIST_LIMIT}, got {limit}.", param="limit")
         return await self.store.list_files(owner, limit=limit, after=after, order=order, purpose=purpose, sort=sort)
 
-    async def image_bytes(self, owner: str, file_id: str, *, param: str | None = None) -> bytes:
-        """The bytes of an image file for intake: 404 if not ``owner``'s, 400 if over the image limit.
+    async def image_file(self, owner: str, file_id: str, *, index: int | None = None) -> FileImage:
+        """One file named as an image: 404 if not ``owner``'s, 400 if over the image limit (before reading)."""
+        return self._as_image(await self.get(owner, file_id, param=None), index)
 
-        The size is checked from the metadata before any byte is read, so a
-        200 MiB upload named as an image costs nothing.
+    async def image_files(self, owner: str, parts: Sequence[ImagePart]) -> dict[str, FileImage]:
+        """Every file ``parts`` name as images, read from the store in one query, by file id.
+
+        Checked as ``image_file`` does, naming the first offending image's
+        position in ``parts``; no byte of any file is read here.
         """
-        file = await self.get(owner, file_id, param=param)
+        wanted = [(i, fid) for i, p in enumerate(parts) if (fid := p.file_id) is not None]
+        if not wanted:
+            return {}
+        found = await self.store.get_files(sorted({fid for _, fid in wanted}), owner)
+        images: dict[str, FileImage] = {}
+        for index, file_id in wanted:
+            file = found.get(file_id)
+            if file is None:
+                raise FileNotFound(file_id, param=None)
+            images[file_id] = self._as_image(file, index)
+        return images
+
+    def _as_image(self, file: StoredFile, index: int | None) -> FileImage:
         limit = self.settings.max_image_bytes
         if file.bytes > limit:
             raise ImageTooLarge(
-                f"file '{file_id}' is {describe_size(file.bytes)}, over the {describe_size(limit)} limit for "
+                f"file '{file.id}' is {describe_size(file.bytes)}, over the {describe_size(limit)} limit for "
                 "an image. Upload a smaller image.",
-                param=param,
+                index=index,
             )
-        _, data = await self.store.read_file(file_id, owner)
+        remember = partial(self.store.set_file_image, file.sha256) if file.image is None else None
+        return FileImage(file.id, file.sha256, file.bytes, file.image, partial(self._read, file), remember)
+
+    async def _read(self, file: StoredFile) -> bytes:
+        _, data = await self.store.read_file(file.id, file.owner)
         return data
+
+
+def _read_image_header(spooled: Spooled, max_pixels: int) -> ImageHeader | None:
+    """Blocking: the spooled upload's image header, or None when it is not a readable JPEG/PNG."""
+    spooled.file.seek(0)
+    if sniff_type(spooled.file.read(16)) not in ("JPEG", "PNG"):
+        return None  # not an image: nothing more is read
+    spooled.file.seek(0)
+    data = spooled.file.read()
+    try:
+        return read_header(data, check_type(data), max_pixels=max_pixels)
+    except ImageError:
+        return None  # refused when used as an image, with the reason, as an inline image would be
 
 
 def check_filename(filename: str) -> None:

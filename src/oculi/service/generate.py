@@ -39,7 +39,7 @@ from oculi.engines.base import Engine, EngineRequest
 from oculi.engines.registry import EngineRegistry
 from oculi.errors import InvalidRequest, ResponseNotFound
 from oculi.intake.pipeline import Intake
-from oculi.intake.types import PreparedImage
+from oculi.intake.types import FileImage, PreparedImage
 from oculi.metrics import Metrics
 from oculi.service.admission import Admission, Ticket, check_text_length
 from oculi.service.files import FileService
@@ -248,9 +248,10 @@ class Generator:
         parts = conversation.images()
         chars = conversation_chars(conversation)
         check_text_length(chars, engine.info.context_length, param=request.text_param)
-        ticket = self.admission.admit(parts, text_chars=chars)
+        files = await self.files.image_files(request.owner, parts) if self.files is not None else {}
+        ticket = self.admission.admit(parts, text_chars=chars, known_bytes=await self.stored_sizes(parts, files))
         try:
-            load_file = partial(self.files.image_bytes, request.owner) if self.files is not None else None
+            load_file = partial(_resolved, files) if self.files is not None else None
             images = await self.intake.prepare(
                 parts,
                 engine.pixel_spec,
@@ -262,6 +263,21 @@ class Generator:
             self.admission.release(ticket)
             raise
         return GenerationRun(self, request, engine, conversation, images, ticket, output)
+
+    async def stored_sizes(self, parts: list[ImagePart], files: dict[str, FileImage]) -> dict[str, int]:
+        """The size of every image of ``parts`` the store holds, by reference, read without its bytes.
+
+        Uploaded files (also those a stored conversation names) and a stored
+        conversation's or batch request's images are admitted by what they
+        are, as the same images inline would be (intake charges a file's
+        decoded cost from the header the store kept, before reading it).
+        """
+        known = {p.url: files[fid].nbytes for p in parts if (fid := p.file_id) is not None and fid in files}
+        hashes = sorted({h for p in parts if (h := p.stored_sha256) is not None})
+        if hashes:
+            sizes = await self.store.image_sizes(hashes)
+            known |= {p.url: sizes[h] for p in parts if (h := p.stored_sha256) is not None and h in sizes}
+        return known
 
     def output_plan(self, request: GenerationRequest, engine: Engine) -> OutputPlan:
         """The grammar / tool plan of ``request``, refused with a 400 by engines that cannot follow one."""
@@ -325,6 +341,11 @@ class Generator:
             if run.request.output.is_plain
             else {**run.request.metadata, "output": run.request.output.to_dict()},
         )
+
+
+async def _resolved(files: dict[str, FileImage], file_id: str) -> FileImage:
+    """Intake's ``load_file`` over files ``FileService.image_files`` already looked up (every id is there)."""
+    return files[file_id]
 
 
 def conversation_chars(conversation: Conversation) -> int:

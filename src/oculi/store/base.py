@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import IO, Any, Literal, Protocol
 
-from oculi.domain import Choice, Conversation, GenerationParams, Usage
+from oculi.domain import Choice, Conversation, GenerationParams, ImageHeader, Usage
 
 
 class ResponseStatus(StrEnum):
@@ -77,6 +77,7 @@ class StoredFile:
     sha256: str
     created_at: int
     expires_at: int | None  # None: kept until deleted
+    image: ImageHeader | None = None  # read at upload when the bytes are a JPEG/PNG image
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,10 @@ class Store(Protocol):
         ...
 
     async def get_image(self, sha256: str) -> bytes | None: ...
+
+    async def image_sizes(self, hashes: list[str]) -> dict[str, int]:
+        """The byte size of each image stored under one of ``hashes`` (absent ones left out), without its bytes."""
+        ...
 
     async def put_response(self, response: StoredResponse) -> None:
         """Insert or replace a response (replace is how a deferred request completes)."""
@@ -178,12 +183,25 @@ class Store(Protocol):
         *,
         limits: FileLimits,
         expires_at: int | None = None,
+        image: ImageHeader | None = None,
     ) -> StoredFile:
-        """Second half of ``put_file``: store what ``spool_upload`` read (quota checked again, atomically)."""
+        """Second half of ``put_file``: store what ``spool_upload`` read (quota checked again, atomically).
+
+        ``image``: the header of an image upload, kept with the bytes so a
+        request using the file is admitted by it before the bytes are read.
+        """
         ...
 
     async def get_file(self, file_id: str, owner: str) -> StoredFile | None:
         """The file if it exists, belongs to ``owner`` and has not expired."""
+        ...
+
+    async def get_files(self, file_ids: list[str], owner: str) -> dict[str, StoredFile]:
+        """``get_file`` for several ids in one read: the ones that exist, by id."""
+        ...
+
+    async def set_file_image(self, sha256: str, image: ImageHeader) -> None:
+        """Keep the image header of bytes stored before headers were (a no-op when one is kept already)."""
         ...
 
     def iter_file_content(self, file: StoredFile) -> AsyncIterator[bytes]:

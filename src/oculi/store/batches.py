@@ -5,6 +5,14 @@ and the jobs whose ``batch_id`` names it; its counts are grouped from those
 jobs on every read, so they are right whichever replica ran what. Cancelling
 turns the batch's pending jobs into ``cancelled`` in the same transaction
 (running ones finish).
+
+The completion window: past ``deadline_at`` a batch is *closed* once
+(``close_due``, run at the start of every claim, so no replica starts a
+request of an overdue batch, and before an overdue batch is read): its
+pending requests, and running ones whose worker died (lease lapsed), become
+``expired`` and are never run; running ones with a live lease finish and
+keep their results. ``expired_at`` is set when anything expired; a batch
+that finished in time is only closed.
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ from oculi.store.job_model import (
     batch_from_row,
     dumps,
     job_from_row,
+    now_ms,
 )
 from oculi.store.job_tables import batches, job_images, jobs
 
@@ -45,6 +54,7 @@ class BatchQueries:
             "expires_at": batch.expires_at,
             "cancelled_at": None,
             "metadata": dumps(batch.metadata),
+            "deadline_at": batch.deadline_at,
         }
         await self.store.transact(lambda c: c.execute(insert(batches).values(row)), write=True, what="creating a batch")
 
@@ -61,6 +71,12 @@ class BatchQueries:
         )
         done = await self.store.transact(lambda c: c.execute(stmt).rowcount, write=True, what="updating a batch")
         return bool(done)
+
+    async def close_due(self) -> int:
+        """Close every batch past its deadline (see module docstring); return how many requests expired."""
+        return await self.store.transact(
+            lambda c: self._close_due(c, int(time.time())), write=True, what="closing overdue batches"
+        )
 
     async def cancel_batch(self, batch_id: str, owner: str) -> BatchRecord:
         """Cancel every pending request of the batch (running ones finish); return the batch."""
@@ -99,6 +115,37 @@ class BatchQueries:
         )
 
     # --- blocking implementations ------------------------------------------------------------
+
+    def _close_due(self, conn: Connection, now: int) -> int:
+        due = list(
+            conn.execute(
+                select(batches.c.id).where(
+                    batches.c.closed_at.is_(None), batches.c.deadline_at.is_not(None), batches.c.deadline_at <= now
+                )
+            ).scalars()
+        )
+        if not due:
+            return 0
+        unstarted = and_(
+            jobs.c.batch_id.in_(due),
+            or_(
+                jobs.c.state == JobState.PENDING.value,
+                and_(jobs.c.state == JobState.RUNNING.value, jobs.c.lease_expires_at < now_ms()),
+            ),
+        )
+        doomed = select(jobs.c.id).where(unstarted).scalar_subquery()
+        conn.execute(delete(job_images).where(job_images.c.job_id.in_(doomed)))
+        expired = conn.execute(
+            update(jobs)
+            .where(unstarted)
+            .values(state=JobState.EXPIRED.value, finished_at=now, lease_owner=None, lease_expires_at=None)
+            .returning(jobs.c.batch_id)
+        ).all()
+        hit = {row[0] for row in expired}
+        open_ = and_(batches.c.id.in_(due), batches.c.closed_at.is_(None))
+        conn.execute(update(batches).where(open_, batches.c.id.in_(hit)).values(closed_at=now, expired_at=now))
+        conn.execute(update(batches).where(open_).values(closed_at=now))
+        return len(expired)
 
     def _cancel_batch(self, conn: Connection, batch_id: str, owner: str) -> BatchRecord:
         record = self._get_batch(conn, batch_id, owner)

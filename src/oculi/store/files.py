@@ -6,7 +6,7 @@ executor (``_run``: one transaction on the store's thread pool).
 An upload goes in two steps, so a slow or huge stream never holds a
 database transaction or the memory:
 
-1. ``spool``: the async stream is written to an anonymous temporary file
+1. ``spool`` (``spool.py``): the async stream is written to an anonymous temporary file
    (in 1 MiB batches, hashed in the same thread hop), counting bytes and
    stopping at the limit.
 2. One write transaction: the owner's quota is checked again under a lock
@@ -24,9 +24,7 @@ store's purge loop deletes expired files and any blob left unnamed.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import secrets
-import tempfile
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from typing import IO, TYPE_CHECKING, Any, Literal, TypeVar
@@ -34,13 +32,14 @@ from typing import IO, TYPE_CHECKING, Any, Literal, TypeVar
 from sqlalchemy import Connection, Row, and_, delete, exists, func, or_, select, tuple_
 from sqlalchemy.exc import IntegrityError
 
-from oculi.errors import FileNotFound, InvalidRequest, PayloadTooLarge, QuotaExceeded
+from oculi.domain import ImageHeader
+from oculi.errors import FileNotFound, InvalidRequest, QuotaExceeded
 from oculi.store.base import FileLimits, FilePage, FileSort, Spooled, StoredFile
 from oculi.store.schema import file_blobs, file_chunks, files
+from oculi.store.spool import CHUNK_BYTES, describe_size, spool
 
 T = TypeVar("T")
 
-CHUNK_BYTES = 1024 * 1024  # one stored chunk, and one spool write
 _PG_OWNER_LOCK = "SELECT pg_advisory_xact_lock(hashtext('oculi.files:' || %(owner)s))"
 
 
@@ -52,55 +51,6 @@ def new_file_id() -> str:
     files uploaded within the same second in order. The rest is random.
     """
     return f"file-{time.time_ns() // 1_000_000:012x}{secrets.token_hex(10)}"
-
-
-def describe_size(n: int) -> str:
-    """``n`` bytes for a person (MiB when large)."""
-    return f"{n / (1024 * 1024):.1f} MiB" if n >= 1024 * 1024 else f"{n} bytes"
-
-
-async def spool(content: AsyncIterable[bytes], *, max_bytes: int, quota_left: int | None = None) -> Spooled:
-    """Write ``content`` to a temporary file, refusing it as soon as it passes a limit.
-
-    ``PayloadTooLarge`` past ``max_bytes``; ``QuotaExceeded`` past
-    ``quota_left`` (what the owner's byte quota still allows), whichever
-    comes first. The caller closes ``Spooled.file`` (which deletes it).
-    """
-    sink = tempfile.TemporaryFile(prefix="oculi-upload-")  # noqa: SIM115 (returned to the caller, who closes it)
-    digest = hashlib.sha256()
-    size = 0
-    pending: list[bytes] = []
-    pending_bytes = 0
-
-    def flush(batch: list[bytes]) -> None:
-        for piece in batch:
-            digest.update(piece)
-            sink.write(piece)
-
-    try:
-        async for piece in content:
-            size += len(piece)
-            if size > max_bytes:
-                raise PayloadTooLarge(
-                    f"The file is larger than this server's limit of {describe_size(max_bytes)} per file "
-                    "(max_file_bytes). Upload a smaller file."
-                )
-            if quota_left is not None and size > quota_left:
-                raise QuotaExceeded(
-                    f"This upload would pass the API key's file storage quota: {describe_size(max(quota_left, 0))} "
-                    "left. Delete files you no longer need (DELETE /v1/files/{id})."
-                )
-            pending.append(piece)
-            pending_bytes += len(piece)
-            if pending_bytes >= CHUNK_BYTES:
-                batch, pending, pending_bytes = pending, [], 0
-                await asyncio.to_thread(flush, batch)
-        await asyncio.to_thread(flush, pending)
-        await asyncio.to_thread(sink.flush)
-    except BaseException:
-        sink.close()
-        raise
-    return Spooled(sink, size, digest.hexdigest())
 
 
 class SqlFiles:
@@ -152,6 +102,7 @@ class SqlFiles:
         *,
         limits: FileLimits,
         expires_at: int | None = None,
+        image: ImageHeader | None = None,
     ) -> StoredFile:
         """See ``Store.put_spooled``."""
         record = StoredFile(
@@ -163,6 +114,7 @@ class SqlFiles:
             sha256=spooled.sha256,
             created_at=int(time.time()),
             expires_at=expires_at,
+            image=image,
         )
         await self._run(self._put_file, record, spooled.file, limits, write=True, what="storing a file")
         return record
@@ -170,6 +122,21 @@ class SqlFiles:
     async def get_file(self, file_id: str, owner: str) -> StoredFile | None:
         """See ``Store.get_file``."""
         return await self._run(self._get_file, file_id, owner, write=False, what="reading a file")
+
+    async def get_files(self, file_ids: list[str], owner: str) -> dict[str, StoredFile]:
+        """See ``Store.get_files``."""
+        if not file_ids:
+            return {}
+        return await self._run(self._get_files, file_ids, owner, write=False, what="reading files")
+
+    async def set_file_image(self, sha256: str, image: ImageHeader) -> None:
+        """See ``Store.set_file_image``."""
+        stmt = (
+            file_blobs.update()
+            .where(file_blobs.c.sha256 == sha256, file_blobs.c.image_mime.is_(None))
+            .values(**_image_columns(image))
+        )
+        await self._run(lambda conn: conn.execute(stmt), write=True, what="keeping an image header")
 
     async def iter_file_content(self, file: StoredFile) -> AsyncIterator[bytes]:
         """See ``Store.iter_file_content`` (one short read transaction per chunk)."""
@@ -223,12 +190,19 @@ class SqlFiles:
             conn.exec_driver_sql(_PG_OWNER_LOCK, {"owner": record.owner})
         count, used = self._file_usage(conn, record.owner)
         _check_quota(limits, count, used, record.bytes)
+        image = _image_columns(record.image)
         created = conn.execute(
             self._insert(file_blobs)
-            .values(sha256=record.sha256, bytes=record.bytes, created_at=record.created_at)
+            .values(sha256=record.sha256, bytes=record.bytes, created_at=record.created_at, **image)
             .on_conflict_do_nothing(index_elements=["sha256"])
             .returning(file_blobs.c.sha256)
         ).first()
+        if created is None and record.image is not None:  # bytes stored before headers were kept: add it
+            conn.execute(
+                file_blobs.update()
+                .where(file_blobs.c.sha256 == record.sha256, file_blobs.c.image_mime.is_(None))
+                .values(**image)
+            )
         if created is not None:  # new bytes: store them; otherwise the identical ones are already there
             content.seek(0)
             seq = 0
@@ -250,9 +224,15 @@ class SqlFiles:
 
     def _get_file(self, conn: Connection, file_id: str, owner: str) -> StoredFile | None:
         row = conn.execute(
-            select(files).where(files.c.id == file_id, files.c.owner == owner, _alive(int(time.time())))
+            _select_files().where(files.c.id == file_id, files.c.owner == owner, _alive(int(time.time())))
         ).one_or_none()
         return _from_row(row) if row is not None else None
+
+    def _get_files(self, conn: Connection, file_ids: list[str], owner: str) -> dict[str, StoredFile]:
+        rows = conn.execute(
+            _select_files().where(files.c.id.in_(file_ids), files.c.owner == owner, _alive(int(time.time())))
+        ).all()
+        return {file.id: file for file in map(_from_row, rows)}
 
     def _get_chunk(self, conn: Connection, sha256: str, seq: int) -> bytes | None:
         data = conn.execute(
@@ -296,7 +276,7 @@ class SqlFiles:
             key, anchor_key = tuple_(column, files.c.id), tuple_(anchor[0], after)
             where.append(key > anchor_key if order == "asc" else key < anchor_key)
         ordering = [column.asc(), files.c.id.asc()] if order == "asc" else [column.desc(), files.c.id.desc()]
-        rows = conn.execute(select(files).where(*where).order_by(*ordering).limit(limit + 1)).all()
+        rows = conn.execute(_select_files().where(*where).order_by(*ordering).limit(limit + 1)).all()
         return FilePage([_from_row(r) for r in rows[:limit]], has_more=len(rows) > limit)
 
     def _file_usage(self, conn: Connection, owner: str) -> tuple[int, int]:
@@ -312,6 +292,30 @@ class SqlFiles:
         deleted = conn.execute(delete(files).where(files.c.expires_at.is_not(None), files.c.expires_at <= now))
         _delete_unnamed_blobs(conn, None)
         return deleted.rowcount
+
+
+def _select_files() -> Any:
+    """``files`` rows with their blob's image header (kept per sha256, read at upload)."""
+    return select(files, *_IMAGE_COLUMNS).select_from(files.join(file_blobs, file_blobs.c.sha256 == files.c.sha256))
+
+
+_IMAGE_COLUMNS = (
+    file_blobs.c.image_mime,
+    file_blobs.c.image_width,
+    file_blobs.c.image_height,
+    file_blobs.c.image_orientation,
+)
+
+
+def _image_columns(image: ImageHeader | None) -> dict[str, Any]:
+    if image is None:
+        return {}
+    return {
+        "image_mime": image.mime,
+        "image_width": image.width,
+        "image_height": image.height,
+        "image_orientation": image.orientation,
+    }
 
 
 def _alive(now: int) -> Any:
@@ -357,4 +361,11 @@ def _from_row(row: Row[Any]) -> StoredFile:
         sha256=m["sha256"],
         created_at=int(m["created_at"]),
         expires_at=int(m["expires_at"]) if m["expires_at"] is not None else None,
+        image=_image_from(m),
     )
+
+
+def _image_from(m: Any) -> ImageHeader | None:
+    if m.get("image_mime") is None:
+        return None
+    return ImageHeader(m["image_mime"], int(m["image_width"]), int(m["image_height"]), int(m["image_orientation"]))

@@ -21,9 +21,10 @@ class JobState(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    EXPIRED = "expired"  # its batch's completion window ended before it started: never run
 
 
-FINAL_STATES = (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
+FINAL_STATES = (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED, JobState.EXPIRED)
 
 
 class JobKind(StrEnum):
@@ -89,11 +90,17 @@ class BatchCounts:
     succeeded: int = 0
     failed: int = 0
     cancelled: int = 0
+    expired: int = 0
 
 
 @dataclass
 class BatchRecord:
-    """One batch: who owns it, its name and surface-specific ``metadata``, and its request counts."""
+    """One batch: who owns it, its name and surface-specific ``metadata``, and its request counts.
+
+    ``expires_at`` is when the record itself goes (the store's retention);
+    ``deadline_at`` ends its completion window: requests not started by then
+    are expired (``expired_at`` set when there were any) and never run.
+    """
 
     id: str
     owner: str
@@ -103,6 +110,13 @@ class BatchRecord:
     cancelled_at: int | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     counts: BatchCounts = field(default_factory=BatchCounts)
+    deadline_at: int | None = None
+    closed_at: int | None = None
+    expired_at: int | None = None
+
+    def overdue(self, now: float) -> bool:
+        """Past its deadline and not closed yet (``JobQueue.close_due`` will expire what did not start)."""
+        return self.deadline_at is not None and self.closed_at is None and self.deadline_at <= now
 
 
 def now_ms() -> int:
@@ -149,4 +163,7 @@ def batch_from_row(row: Row[Any]) -> BatchRecord:
         expires_at=m["expires_at"],
         cancelled_at=m["cancelled_at"],
         metadata=json.loads(m["metadata"]),
+        deadline_at=m["deadline_at"],
+        closed_at=m["closed_at"],
+        expired_at=m["expired_at"],
     )

@@ -19,6 +19,9 @@ any number of replicas on one database (and with ``kill -9``):
 - **Complete once.** ``complete`` writes the result only if the row is still
   running under the same worker *and attempt*; a late finisher whose lease
   was taken over writes nothing. ``completed_by`` records the one writer.
+- **Windows are enforced first.** Every claim starts by closing batches
+  past their completion window (``batches.py``): their requests not
+  started are expired in the same transaction, so none is claimed late.
 - **Bounded attempts.** A job claimed more than ``max_attempts`` times (its
   workers kept dying) is handed to the claimer only so it can be failed
   with a reason; ``attempts`` counts claims, and a graceful hand-back
@@ -54,7 +57,7 @@ from oculi.store.job_model import (
     job_from_row,
     now_ms,
 )
-from oculi.store.job_tables import batches, job_images, jobs
+from oculi.store.job_tables import batches, job_images, jobs, purge_expired_jobs
 from oculi.store.schema import images as images_table
 
 if TYPE_CHECKING:
@@ -144,9 +147,16 @@ class JobQueue(BatchQueries):
             self.store._put_response(conn, response)
         batch_ids = {j.batch_id for j in new if j.batch_id is not None}
         for batch_id in batch_ids:
-            cancelled = conn.execute(select(batches.c.cancelled_at).where(batches.c.id == batch_id)).one_or_none()
-            if cancelled is not None and cancelled[0] is not None:
+            row = conn.execute(
+                select(batches.c.cancelled_at, batches.c.deadline_at).where(batches.c.id == batch_id)
+            ).one_or_none()
+            if row is not None and row[0] is not None:
                 raise InvalidRequest(f"Batch '{batch_id}' is cancelled; it takes no more requests.", param="batch_id")
+            if row is not None and row[1] is not None and row[1] <= time.time():
+                raise InvalidRequest(
+                    f"Batch '{batch_id}' is past its completion window; it takes no more requests. Create a new batch.",
+                    param="batch_id",
+                )
         keys = [j.request_key for j in new if j.batch_id is not None]
         if len(set(keys)) != len(keys):
             raise InvalidRequest("batch_request_id values must be unique within a batch.", param="batch_request_id")
@@ -203,6 +213,7 @@ class JobQueue(BatchQueries):
             conn.execute(insert(job_images), links)
 
     def _claim(self, conn: Connection, worker: str, limit: int, lease_ms: int) -> list[Job]:
+        self._close_due(conn, int(time.time()))
         now = now_ms()
         claimable = or_(
             jobs.c.state == JobState.PENDING.value,
@@ -305,15 +316,3 @@ class JobQueue(BatchQueries):
             .group_by(jobs.c.kind, jobs.c.state)
         ).all()
         return {(kind, state): count for kind, state, count in rows}
-
-
-def purge_expired_jobs(conn: Connection, now: int) -> int:
-    """Delete jobs and batches past their retention (called by the store's purge); return jobs deleted."""
-    expired = select(jobs.c.id).where(jobs.c.expires_at <= now).scalar_subquery()
-    conn.execute(delete(job_images).where(job_images.c.job_id.in_(expired)))
-    deleted = conn.execute(delete(jobs).where(jobs.c.expires_at <= now)).rowcount
-    gone = select(batches.c.id).where(batches.c.expires_at <= now).scalar_subquery()
-    conn.execute(delete(job_images).where(job_images.c.job_id.in_(select(jobs.c.id).where(jobs.c.batch_id.in_(gone)))))
-    deleted += conn.execute(delete(jobs).where(jobs.c.batch_id.in_(gone))).rowcount
-    conn.execute(delete(batches).where(batches.c.expires_at <= now))
-    return deleted

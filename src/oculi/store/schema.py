@@ -69,6 +69,10 @@ file_blobs = Table(
     Column("sha256", Text, primary_key=True),
     Column("bytes", BigInteger, nullable=False),
     Column("created_at", BigInteger, nullable=False),
+    Column("image_mime", Text),  # the image header, when the bytes are a JPEG/PNG (0004_file_images)
+    Column("image_width", Integer),
+    Column("image_height", Integer),
+    Column("image_orientation", Integer),
 )
 
 file_chunks = Table(

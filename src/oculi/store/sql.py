@@ -41,7 +41,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import Connection, Engine, Row, delete, exists, select, update
+from sqlalchemy import Connection, Engine, Row, delete, exists, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -49,8 +49,7 @@ from oculi.domain import Choice, Conversation, GenerationParams, Usage
 from oculi.store.base import ResponseStatus, Store, StoredResponse
 from oculi.store.connection import WRITE, create_store_engine, parse_store_url, unavailable_on_db_outage
 from oculi.store.files import SqlFiles
-from oculi.store.job_tables import job_images
-from oculi.store.jobs import purge_expired_jobs
+from oculi.store.job_tables import job_images, purge_expired_jobs
 from oculi.store.schema import images as images_table
 from oculi.store.schema import migrate, response_images, responses
 
@@ -142,6 +141,12 @@ class SqlStore(SqlFiles):
         """The bytes stored under ``sha256``, or None."""
         return await self._run(self._get_image, sha256, write=False, what="reading an image")
 
+    async def image_sizes(self, hashes: list[str]) -> dict[str, int]:
+        """See ``Store.image_sizes`` (admission charges a stored conversation's images by them)."""
+        if not hashes:
+            return {}
+        return await self._run(self._image_sizes, hashes, write=False, what="reading image sizes")
+
     # --- responses ------------------------------------------------------------------
 
     async def put_response(self, response: StoredResponse) -> None:
@@ -189,6 +194,11 @@ class SqlStore(SqlFiles):
     def _get_image(self, conn: Connection, sha256: str) -> bytes | None:
         data = conn.execute(select(images_table.c.data).where(images_table.c.sha256 == sha256)).scalar_one_or_none()
         return bytes(data) if data is not None else None  # psycopg returns memoryview for BYTEA
+
+    def _image_sizes(self, conn: Connection, hashes: list[str]) -> dict[str, int]:
+        size = func.length(images_table.c.data)  # bytes of a BLOB (SQLite) / BYTEA (PostgreSQL)
+        rows = conn.execute(select(images_table.c.sha256, size).where(images_table.c.sha256.in_(hashes))).all()
+        return {sha256: int(n) for sha256, n in rows}
 
     def _put_response(self, conn: Connection, response: StoredResponse) -> None:
         refs = sorted({h for p in response.conversation.images() if (h := p.stored_sha256) is not None})

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from intake_helpers import ImageServer, data_url, encode, make_settings, photo
 
-from oculi.domain import Detail, ImagePart
+from oculi.domain import Detail, ImageHeader, ImagePart
 from oculi.errors import ImageDecodeError, ImageError, ImageTooLarge, UnsupportedImageType
 from oculi.intake.cache import ImageCache
 from oculi.intake.pipeline import Intake
-from oculi.intake.types import PixelSpec
+from oculi.intake.types import FileImage, PixelSpec
 from oculi.metrics import Metrics
 
 SPEC = PixelSpec()
@@ -197,3 +197,41 @@ def _serve(prepared: object) -> Callable[[str], object]:
         return data if hashlib.sha256(data).hexdigest() == sha256 else None
 
     return load
+
+
+async def test_a_file_whose_header_the_store_kept_is_charged_before_it_is_read(
+    make_intake: Callable[..., Intake], small_png: bytes
+) -> None:
+    events: list[str] = []
+
+    async def read() -> bytes:
+        events.append("read")
+        return small_png
+
+    known = FileImage(
+        "file-a", hashlib.sha256(small_png).hexdigest(), len(small_png), ImageHeader("image/png", 64, 48, 1), read
+    )
+
+    async def remember(header: ImageHeader) -> None:
+        events.append(f"remember {header.width}×{header.height}")
+
+    unknown = FileImage("file-b", known.sha256, len(small_png), None, read, remember)  # uploaded before headers
+
+    async def load_file(file_id: str) -> FileImage:
+        return known if file_id == "file-a" else unknown
+
+    def charge(nbytes: int, image: str) -> None:
+        events.append(f"charge {image}")
+
+    intake = make_intake()
+    [image] = await intake.prepare([ImagePart.file("file-a")], SPEC, load_file=load_file, charge=charge)
+    assert events == ["charge image 0 (file 'file-a', 64×48)", "read"] and image.data == small_png
+    assert (image.width, image.height, image.image_tokens) == (64, 48, 256)
+    events.clear()
+    await make_intake().prepare([ImagePart.file("file-b")], SPEC, load_file=load_file, charge=charge)
+    # The header comes from the bytes, and the store is told it for next time.
+    assert events == ["read", "remember 64×48", "charge image 0 (file 'file-b', 64×48)"]
+    events.clear()
+    with pytest.raises(ImageTooLarge, match="Image 0: file 'file-a': the image is 64x48"):
+        await make_intake(max_image_pixels=1000).prepare([ImagePart.file("file-a")], SPEC, load_file=load_file)
+    assert events == []  # refused by the kept header: nothing read

@@ -6,9 +6,10 @@ import pytest
 
 from oculi.domain import ImagePart
 from oculi.errors import InvalidRequest, Overloaded, PayloadTooLarge
+from oculi.intake.cost import decoded_cost
 from oculi.memory import trim
 from oculi.metrics import Metrics
-from oculi.service.admission import TEXT_BYTES_PER_CHAR, Admission, check_text_length, decoded_cost
+from oculi.service.admission import TEXT_BYTES_PER_CHAR, Admission, check_text_length
 
 MiB = 1024 * 1024
 

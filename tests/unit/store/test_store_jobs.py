@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from oculi.errors import InvalidRequest
 from oculi.store import SqlStore
 from oculi.store.jobs import BatchNotFound, BatchRecord, JobKind, JobQueue, JobState, NewJob
 
@@ -80,6 +81,37 @@ async def test_deferred_jobs_go_before_batch_requests(store: SqlStore) -> None:
     await queue.enqueue([job(9)])
     claimed = await queue.claim("w", 2, 60_000)
     assert [j.id for j in claimed] == ["job-9", "job-0"]
+
+
+async def test_a_batch_past_its_window_expires_what_did_not_start(store: SqlStore) -> None:
+    queue = JobQueue(store)
+    now = int(time.time())
+    await queue.create_batch(BatchRecord("late", OWNER, "b", now, now + 3600, deadline_at=now + 1))
+    await queue.create_batch(BatchRecord("done", OWNER, "b", now, now + 3600, deadline_at=now + 1))
+    await queue.enqueue([job(9, "done")])
+    await queue.enqueue([job(i, "late") for i in range(6)])
+    claimed = await queue.claim("w", 4, 60_000)
+    assert [j.id for j in claimed] == ["job-9", "job-0", "job-1", "job-2"]  # in arrival order
+    for finished in claimed[:2]:
+        assert await queue.complete(finished, "w", JobState.SUCCEEDED, result={"ok": finished.id})
+    dead = await queue.claim("dead", 1, 1)  # job-3: its worker dies, the lease lapses
+    assert [j.id for j in dead] == ["job-3"]
+    await asyncio.sleep(max(0.0, now + 1.05 - time.time()))
+    # The next claim closes both batches first: nothing of "late" is handed out after its deadline.
+    assert await queue.claim("w", 10, 60_000) == []
+    late = await queue.get_batch("late", OWNER)
+    # job-1, job-2 still run (live leases) and finish; job-3 (lapsed lease), job-4, job-5 never ran.
+    assert (late.counts.succeeded, late.counts.pending, late.counts.expired) == (1, 2, 3)
+    assert late.closed_at is not None and late.expired_at is not None
+    done = await queue.get_batch("done", OWNER)
+    assert done.closed_at is not None and done.expired_at is None  # finished in time: closed, not expired
+    assert await queue.complete(claimed[2], "w", JobState.SUCCEEDED, result={"ok": 2})
+    assert not await queue.complete(dead[0], "dead", JobState.SUCCEEDED, result={"late": 3})  # expired: refused
+    assert await queue.close_due() == 0  # idempotent
+    with pytest.raises(InvalidRequest, match="completion window"):
+        await queue.enqueue([job(20, "late")])
+    expired = await queue.list_jobs("late", OWNER, limit=10, states=(JobState.EXPIRED,))
+    assert [j.request_key for j in expired] == ["key-3", "key-4", "key-5"]
 
 
 async def test_cancel_stops_pending_requests_and_counts(store: SqlStore) -> None:

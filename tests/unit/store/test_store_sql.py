@@ -80,6 +80,7 @@ async def test_round_trip_with_stored_images(store: SqlStore, rows: Rows) -> Non
     assert await store.get_image(h1) == d1
     assert await store.get_image(h2) == d2
     assert await store.get_image("0" * 64) is None
+    assert await store.image_sizes([h1, h2, "0" * 64]) == {h1: len(d1), h2: len(d2)}  # sizes, no bytes read
     assert sorted(rows("SELECT sha256 FROM response_images WHERE response_id = 'resp_1'")) == sorted([(h1,), (h2,)])
 
     assert await store.delete_response("resp_1", "owner-a") is True

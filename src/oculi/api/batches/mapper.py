@@ -17,7 +17,8 @@ Output lines (``output_file_id``, one per succeeded request)::
 
 Error lines (``error_file_id``) have the failed request's status code and
 the xAI error body (``{"code", "error"}``), or ``error`` set for a request
-the batch's cancellation stopped.
+that never ran: ``batch_cancelled`` (the batch was cancelled) or
+``batch_expired`` (its completion window ended first), as the hosted API writes them.
 """
 
 from __future__ import annotations
@@ -173,6 +174,12 @@ def error_line(job: Job) -> dict[str, Any]:
     if job.state is JobState.CANCELLED:
         line["error"] = {"code": "batch_cancelled", "message": "The batch was cancelled before this request ran."}
         return line
+    if job.state is JobState.EXPIRED:
+        line["error"] = {
+            "code": "batch_expired",
+            "message": "This request could not be executed before the completion window expired.",
+        }
+        return line
     error = job.error or {}
     body = {k: v for k, v in error.items() if k in ("code", "error", "param")}
     line["response"] = {"status_code": error.get("status", 500), "request_id": job.id, "body": body}
@@ -197,15 +204,16 @@ def to_batch_object(record: BatchRecord, status: BatchStatus) -> BatchObject:
         status=status,
         created_at=record.created_at,
         in_progress_at=m.get("in_progress_at"),
-        expires_at=record.expires_at,
+        expires_at=record.deadline_at if record.deadline_at is not None else record.expires_at,
         finalizing_at=m.get("finalizing_at"),
         completed_at=m.get("completed_at"),
         failed_at=m.get("failed_at"),
+        expired_at=record.expired_at,
         cancelling_at=record.cancelled_at,
         cancelled_at=m.get("cancelled_at"),
         output_file_id=m.get("output_file_id"),
         error_file_id=m.get("error_file_id"),
         errors=BatchErrors(data=[BatchErrorItem(**e) for e in errors]) if errors else None,
-        request_counts=RequestCounts(completed=c.succeeded, failed=c.failed + c.cancelled, total=c.total),
+        request_counts=RequestCounts(completed=c.succeeded, failed=c.failed + c.cancelled + c.expired, total=c.total),
         metadata=m.get("metadata"),
     )

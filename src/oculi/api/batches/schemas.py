@@ -18,12 +18,14 @@ class BatchCreateRequest(BaseModel):
 
     input_file_id: str = Field(description="An uploaded JSONL file: one request per line.")
     endpoint: str = Field(description="'/v1/chat/completions' or '/v1/responses' (every line's url).")
-    completion_window: str = Field("24h", description="Only '24h'.")
+    completion_window: str = Field(
+        "24h", description="Only '24h' (how long that is on this server: the batch_window_seconds setting)."
+    )
     metadata: dict[str, str] | None = None
 
 
 class RequestCounts(BaseModel):
-    """How many requests finished, and how."""
+    """How many requests finished, and how (``failed`` includes cancelled and expired ones: the error file's lines)."""
 
     completed: int
     failed: int

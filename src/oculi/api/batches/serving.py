@@ -1,38 +1,37 @@
 """``/v1/batches``: create from a JSONL file, retrieve, list, cancel; output files written once when done.
 
 A REST batch's status is derived from its request counts each time it is
-read: ``in_progress`` (or ``cancelling`` after a cancel) while requests are
-pending, then the first reader (any replica) takes the ``finalizing`` step
-with a compare-and-set on the batch's metadata, writes the output and error
-JSONL files as files of the batch's owner (purpose ``batch_output``), and
-marks it ``completed`` (or ``cancelled``). A finalizer that died is replaced
+read: ``in_progress`` (or ``cancelling`` after a cancel; ``finalizing`` once
+its completion window has ended and only running requests remain) while
+requests are pending, then the first reader (any replica) takes the
+``finalizing`` step with a compare-and-set on the batch's metadata, writes
+the output and error JSONL files as files of the batch's owner (purpose
+``batch_output``, streamed: ``output.py``), and marks it ``completed`` (or
+``cancelled``, or ``expired`` when requests did not start within the window:
+they are error lines with code ``batch_expired``, as on the hosted API). A finalizer that died is replaced
 after ``FINALIZE_STALE_S``. Input files that are not valid batch files make
 a ``failed`` batch whose ``errors`` name the lines (the hosted behaviour).
 """
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi.responses import Response
 
 from oculi.api.batches import mapper
 from oculi.api.batches.mapper import ENDPOINTS, InputFileError
+from oculi.api.batches.output import write_outputs
 from oculi.api.batches.schemas import BatchCreateRequest, BatchListResponse, BatchStatus
 from oculi.api.context import Caller
 from oculi.api.wire import json_response
 from oculi.errors import InvalidRequest
 from oculi.runtime import Runtime
 from oculi.service.batches import MAX_ADD
-from oculi.store.base import FileLimits
-from oculi.store.jobs import BatchRecord, JobState
+from oculi.store.jobs import BatchRecord
 
 FINALIZE_STALE_S = 120
-PAGE = 1000
-OUTPUT_PURPOSE = "batch_output"
 
 
 async def create(body: BatchCreateRequest, runtime: Runtime, caller: Caller) -> Response:
@@ -108,18 +107,20 @@ async def settle(runtime: Runtime, record: BatchRecord) -> BatchStatus:
     """The batch's status now; finalizes it (once, whichever replica gets there first) when all requests ended."""
     m = record.metadata
     status: str = m.get("status", "in_progress")
-    if status in ("failed", "completed", "cancelled"):
+    if status in ("failed", "completed", "cancelled", "expired"):
         return status  # type: ignore[return-value]
     if record.counts.pending > 0:
-        return "cancelling" if record.cancelled_at is not None else "in_progress"
+        if record.cancelled_at is not None:
+            return "cancelling"
+        return "finalizing" if record.expired_at is not None else "in_progress"
     now = int(time.time())
     if status == "finalizing" and now - int(m.get("finalizing_at", 0)) < FINALIZE_STALE_S:
         return "finalizing"
     claimed = m | {"status": "finalizing", "finalizing_at": now}
     if not await runtime.jobs.update_batch_metadata(record.id, m, claimed):
         return "finalizing"  # another reader took the step
-    output_file_id, error_file_id = await write_outputs(runtime, record)
-    final = "cancelled" if record.cancelled_at is not None else "completed"
+    output_file_id, error_file_id = await write_outputs(runtime.jobs, runtime.files, record)
+    final = "cancelled" if record.cancelled_at is not None else "expired" if record.expired_at else "completed"
     done = claimed | {
         "status": final,
         f"{final}_at": int(time.time()),
@@ -129,41 +130,3 @@ async def settle(runtime: Runtime, record: BatchRecord) -> BatchStatus:
     await runtime.jobs.update_batch_metadata(record.id, claimed, done)
     record.metadata = done
     return final  # type: ignore[return-value]
-
-
-async def write_outputs(runtime: Runtime, record: BatchRecord) -> tuple[str | None, str | None]:
-    """Write the output and error JSONL files of a finished batch; their ids (None: no such lines)."""
-    endpoint = record.metadata.get("endpoint", mapper.CHAT)
-    outputs: list[bytes] = []
-    errors: list[bytes] = []
-    after = -1
-    while True:
-        jobs = await runtime.batches.requests(record.id, record.owner, limit=PAGE, after_seq=after)
-        for job in jobs:
-            if job.state is JobState.SUCCEEDED:
-                outputs.append(_line(mapper.output_line(job, endpoint)))
-            else:
-                errors.append(_line(mapper.error_line(job)))
-        if len(jobs) < PAGE:
-            break
-        after = jobs[-1].seq
-    limits = FileLimits(max_bytes=max(runtime.settings.max_file_bytes, sum(map(len, outputs + errors)) + 1))
-    ids: list[str | None] = []
-    for kind, lines in (("output", outputs), ("errors", errors)):
-        if not lines:
-            ids.append(None)
-            continue
-        stored = await runtime.store.put_file(
-            record.owner, f"{record.id}_{kind}.jsonl", OUTPUT_PURPOSE, _chunks(lines), limits=limits
-        )
-        ids.append(stored.id)
-    return ids[0], ids[1]
-
-
-def _line(value: dict[str, Any]) -> bytes:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
-
-
-async def _chunks(lines: list[bytes]) -> AsyncIterator[bytes]:
-    for start in range(0, len(lines), 256):
-        yield b"".join(lines[start : start + 256])

@@ -54,7 +54,7 @@ async def count_image_tokens(body: ImageTokensRequest, runtime: RuntimeDep, call
         raise InvalidRequest(
             "Send 'image_url' or 'file_id' (with optional 'detail'), or a list of 'images'.", param="image_url"
         )
-    load_file = partial(runtime.files.image_bytes, caller.owner)
+    load_file = partial(runtime.files.image_file, caller.owner)
     engine = runtime.registry.resolve(body.model) if body.model else runtime.registry.default
     counts = []
     for i, part in enumerate(parts):
