@@ -55,7 +55,7 @@ from oculi.testing.vocab import (
 from oculi.testing.weights import spread_weights
 
 #: Bump when the layout of a built checkpoint changes, so caches rebuild.
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2
 
 __all__ = [
     "BUILDERS",

@@ -14,7 +14,8 @@ The geometry that makes SPEC §3 exact (see ``oculi.families``):
 
 Facts that shaped these builders (``shared/notes/model-fixtures.md``): the
 text rope's ``mrope_section`` sums to half the head size; Gemma 3's tokenizer
-needs ``"\\n"`` and ``"\\n\\n"`` as tokens (vLLM's processor looks them up) and
+needs one to four newlines as tokens (vLLM's processor looks them up, as in
+the real vocabulary) and
 its vision weights are saved under the published ``vision_tower.vision_model.``
 names, which both transformers and vLLM load.
 """
@@ -278,7 +279,7 @@ def build_tiny_gemma3(
         eos=GEMMA_EOS,
         pad=GEMMA_PAD,
         bos=GEMMA_BOS,
-        plain_tokens=("\n", "\n\n"),
+        plain_tokens=("\n", "\n\n", "\n\n\n", "\n\n\n\n"),
     )
     ids = tokenizer.convert_tokens_to_ids
     eos_ids = [ids(GEMMA_EOS), ids(END_OF_TURN)]
