@@ -139,5 +139,7 @@ def test_detail_original_is_high_and_an_unknown_detail_is_a_400(openai_client, i
     from openai import BadRequestError
 
     with pytest.raises(BadRequestError) as refused:
-        _chat_image_tokens(openai_client, [{"type": "image_url", "image_url": {"url": images[(1, 1)], "detail": "max"}}])
+        _chat_image_tokens(
+            openai_client, [{"type": "image_url", "image_url": {"url": images[(1, 1)], "detail": "max"}}]
+        )
     assert "Invalid image detail 'max'" in refused.value.response.json()["error"]

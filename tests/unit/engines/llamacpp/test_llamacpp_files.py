@@ -22,6 +22,9 @@ def test_fixture_metadata_names_architectures_and_projectors():
     assert internvl["clip.vision.image_size"] == 448
     llava = read_gguf_metadata(FIXTURES / "tiny-llava-mmproj.gguf", {"clip.projector_type"})
     assert llava["clip.projector_type"] == "mlp"
+    projectors = {"tiny-qwen2_5_vl": "qwen2.5vl_merger", "tiny-qwen3_vl": "qwen3vl_merger", "tiny-gemma3": "gemma3"}
+    for name, projector in projectors.items():
+        assert read_gguf_metadata(FIXTURES / f"{name}-mmproj.gguf")["clip.projector_type"] == projector
 
 
 def test_not_a_gguf_file_is_a_clear_error(tmp_path):
@@ -46,6 +49,12 @@ def test_directory_holding_the_pair(tmp_path):
     # the projector next to a named file is found as well
     text, mmproj = resolve_model_files(str(tmp_path / "model-f32.gguf"), None, Settings())
     assert mmproj.name == "mmproj-model-f32.gguf"
+
+
+def test_a_named_file_gets_its_own_projector_among_several_pairs():
+    for name in ("tiny-gemma3", "tiny-internvl", "tiny-llava", "tiny-qwen2_5_vl", "tiny-qwen3_vl"):
+        _, mmproj = resolve_model_files(str(FIXTURES / f"{name}.gguf"), None, Settings())
+        assert mmproj.name == f"{name}-mmproj.gguf"
 
 
 def test_missing_projector_and_missing_files_say_what_to_pass(tmp_path):
