@@ -37,6 +37,13 @@ llama-cpp-python sdist (``scripts/build_llamacpp.sh`` unpacks it into
    llama.cpp assumes the published models' 5 sliding : 1 full; the tiny
    checkpoint alternates 1 : 1 (``layer_types``), which is written here as
    the per-layer pattern llama.cpp reads (``gemma3.attention.sliding_window_pattern``).
+6. Qwen2.5-VL: the tiny vision tower is one full-attention layer
+   (``fullatt_block_indexes=[0]``), which the converter writes as window
+   pattern 1; llama.cpp's graph then has no windowed layer, drops the window
+   mask and aborts when it sets it (``clip.cpp``: "Failed to get tensor
+   window_mask"). A tower without windowed layers is written as pattern 0 (no
+   window attention), which computes the same (the published models have
+   windowed layers and pattern 8).
    Qwen2.5-VL, Qwen3-VL and Gemma 3 otherwise convert as they are (text model
    and ``--mmproj`` from the same checkpoint directory).
 """
@@ -123,6 +130,20 @@ def _patch_converter(vendor: Path) -> None:
             self.gguf_writer.add_sliding_window_pattern([t == "sliding_attention" for t in layer_types])
 
     gemma_model.set_gguf_parameters = set_gguf_parameters
+
+    # Adaptation 6: a Qwen2.5-VL tower of full-attention layers only has no window pattern.
+    from conversion import qwenvl  # type: ignore[import-not-found]
+
+    qwen_vision: Any = qwenvl.Qwen2VLVisionModel
+    original_qwen_params = qwen_vision.set_gguf_parameters
+
+    def set_qwen_parameters(self: Any) -> None:
+        original_qwen_params(self)
+        full = self.hparams_vision.get("fullatt_block_indexes")
+        if full is not None and len(full) == self.hparams_vision["depth"]:
+            self.gguf_writer.add_vision_n_wa_pattern(0)
+
+    qwen_vision.set_gguf_parameters = set_qwen_parameters
 
 
 def _convert(vendor: Path, src: Path, out: Path, outtype: str, mmproj: bool) -> None:

@@ -55,7 +55,7 @@ QUESTION = "What is in this image? Describe it."
 def _load(name: str, **extra):
     from oculi.engines import llamacpp
 
-    settings = Settings(max_batch_size=SLOTS, llamacpp_context=8192, threads=1, offline=True, **extra)
+    settings = Settings(**{"max_batch_size": SLOTS, "llamacpp_context": 8192, "threads": 1, "offline": True, **extra})
     return llamacpp.load(str(FIXTURES / f"{name}.gguf"), str(FIXTURES / f"{name}-mmproj.gguf"), settings)
 
 
@@ -146,7 +146,9 @@ def _mtmd_reference(name: str, text: str, bitmaps: list[np.ndarray], max_tokens:
     vparams.media_marker = MTMD_MARKER.encode()
     mctx = mt.mtmd_init_from_file(str(FIXTURES / f"{name}-mmproj.gguf").encode(), model, vparams)
     vocab = ll.llama_model_get_vocab(model)
-    handles = [mt.mtmd_bitmap_init(a.shape[1], a.shape[0], np.ascontiguousarray(a).ctypes.data) for a in bitmaps]
+    arrays = [np.ascontiguousarray(a) for a in bitmaps]  # alive until mtmd has copied them
+    pixels = ctypes.POINTER(ctypes.c_uint8)
+    handles = [mt.mtmd_bitmap_init(a.shape[1], a.shape[0], a.ctypes.data_as(pixels)) for a in arrays]
     chunks = mt.mtmd_input_chunks_init()
     raw = text.encode()
     prompt = mt.mtmd_input_text(raw, len(raw), True, True)
@@ -169,7 +171,8 @@ def _mtmd_reference(name: str, text: str, bitmaps: list[np.ndarray], max_tokens:
             if ll.llama_vocab_is_eog(vocab, token):
                 break
             buf = ctypes.create_string_buffer(64)
-            out += buf.raw[: ll.llama_token_to_piece(vocab, token, buf, 64, 0, False)]
+            n = ll.llama_token_to_piece(vocab, token, buf, 64, 0, False)
+            out += buf.raw[:n]
             batch.token[0], batch.pos[0], batch.n_seq_id[0], batch.seq_id[0][0], batch.logits[0] = token, pos, 1, 0, 1
             batch.n_tokens = 1
             assert ll.llama_decode(ctx, batch) == 0
