@@ -258,3 +258,17 @@ async def test_context_limit_counts_image_tokens_not_positions(gguf_family, prep
         assert "2048" in info.value.message
     finally:
         small.runtime.close()
+
+
+def test_a_projector_that_does_not_keep_the_views_is_measured_inexact():
+    """LLaVA's CLIP resizes every image to 224 px: a Qwen grid image would not keep its tokens, so not exact."""
+    from oculi import families
+    from oculi.engines.llamacpp.views import exact
+
+    engine = _load("tiny-llava")
+    try:
+        assert engine.family is None and engine.inexact_reason is None  # not a SPEC §3 family: mtmd decides
+        reason = exact(families.QWEN2_5_VL, engine.runtime.native.image_chunks)
+        assert reason == "mtmd makes a 448×896 image into image chunks of [256] tokens, not [512]"
+    finally:
+        engine.runtime.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -82,3 +83,29 @@ def test_which_specs_name_gguf_models(tmp_path):
     assert handles("ggml-org/InternVL3-1B-Instruct-GGUF") and handles("ggml-org/InternVL3-1B-Instruct-GGUF:Q8_0")
     assert not handles("OpenGVLab/InternVL3-1B-hf")
     assert not handles(str(tmp_path))  # an empty directory
+
+
+@pytest.mark.parametrize(
+    ("name", "view"),
+    [
+        ("tiny-qwen2_5_vl", "448×448 px (qwen2_5_vl, GGUF)"),
+        ("tiny-qwen3_vl", "512×512 px (qwen3_vl, GGUF)"),
+        ("tiny-gemma3", "896×896 px (gemma3, GGUF)"),
+        ("tiny-internvl", "448×448 px (internvl, GGUF)"),
+        ("tiny-llava", "not a SPEC §3 family (projector mlp)"),
+    ],
+)
+def test_oculi_tokens_names_the_view_size_of_a_gguf_family(tmp_path, name, view):
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    picture = tmp_path / "photo.png"
+    Image.new("RGB", (900, 450), (40, 90, 200)).save(picture)
+    model = str(FIXTURES / f"{name}.gguf")
+    command = [sys.executable, "-m", "oculi.cli", "tokens", str(picture), "--detail", "high", "--model", model]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "200"})
+    assert done.returncode == 0, done.stderr
+    assert view in done.stdout
+    assert "768" in done.stdout  # 2×1 grid + thumbnail: 3 · 256
