@@ -4,8 +4,10 @@ Usage::
 
     .venv/bin/python scripts/make_gguf_fixtures.py                 # tiny fixtures → tests/fixtures/gguf/
     .venv/bin/python scripts/make_gguf_fixtures.py --bench DIR     # + InternVL3-1B-sized random model (Q8_0)
+    .venv/bin/python scripts/make_gguf_fixtures.py --only tiny-gemma3   # one fixture
 
-The checkpoints come from ``oculi.testing.checkpoints`` (real architectures,
+The checkpoints come from ``oculi.testing.checkpoints`` and
+``oculi.testing.family_checkpoints`` (real architectures,
 real tokenizers, random weights); the conversion is llama.cpp's own
 ``convert_hf_to_gguf.py`` from the vendored source of the pinned
 llama-cpp-python sdist (``scripts/build_llamacpp.sh`` unpacks it into
@@ -25,11 +27,25 @@ llama-cpp-python sdist (``scripts/build_llamacpp.sh`` unpacks it into
    but a vocabulary trained here, so the converter's fingerprint of known
    pre-tokenizers does not recognise them: an unknown fingerprint is declared
    ``qwen2`` (which is what the regex is).
-3. The converter names InternVL's projector through a table sized by the
-   vision layer count; for a tower of fewer than 4 layers it is sized for 4.
+3. The converter names InternVL's and Qwen's projector tensors through a table
+   sized by the vision layer count; for a tower of fewer than 4 layers it is
+   sized for 4.
 4. ``sentencepiece`` is not installed and the checkpoints have no
    ``tokenizer.model``: its absence means "no SentencePiece vocabulary", as the
    converter already assumes when the file is missing.
+5. Gemma 3: the converter writes no sliding-window layer pattern, so
+   llama.cpp assumes the published models' 5 sliding : 1 full; the tiny
+   checkpoint alternates 1 : 1 (``layer_types``), which is written here as
+   the per-layer pattern llama.cpp reads (``gemma3.attention.sliding_window_pattern``).
+6. Qwen2.5-VL: the tiny vision tower is one full-attention layer
+   (``fullatt_block_indexes=[0]``), which the converter writes as window
+   pattern 1; llama.cpp's graph then has no windowed layer, drops the window
+   mask and aborts when it sets it (``clip.cpp``: "Failed to get tensor
+   window_mask"). A tower without windowed layers is written as pattern 0 (no
+   window attention), which computes the same (the published models have
+   windowed layers and pattern 8).
+   Qwen2.5-VL, Qwen3-VL and Gemma 3 otherwise convert as they are (text model
+   and ``--mmproj`` from the same checkpoint directory).
 """
 
 from __future__ import annotations
@@ -85,13 +101,12 @@ def _patch_converter(vendor: Path) -> None:
     text_model.get_vocab_base_pre = get_vocab_base_pre
     text_model._create_vocab_sentencepiece = create_vocab_sentencepiece
 
-    # The converter maps InternVL's projector ``mlp1.{0,1,3}`` through the
-    # per-block name table, sized by the vision tower's layer count; a tiny
-    # tower (fewer than 4 layers) would lose ``mlp1.3``. Size the table for it.
-    from conversion import internvl  # type: ignore[import-not-found]
-
-    vision_model: Any = internvl.InternVisionModel
-    original_init = vision_model.__init__
+    # The converter maps projector tensors like InternVL's ``mlp1.{0,1,3}`` and
+    # Qwen's ``merger.mlp.{0,2}`` through the per-block name table, sized by the
+    # vision tower's layer count; a tiny tower (fewer than 4 layers) would lose
+    # them. Size the table for at least 4.
+    mmproj_model: Any = base.MmprojModel
+    original_init = mmproj_model.__init__
 
     def init(self: Any, *args: Any, **kwargs: Any) -> None:
         original_init(self, *args, **kwargs)
@@ -100,7 +115,35 @@ def _patch_converter(vendor: Path) -> None:
 
             self.tensor_map = gguf.get_tensor_name_map(gguf.MODEL_ARCH.MMPROJ, 4)
 
-    vision_model.__init__ = init
+    mmproj_model.__init__ = init
+
+    # Adaptation 5: Gemma 3's sliding-window layers as the checkpoint lists them.
+    from conversion import gemma  # type: ignore[import-not-found]
+
+    gemma_model: Any = gemma.Gemma3Model
+    original_params = gemma_model.set_gguf_parameters
+
+    def set_gguf_parameters(self: Any) -> None:
+        original_params(self)
+        layer_types = self.hparams.get("layer_types")
+        if layer_types and self.hparams.get("sliding_window"):
+            self.gguf_writer.add_sliding_window_pattern([t == "sliding_attention" for t in layer_types])
+
+    gemma_model.set_gguf_parameters = set_gguf_parameters
+
+    # Adaptation 6: a Qwen2.5-VL tower of full-attention layers only has no window pattern.
+    from conversion import qwenvl  # type: ignore[import-not-found]
+
+    qwen_vision: Any = qwenvl.Qwen2VLVisionModel
+    original_qwen_params = qwen_vision.set_gguf_parameters
+
+    def set_qwen_parameters(self: Any) -> None:
+        original_qwen_params(self)
+        full = self.hparams_vision.get("fullatt_block_indexes")
+        if full is not None and len(full) == self.hparams_vision["depth"]:
+            self.gguf_writer.add_vision_n_wa_pattern(0)
+
+    qwen_vision.set_gguf_parameters = set_qwen_parameters
 
 
 def _convert(vendor: Path, src: Path, out: Path, outtype: str, mmproj: bool) -> None:
@@ -243,17 +286,31 @@ def _llava_mmproj(vendor: Path, hf_dir: Path, work: Path, out: Path) -> None:
     print(f"[make_gguf_fixtures] wrote {out} ({out.stat().st_size / 1e6:.2f} MB)")
 
 
-def convert_pair(vendor: Path, hf_dir: Path, dest: Path, name: str, *, internvl: bool, text_type: str) -> None:
-    """Write ``<name>.gguf`` (text model) and ``<name>-mmproj.gguf`` (vision projector) into ``dest``."""
+def convert_pair(vendor: Path, hf_dir: Path, dest: Path, name: str, *, kind: str, text_type: str) -> None:
+    """Write ``<name>.gguf`` (text model) and ``<name>-mmproj.gguf`` (vision projector) into ``dest``.
+
+    ``kind``: ``internvl`` (staged, adaptation 1), ``llava`` (legacy projector
+    converter) or ``native`` (both files straight from the checkpoint).
+    """
     dest.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="oculi-gguf-") as tmp:
-        src = _stage_internvl(hf_dir, Path(tmp) / "stage") if internvl else hf_dir
+        src = _stage_internvl(hf_dir, Path(tmp) / "stage") if kind == "internvl" else hf_dir
         _convert(vendor, src, dest / f"{name}.gguf", text_type, mmproj=False)
-        if internvl:
+        if kind == "llava":
+            _llava_mmproj(vendor, hf_dir, Path(tmp), dest / f"{name}-mmproj.gguf")
+        else:
             mmproj_type = "f32" if text_type == "f32" else "f16"
             _convert(vendor, src, dest / f"{name}-mmproj.gguf", mmproj_type, mmproj=True)
-        else:
-            _llava_mmproj(vendor, hf_dir, Path(tmp), dest / f"{name}-mmproj.gguf")
+
+
+#: The tiny fixtures: name → (builder module, builder, kind).
+TINY = {
+    "tiny-internvl": ("checkpoints", "build_tiny_internvl", "internvl"),
+    "tiny-llava": ("checkpoints", "build_tiny_llava", "llava"),
+    "tiny-qwen2_5_vl": ("family_checkpoints", "build_tiny_qwen2_5_vl", "native"),
+    "tiny-qwen3_vl": ("family_checkpoints", "build_tiny_qwen3_vl", "native"),
+    "tiny-gemma3": ("family_checkpoints", "build_tiny_gemma3", "native"),
+}
 
 
 def main() -> None:
@@ -262,23 +319,25 @@ def main() -> None:
     parser.add_argument("--llama-cpp-dir", default=None, help="The vendored llama.cpp source directory.")
     parser.add_argument("--bench", default=None, help="Also build the InternVL3-1B-sized random model (Q8_0) here.")
     parser.add_argument("--skip-tiny", action="store_true", help="Only the --bench model.")
+    parser.add_argument("--only", action="append", choices=sorted(TINY), help="Only these tiny fixtures.")
     args = parser.parse_args()
 
     vendor = vendor_dir(args.llama_cpp_dir)
     _patch_converter(vendor)
-    from oculi.testing.checkpoints import build_internvl3_1b_random, build_tiny_internvl, build_tiny_llava
+    import importlib
+
+    from oculi.testing.checkpoints import build_internvl3_1b_random
 
     with tempfile.TemporaryDirectory(prefix="oculi-hf-") as tmp:
         root = Path(tmp)
         if not args.skip_tiny:
-            out = Path(args.out)
-            convert_pair(
-                vendor, build_tiny_internvl(root / "internvl"), out, "tiny-internvl", internvl=True, text_type="f32"
-            )
-            convert_pair(vendor, build_tiny_llava(root / "llava"), out, "tiny-llava", internvl=False, text_type="f32")
+            for name in args.only or TINY:
+                module, builder, kind = TINY[name]
+                build = getattr(importlib.import_module(f"oculi.testing.{module}"), builder)
+                convert_pair(vendor, build(root / name), Path(args.out), name, kind=kind, text_type="f32")
         if args.bench:
             hf = build_internvl3_1b_random(root / "internvl3-1b", dtype="float32")
-            convert_pair(vendor, hf, Path(args.bench), "internvl3-1b-random", internvl=True, text_type="q8_0")
+            convert_pair(vendor, hf, Path(args.bench), "internvl3-1b-random", kind="internvl", text_type="q8_0")
             shutil.rmtree(hf, ignore_errors=True)
 
 

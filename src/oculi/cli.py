@@ -203,7 +203,18 @@ def view_of(model: str, settings: Settings) -> str:
     from oculi.engines.hf.loading import resolve_checkpoint
 
     if llamacpp.handles(model):
-        return f"{TILE_SIZE}×{TILE_SIZE} px for InternVL GGUFs; other GGUFs: what llama.cpp's mtmd produces"
+        from oculi.engines.llamacpp.files import read_gguf_metadata, resolve_model_files
+        from oculi.engines.llamacpp.views import projector_family
+
+        try:
+            _, mmproj = resolve_model_files(model, None, settings)
+            projector = str(read_gguf_metadata(mmproj, {"clip.projector_type"}).get("clip.projector_type"))
+        except OculiError as exc:
+            fail(exc)
+        gguf = projector_family(projector)
+        if gguf is None:
+            return f"not a SPEC §3 family (projector {projector}): llama.cpp's mtmd decides its image tokens"
+        return f"{gguf.view_size}×{gguf.view_size} px ({gguf.name}, GGUF)"
     try:
         config = AutoConfig.from_pretrained(resolve_checkpoint(model, settings))
     except OculiError as exc:

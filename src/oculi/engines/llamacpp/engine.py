@@ -5,8 +5,11 @@ its ``Llama`` class or chat handlers: those serve one sequence at a time and
 under-report image tokens for some architectures). The pieces:
 
 - ``files``: which GGUF pair a model spec names (file, dir, hub repo);
-- ``prompt``: chat template + images → pieces; the InternVL family
-  gets SPEC §3 tiling (one bitmap per tile and thumbnail), other
+- ``views``: which family of ``oculi.families`` the projector is, and
+  whether mtmd takes its SPEC §3 views exactly (measured at load);
+- ``prompt``: chat template + images → pieces; the families get SPEC §3's
+  views as bitmaps of the family's view size (InternVL, Gemma 3: one per
+  tile and thumbnail; Qwen: the grid image and the thumbnail), other
   architectures mtmd's own preprocessing;
 - ``runtime``: the worker thread that owns the llama.cpp context:
   parallel sequences decoded in one batch, KV prefix reuse per slot, and a
@@ -20,23 +23,27 @@ mtmd's image chunks, text tokens the ids evaluated around them.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
+
+import numpy as np
 
 from oculi.domain import Delta
 from oculi.engines.base import EngineRequest, ModelInfo, Token
 from oculi.engines.llamacpp.files import read_gguf_metadata, resolve_model_files
 from oculi.engines.llamacpp.native import Native
-from oculi.engines.llamacpp.prompt import ChatTemplate, Layout, Piece, build_pieces
+from oculi.engines.llamacpp.prompt import ChatTemplate, Layout, Piece, build_pieces, marked_prompt
 from oculi.engines.llamacpp.runtime import Job, Runtime
+from oculi.engines.llamacpp.views import AROUND, exact, projector_family
 from oculi.errors import InvalidRequest
-from oculi.intake.types import PixelSpec
+from oculi.families import INTERNVL, Family
+from oculi.intake.types import IMAGENET_MEAN, IMAGENET_STD, PixelSpec
 from oculi.settings import Settings
 from oculi.structured.matcher import Constraints
 
-#: mmproj projector types whose models are InternVL-family (SPEC §3 tiling applies).
-INTERNVL_PROJECTORS = frozenset({"internvl"})
+log = logging.getLogger(__name__)
 
 #: Longest side handed to mtmd's own preprocessing (it resizes further itself).
 FULL_IMAGE_MAX_SIDE = 2048
@@ -73,6 +80,14 @@ def load(model: str, mmproj: str | None, settings: Settings) -> LlamaCppEngine:
     return LlamaCppEngine(_model_id(model, text_path), text_path, mmproj_path, settings)
 
 
+def _layout(family: Family | None) -> tuple[Layout, PixelSpec]:
+    """How images reach mtmd: a family's views (uint8, mtmd normalises them itself), or the decoded image."""
+    if family is None:
+        return Layout.MTMD, PixelSpec(tiles=False, full_image_max_side=FULL_IMAGE_MAX_SIDE)
+    spec = family.pixel_spec(IMAGENET_MEAN, IMAGENET_STD, normalise=False)
+    return (Layout.TILES if family is INTERNVL else Layout.VIEWS), spec
+
+
 def _model_id(spec: str, text_path: Path) -> str:
     if Path(spec).expanduser().exists():
         return text_path.stem
@@ -83,15 +98,8 @@ class LlamaCppEngine:
     """An ``Engine`` serving one GGUF vision model through llama.cpp."""
 
     def __init__(self, model_id: str, text_path: Path, mmproj_path: Path, settings: Settings) -> None:
-        projector = read_gguf_metadata(mmproj_path, {"clip.projector_type", "clip.vision.image_size"})
+        projector = read_gguf_metadata(mmproj_path, {"clip.projector_type"})
         self.projector = str(projector.get("clip.projector_type", "unknown"))
-        self.layout = Layout.TILES if self.projector in INTERNVL_PROJECTORS else Layout.MTMD
-        tile = int(projector.get("clip.vision.image_size") or 448)
-        self._spec = (
-            PixelSpec(tiles=True, view_size=tile)
-            if self.layout is Layout.TILES
-            else PixelSpec(tiles=False, full_image_max_side=FULL_IMAGE_MAX_SIDE)
-        )
         native = Native(
             text_path,
             mmproj_path,
@@ -102,6 +110,15 @@ class LlamaCppEngine:
             verbose=settings.log_level.lower() == "debug",
         )
         self._native = native
+        family = projector_family(self.projector)
+        #: Why a family's views are not taken exactly (None when they are, or for other architectures).
+        self.inexact_reason = exact(family, native.image_chunks) if family is not None else None
+        if self.inexact_reason is not None:
+            log.warning("%s: SPEC §3 views are not exact on llama.cpp (%s)", model_id, self.inexact_reason)
+        #: The family served exactly (its views as bitmaps), or None (mtmd's own preprocessing).
+        self.family: Family | None = family if self.inexact_reason is None else None
+        self.layout, self._spec = _layout(self.family)
+        self._around = AROUND.get(self.family.name, ("", "")) if self.family is not None else ("", "")
         self._template = ChatTemplate(
             native.chat_template(), native.token_text(native.bos()), native.token_text(native.eos())
         )
@@ -127,7 +144,7 @@ class LlamaCppEngine:
 
     @property
     def pixel_spec(self) -> PixelSpec:
-        """SPEC §3 tiles for the InternVL family; the decoded image for mtmd's own preprocessing otherwise."""
+        """The family's SPEC §3 views as uint8 pixels; the decoded image for mtmd's own preprocessing otherwise."""
         return self._spec
 
     @property
@@ -153,6 +170,15 @@ class LlamaCppEngine:
             self._spec,
             lambda text, first: native.tokenize(text, add_special=first and native.add_bos(), parse_special=True),
             request.output.tools,
+            self._around,
+        )
+
+    def marked_prompt(self, request: EngineRequest) -> tuple[str, list[np.ndarray]]:
+        """A family's prompt as llama.cpp's own tools take it: text with mtmd's media marker, and the bitmaps."""
+        if self.layout is not Layout.VIEWS:
+            raise ValueError("only the VIEWS layout has mtmd's own form (TILES writes its own wrappers)")
+        return marked_prompt(
+            self._template, request.conversation, request.images, self._spec, request.output.tools, self._around
         )
 
     async def generate(self, request: EngineRequest) -> AsyncIterator[Delta]:

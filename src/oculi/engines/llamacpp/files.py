@@ -107,13 +107,26 @@ def _from_hub(repo: str, quant: str | None, settings: Settings) -> tuple[Path, P
     return _pick_pair(sorted(local.rglob("*.gguf")), f"hub repository {repo}", quant)
 
 
+def _shared_start(a: str, b: str) -> int:
+    """How many leading characters ``a`` and ``b`` share."""
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
 def resolve_model_files(model: str, mmproj: str | None, settings: Settings) -> tuple[Path, Path]:
     """The (text model, projector) GGUF paths for a model spec; see the module docstring."""
     path = Path(model).expanduser()
     if path.is_file():
         text, found = path, None
         if mmproj is None:
-            _, found = _pick_pair(sorted(path.parent.glob("*.gguf")), str(path.parent), None)
+            mmprojs = sorted(p for p in path.parent.glob("*.gguf") if "mmproj" in p.name.lower())
+            # A folder may hold several pairs (``name.gguf`` + ``name-mmproj.gguf``): the projector whose
+            # name shares the longest start with the model's, the first in name order on a tie.
+            found = max(mmprojs, key=lambda p: _shared_start(p.name, path.name), default=None)
     elif path.is_dir():
         text, found = _pick_pair(sorted(path.glob("*.gguf")), str(path), None)
     elif model.lower().endswith(".gguf") or model.startswith((".", "/", "~")):

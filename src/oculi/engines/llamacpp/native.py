@@ -109,6 +109,11 @@ class Native:
         cparams.n_ubatch = n_ubatch
         cparams.n_seq_max = n_seq
         cparams.kv_unified = False  # a KV stream per sequence: attention cost follows each one's length
+        # Sliding-window layers (Gemma 3) keep every position, not only the last window: the runtime trims a
+        # slot's KV back to any shared prefix and continues from there, which a window-sized cache cannot
+        # serve (llama.cpp's seq_rm still reports success, but the cells the window needs are gone).
+        self.swa = int(llama_cpp.llama_model_n_swa(self.model))
+        cparams.swa_full = self.swa > 0
         cparams.n_threads = n_threads
         cparams.n_threads_batch = n_threads
         self.ctx = llama_cpp.llama_init_from_model(self.model, cparams)
@@ -205,6 +210,15 @@ class Native:
         )
 
     # --- images ------------------------------------------------------------------------
+    def image_chunks(self, width: int, height: int) -> list[int]:
+        """Token counts of the image chunks mtmd makes of a blank ``width × height`` bitmap (no encoding)."""
+        lists: list[Any] = []
+        try:
+            units = self.bitmap_units(Bitmap("probe", width, height, bytes(width * height * 3), wrapped=False), lists)
+        finally:
+            self.free_chunks(lists)
+        return [u.n_tokens for u in units if isinstance(u, ImageChunk)]
+
     def bitmap_units(self, bitmap: Bitmap, chunk_lists: list[Any]) -> list[Unit]:
         """mtmd's chunks for one bitmap: its image chunks, plus its wrapper tokens when ``bitmap.wrapped``.
 

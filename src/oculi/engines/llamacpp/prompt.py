@@ -1,31 +1,40 @@
 """Turning a conversation and its prepared images into the llama.cpp engine's prompt.
 
 The prompt is a list of pieces: runs of text token ids and images, each image
-one bitmap that libmtmd encodes. Two layouts:
+one bitmap that libmtmd encodes. The families of ``oculi.families`` get
+SPEC §3's views, each bitmap exactly one view-size image (or Qwen's grid
+image), so mtmd neither slices nor resizes it and every view costs exactly
+256 tokens (the engine measures this at load, ``views.exact``). Three layouts:
 
-- ``TILES`` (InternVL family, SPEC §3): every tile of the SPEC plan and the
-  thumbnail is its own 448×448 bitmap, so mtmd never slices (an image of one
-  tile's size is encoded as one 256-token chunk) and the token count is
-  exactly ``views · 256``. The image is written the way transformers'
-  InternVL processor writes it: ``<img>`` + the views' embeddings + ``</img>``
-  in place of the chat template's image placeholder. mtmd's own InternVL rule
-  differs (llava-uhd pinpoints up to 12 tiles, e.g. 1920×1080 → 2×2 slices +
-  overview where SPEC §3 picks 2×1 + thumbnail) and wraps every slice in its
-  own ``<img>…</img>``; neither is used here.
-- ``MTMD`` (every other architecture): the whole image is one bitmap and
-  mtmd's own preprocessing decides slices and wrapper tokens; usage reports
-  what mtmd produced. ``detail: low`` first shrinks the image to fit 448×448
-  (fewer tokens for dynamic-resolution models).
+- ``TILES`` (InternVL): every tile of the SPEC plan and the thumbnail is its
+  own 448×448 bitmap, written the way transformers' InternVL processor writes
+  the image: ``<img>`` + the views' embeddings + ``</img>`` in place of the
+  chat template's one image placeholder. mtmd's own InternVL rule differs
+  (llava-uhd pinpoints up to 12 tiles, e.g. 1920×1080 → 2×2 slices + overview
+  where SPEC §3 picks 2×1 + thumbnail) and wraps every slice in its own
+  ``<img>…</img>``; neither is used here.
+- ``VIEWS`` (Qwen2.5-VL, Qwen3-VL, Gemma 3): the model takes one request image
+  as several images (Qwen: the grid as one ``cols·S × rows·S`` image, then the
+  thumbnail; Gemma 3: each view), so the template writes one placeholder per
+  model image (as for the transformers engine) and each becomes one bitmap
+  with mtmd's wrapper tokens — ``<|vision_start|>…<|vision_end|>`` and
+  ``<start_of_image>…<end_of_image>``, what the families' processors write —
+  plus the text the processor puts around it (Gemma 3: ``\n\n`` each side).
+- ``MTMD`` (every other architecture, and a family whose projector is not
+  exact): the whole image is one bitmap and mtmd's own preprocessing decides
+  slices and wrapper tokens; usage reports what mtmd produced. ``detail: low``
+  first shrinks the image to fit 448×448 (fewer tokens for dynamic-resolution
+  models).
 
-Both layouts render the GGUF's chat template (Jinja, as transformers does),
-with image content items; the template's image placeholder is then replaced.
+Every layout renders the GGUF's chat template (Jinja, as transformers does),
+with image content items; the template's image placeholders are then replaced.
 """
 
 from __future__ import annotations
 
 import io
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any
 
@@ -34,7 +43,7 @@ import numpy as np
 from oculi.domain import Conversation, Detail, FunctionTool, TextPart
 from oculi.engines.template import template_messages, template_tools
 from oculi.errors import ImageDecodeError, InvalidRequest, public_reason
-from oculi.intake.types import PixelSpec, PreparedImage, TilePlan
+from oculi.intake.types import PixelSpec, PreparedImage, TilePlan, ViewLayout
 
 MTMD_MARKER = "<__media__>"
 IMG_START, IMG_END = "<img>", "</img>"
@@ -65,6 +74,7 @@ class Layout(Enum):
     """How images enter the prompt (see the module docstring)."""
 
     TILES = "tiles"
+    VIEWS = "views"
     MTMD = "mtmd"
 
 
@@ -72,8 +82,8 @@ class Layout(Enum):
 class Bitmap:
     """One RGB bitmap for mtmd. ``key`` names its content (cache and KV-prefix identity).
 
-    ``wrapped``: keep the text chunks mtmd puts around the image (``MTMD``
-    layout); ``TILES`` writes its own ``<img>``/``</img>`` and drops them.
+    ``wrapped``: keep the text chunks mtmd puts around the image (``VIEWS``
+    and ``MTMD``); ``TILES`` writes its own ``<img>``/``</img>`` and drops them.
     """
 
     key: str
@@ -114,38 +124,49 @@ class ChatTemplate:
         )
 
 
-def _inline(conversation: Conversation) -> list[dict[str, Any]]:
-    """Messages with string content only, images as the mtmd marker on their own line."""
-    return [
-        {
-            "role": m.role.value,
-            "content": "".join(p.text if isinstance(p, TextPart) else MTMD_MARKER + "\n" for p in m.parts),
-        }
-        for m in conversation.messages
-    ]
+def _inline(conversation: Conversation, repeats: Sequence[int] | None) -> list[dict[str, Any]]:
+    """Messages with string content only, each model image as the mtmd marker on its own line."""
+    messages, image = [], 0
+    for m in conversation.messages:
+        content = ""
+        for p in m.parts:
+            if isinstance(p, TextPart):
+                content += p.text
+            else:
+                content += (MTMD_MARKER + "\n") * (repeats[image] if repeats else 1)
+                image += 1
+        messages.append({"role": m.role.value, "content": content})
+    return messages
 
 
 def split_on_images(
-    template: ChatTemplate, conversation: Conversation, n_images: int, tools: list[FunctionTool] | None = None
+    template: ChatTemplate,
+    conversation: Conversation,
+    n_images: int,
+    tools: list[FunctionTool] | None = None,
+    repeats: Sequence[int] | None = None,
 ) -> list[str]:
     """Render the conversation and cut it at the images: ``n_images + 1`` text pieces.
 
-    First with image content items (as transformers renders them): the
-    placeholder is the first of ``PLACEHOLDERS`` that the output holds exactly
-    ``n_images`` times, and that the conversation's own text never contains
-    (so a user typing ``<image>`` cannot shift the images). Templates that
-    only know string content get the images inline as mtmd's marker.
+    ``repeats[i]``: placeholders for the conversation's ``i``-th image (one
+    per image the model takes; ``n_images`` is their sum). First with image
+    content items (as transformers renders them): the placeholder is the first
+    of ``PLACEHOLDERS`` that the output holds exactly ``n_images`` times, and
+    that the conversation's own text never contains (so a user typing
+    ``<image>`` cannot shift the images). Templates that only know string
+    content get the images inline as mtmd's marker.
     """
+    messages = template_messages(conversation, flatten_text_turns=True, image_repeats=repeats)
     if n_images == 0:
-        return [template.render(template_messages(conversation, flatten_text_turns=True), tools)]
+        return [template.render(messages, tools)]
     typed = "".join(p.text for m in conversation.messages for p in m.parts if isinstance(p, TextPart))
     if MTMD_MARKER in typed:
         raise InvalidRequest(f"The text may not contain the reserved marker {MTMD_MARKER}.", param="messages")
-    text = template.render(template_messages(conversation, flatten_text_turns=True), tools)
+    text = template.render(messages, tools)
     for placeholder in PLACEHOLDERS:
         if placeholder not in typed and text.count(placeholder) == n_images:
             return text.split(placeholder)
-    text = template.render(_inline(conversation), tools)
+    text = template.render(_inline(conversation, repeats), tools)
     if text.count(MTMD_MARKER) == n_images:
         return text.split(MTMD_MARKER)
     raise InvalidRequest(
@@ -156,26 +177,43 @@ def split_on_images(
 
 
 def views_rgb(image: PreparedImage, spec: PixelSpec) -> np.ndarray:
-    """The SPEC §3 views of ``image`` as uint8 ``[views, S, S, 3]``.
+    """The SPEC §3 views of ``image`` as uint8 ``[views, S, S, 3]`` (``TILES`` families).
 
-    Intake hands over normalised float32 views; undoing the normalisation and
-    rounding gives back the exact uint8 pixels (the error is far below half a
-    grey level). Without them, the original bytes are decoded and tiled here.
+    Intake renders them so when the engine's spec asks for unnormalised
+    pixels; normalised float32 views are turned back into the exact uint8
+    pixels (the error is far below half a grey level). Without either, the
+    original bytes are decoded and tiled here.
     """
-    if image.pixel_values is not None:
-        std = np.asarray(spec.std, dtype=np.float32).reshape(1, 3, 1, 1) * 255.0
-        mean = np.asarray(spec.mean, dtype=np.float32).reshape(1, 3, 1, 1) * 255.0
-        pixels = image.pixel_values * std + mean
-        return np.clip(np.rint(pixels), 0, 255).astype(np.uint8).transpose(0, 2, 3, 1)
-    from oculi.intake.tiling import render_views
+    pixels = image.pixel_values
+    if pixels is None:
+        from oculi.intake.tiling import render_views
 
-    views = render_views(_decode(image), image.plan, spec)
-    return views_rgb(
-        PreparedImage(
-            image.index, image.sha256, b"", image.mime, image.width, image.height, image.plan, pixel_values=views
-        ),
-        spec,
-    )
+        return render_views(_decode(image), image.plan, replace(spec, normalise=False))
+    if pixels.dtype == np.uint8:
+        return pixels
+    std = np.asarray(spec.std, dtype=np.float32).reshape(1, 3, 1, 1) * 255.0
+    mean = np.asarray(spec.mean, dtype=np.float32).reshape(1, 3, 1, 1) * 255.0
+    return np.clip(np.rint(pixels * std + mean), 0, 255).astype(np.uint8).transpose(0, 2, 3, 1)
+
+
+def model_images(image: PreparedImage, spec: PixelSpec) -> list[np.ndarray]:
+    """The uint8 ``[H, W, 3]`` images the model takes for ``image``: Qwen's grid image and thumbnail, or each view."""
+    if spec.layout is ViewLayout.GRID:
+        if image.model_images is not None:
+            return list(image.model_images)
+        from oculi.intake.tiling import render_grid
+
+        return list(render_grid(_decode(image), image.plan, replace(spec, normalise=False)))
+    return list(views_rgb(image, spec))
+
+
+def placeholders(image: PreparedImage, layout: Layout, spec: PixelSpec) -> int:
+    """Image placeholders the chat template writes for ``image``: one per image the model takes (``VIEWS``)."""
+    if layout is not Layout.VIEWS:
+        return 1
+    if spec.layout is ViewLayout.GRID:
+        return 2 if image.plan.thumbnail else 1
+    return image.plan.views
 
 
 def _decode(image: PreparedImage) -> Any:
@@ -201,17 +239,24 @@ def _plan_key(plan: TilePlan) -> str:
 
 def image_pieces(
     image: PreparedImage, layout: Layout, spec: PixelSpec, tokenize: Callable[[str], list[int]]
-) -> list[Piece]:
-    """The pieces one image becomes in ``layout`` (see the module docstring)."""
+) -> list[list[Piece]]:
+    """The pieces that replace each of ``image``'s placeholders in ``layout`` (see the module docstring)."""
+    plan = _plan_key(image.plan)
     if layout is Layout.TILES:
-        views = views_rgb(image, spec)
         size = spec.view_size
         pieces: list[Piece] = [tokenize(IMG_START)]
-        for i, view in enumerate(views):
-            key = f"{image.sha256}:{_plan_key(image.plan)}:{i}"
+        for i, view in enumerate(views_rgb(image, spec)):
+            key = f"{image.sha256}:{plan}:{i}"
             pieces.append(Bitmap(key, size, size, np.ascontiguousarray(view).tobytes(), wrapped=False))
         pieces.append(tokenize(IMG_END))
-        return pieces
+        return [pieces]
+    if layout is Layout.VIEWS:
+        out: list[list[Piece]] = []
+        for i, array in enumerate(model_images(image, spec)):
+            height, width = array.shape[:2]
+            key = f"{image.sha256}:{plan}:{spec.view_size}:{i}"
+            out.append([Bitmap(key, width, height, np.ascontiguousarray(array).tobytes(), wrapped=True)])
+        return out
     picture = _decode(image)
     if image.plan.detail is Detail.LOW and max(picture.size) > spec.view_size:
         from PIL import Image
@@ -219,7 +264,7 @@ def image_pieces(
         picture = picture.copy()
         picture.thumbnail((spec.view_size, spec.view_size), Image.Resampling.BICUBIC)
     key = f"{image.sha256}:{picture.size[0]}x{picture.size[1]}"
-    return [Bitmap(key, picture.size[0], picture.size[1], picture.tobytes(), wrapped=True)]
+    return [[Bitmap(key, picture.size[0], picture.size[1], picture.tobytes(), wrapped=True)]]
 
 
 def build_pieces(
@@ -230,17 +275,49 @@ def build_pieces(
     spec: PixelSpec,
     tokenize: Callable[[str, bool], list[int]],
     tools: list[FunctionTool] | None = None,
+    around: tuple[str, str] = ("", ""),
 ) -> list[Piece]:
-    """The whole prompt as pieces. ``tokenize(text, add_special)`` parses special tokens."""
+    """The whole prompt as pieces. ``tokenize(text, add_special)`` parses special tokens.
+
+    ``around``: text the family's processor writes before and after each
+    image it takes (``VIEWS``), added to the neighbouring text so that it is
+    tokenized together with it, as the processor's one string is.
+    """
     n = len(conversation.images())
     if len(images) != n:
         raise InvalidRequest(f"The request has {n} image parts but {len(images)} prepared images.")
-    texts = split_on_images(template, conversation, n, tools)
+    repeats = [placeholders(image, layout, spec) for image in images]
+    texts = split_on_images(template, conversation, sum(repeats), tools, repeats)
+    groups = [group for image in images for group in image_pieces(image, layout, spec, lambda s: tokenize(s, False))]
+    if len(groups) != len(texts) - 1:
+        raise ValueError(f"{len(groups)} image groups for {len(texts) - 1} placeholders")
+    before, after = around
     pieces: list[Piece] = []
     for i, text in enumerate(texts):
+        text = (after if i > 0 else "") + text + (before if i < len(groups) else "")
         tokens = tokenize(text, i == 0)
         if tokens:
             pieces.append(tokens)
-        if i < n:
-            pieces.extend(image_pieces(images[i], layout, spec, lambda s: tokenize(s, False)))
+        if i < len(groups):
+            pieces.extend(groups[i])
     return pieces
+
+
+def marked_prompt(
+    template: ChatTemplate,
+    conversation: Conversation,
+    images: Sequence[PreparedImage],
+    spec: PixelSpec,
+    tools: list[FunctionTool] | None = None,
+    around: tuple[str, str] = ("", ""),
+) -> tuple[str, list[np.ndarray]]:
+    """The ``VIEWS`` prompt in llama.cpp's own form: text with mtmd's marker per bitmap, and the bitmaps.
+
+    What ``mtmd_tokenize`` (llama-server, mtmd-cli) takes; evaluated by
+    ``mtmd_helper_eval_chunks`` it is the reference oculi's runtime is
+    compared with (same chunks, llama.cpp's own evaluation).
+    """
+    repeats = [placeholders(image, Layout.VIEWS, spec) for image in images]
+    texts = split_on_images(template, conversation, sum(repeats), tools, repeats)
+    before, after = around
+    return (before + MTMD_MARKER + after).join(texts), [a for image in images for a in model_images(image, spec)]

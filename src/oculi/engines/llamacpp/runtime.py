@@ -12,6 +12,9 @@ through a queue. The worker interleaves requests instead of serialising them:
   after the whole image — then decodes one token for *every* running sequence
   in a single ``llama_decode`` batch, so concurrent requests share the forward
   passes and streams keep flowing while images are encoded;
+- positions and KV cells are counted apart: an image chunk takes ``n_pos``
+  positions (Qwen's multimodal rotary positions: the larger side of its token
+  grid) but ``n_tokens`` cells; the context limit is on cells;
 - a slot keeps its KV after its request ends, and remembers what it holds; a
   new request goes to the free slot with the longest common prefix and only
   the rest is evaluated (a continued conversation re-uses its image in KV);
@@ -51,16 +54,12 @@ from oculi.structured.matcher import TokenConstraint
 
 log = logging.getLogger(__name__)
 
-#: Positions another slot must share beyond this slot's own prefix before its KV is copied over.
+#: Prompt tokens another slot must share beyond this slot's own prefix before its KV is copied over.
 MIN_COPY_GAIN = 32
 
 
 def _unit_key(unit: Unit) -> int | str:
     return unit if isinstance(unit, int) else unit.key
-
-
-def _unit_pos(unit: Unit) -> int:
-    return 1 if isinstance(unit, int) else unit.n_pos
 
 
 def _tokens(units: list[Unit]) -> int:
@@ -113,7 +112,8 @@ class Running:
     sampler: Any  # llama_sampler*
     max_tokens: int
     text: TextStream
-    n_past: int = 0
+    n_past: int = 0  # the next position
+    cells: int = 0  # KV cells the slot holds (an image chunk takes n_tokens cells for n_pos positions)
     next_token: int = -1
     generated: int = 0
     constraint: TokenConstraint | None = None
@@ -264,7 +264,7 @@ class Runtime:
     def _check_length(self, job: Job) -> None:
         # Like the transformers engine: the prompt must fit with room for one token;
         # a larger max_tokens only means the answer may end at the context ("length").
-        if sum(_unit_pos(u) for u in job.units) >= self.n_ctx_seq:
+        if _tokens(job.units) >= self.n_ctx_seq:
             raise ContextLengthExceeded(job.usage.prompt_tokens, self.n_ctx_seq)
         if not job.units or not isinstance(job.units[-1], int):
             raise InvalidRequest("The prompt must end with text (the chat template's assistant header).")
@@ -285,7 +285,7 @@ class Runtime:
         (the worker decodes the running sequences and moves the other prefills on meanwhile); then copy
         it to the other slots and start the choices."""
         native, main = self.native, slots[0]
-        keep = self._reuse(main, slots, keys, 0)
+        keep = self._reuse(main, slots, job.units, 0)
         if not native.keep_prefix(main.seq_id, sum(main.positions[:keep])):
             native.clear(main.seq_id)
             keep = 0
@@ -315,7 +315,7 @@ class Runtime:
                 pending = []
             # A request admitted before this one may have read the same image meanwhile: copy its KV;
             # if it is about to read it, wait a step for it (the image is read once, then copied).
-            reused = self._reuse(main, slots, keys, i)
+            reused = self._reuse(main, slots, job.units, i)
             if reused > i:
                 if not native.keep_prefix(main.seq_id, sum(main.positions[:reused])):
                     raise RuntimeError("llama.cpp could not trim a copied KV stream")
@@ -337,13 +337,13 @@ class Runtime:
             native.copy(main.seq_id, slot.seq_id)
             slot.keys, slot.positions = list(main.keys), list(main.positions)
 
-        max_tokens = min(job.params.max_tokens or self.n_ctx_seq, self.n_ctx_seq - n_past)
+        cells = _tokens(job.units)
+        max_tokens = min(job.params.max_tokens or self.n_ctx_seq, self.n_ctx_seq - cells)
         for index, slot in enumerate(slots):
             sampler = native.sampler(job.params, index)
             constraint = job.constraints[index] if job.constraints else None
-            run = Running(
-                job, index, slot, sampler, max_tokens, TextStream(job.params.stop), n_past, constraint=constraint
-            )
+            stream = TextStream(job.params.stop)
+            run = Running(job, index, slot, sampler, max_tokens, stream, n_past, cells, constraint=constraint)
             job.running += 1
             self._running.append(run)
             self._accept(run, self._sample(run, -1))
@@ -361,18 +361,19 @@ class Runtime:
                 return True
         return False
 
-    def _reuse(self, main: Slot, slots: list[Slot], keys: list[int | str], done: int) -> int:
-        """How many units of ``keys`` ``main`` holds once the best KV donor is copied in (``done`` are read).
+    def _reuse(self, main: Slot, slots: list[Slot], units: list[Unit], done: int) -> int:
+        """How many of the prompt's ``units`` ``main`` holds once the best KV donor is copied in (``done`` are read).
 
         ``main`` keeps its own prefix unless another slot (even a busy one) shares
-        at least ``MIN_COPY_GAIN`` more positions: then that slot's KV stream is
-        copied into ``main`` (the caller trims it). Never the whole prompt: the
+        at least ``MIN_COPY_GAIN`` more prompt tokens: then that slot's KV stream
+        is copied into ``main`` (the caller trims it). Never the whole prompt: the
         last unit is evaluated again for its logits.
         """
+        keys = [_unit_key(u) for u in units]
         own = max(done, _common_prefix(main.keys, keys))
         donors = [(_common_prefix(s.keys, keys), s) for s in self._slots if s not in slots]
         best, donor = max(donors, key=lambda d: d[0], default=(0, None))
-        if donor is not None and sum(donor.positions[:best]) >= sum(main.positions[:own]) + MIN_COPY_GAIN:
+        if donor is not None and _tokens(units[own:best]) >= MIN_COPY_GAIN:
             self.native.copy(donor.seq_id, main.seq_id)
             main.keys, main.positions, own = list(donor.keys), list(donor.positions), best
         return min(own, len(keys) - 1)
@@ -390,6 +391,7 @@ class Runtime:
             run.slot.keys.append(run.next_token)
             run.slot.positions.append(1)
             run.n_past += 1
+            run.cells += 1
             self._accept(run, self._sample(run, j))
 
     def _sample(self, run: Running, row: int) -> int:
@@ -410,7 +412,7 @@ class Runtime:
             self._finish(run, FinishReason.STOP, text + run.text.flush())
         elif run.text.stopped:
             self._finish(run, FinishReason.STOP, text)
-        elif run.generated >= run.max_tokens or run.n_past + 1 >= self.n_ctx_seq:
+        elif run.generated >= run.max_tokens or run.cells + 1 >= self.n_ctx_seq:
             self._finish(run, FinishReason.LENGTH, text + run.text.flush())
         else:
             run.next_token = token

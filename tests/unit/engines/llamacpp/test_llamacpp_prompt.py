@@ -83,3 +83,54 @@ def test_tiles_layout_writes_img_tags_around_one_bitmap_per_view(prepare_image):
     assert len({b.key for b in bitmaps}) == 3
     index = pieces.index(bitmaps[0])
     assert pieces[index - 1] == [1] and pieces[index + 3] == [2]
+
+
+def _views_pieces(family, template: str, prepare_image, size, detail, around=("", "")):
+    spec = family.pixel_spec((0.5,) * 3, (0.5,) * 3, normalise=False)  # type: ignore[arg-type]
+    image = prepare_image(Image.new("RGB", size, (10, 200, 30)), detail, spec)
+    conversation = _conversation(ImagePart("x", detail), TextPart("Describe."))
+    texts: list[str] = []
+
+    def tokenize(text: str, first: bool) -> list[int]:
+        texts.append(text)
+        return [ord(c) for c in text]
+
+    pieces = build_pieces(
+        ChatTemplate(template, "<bos>", ""), conversation, [image], Layout.VIEWS, spec, tokenize, around=around
+    )
+    return image, pieces, texts
+
+
+def test_qwen_views_are_the_grid_image_and_the_thumbnail_each_in_its_own_placeholder(prepare_image):
+    from oculi.families import QWEN3_VL
+    from oculi.testing.family_checkpoints import QWEN3_VL_CHAT_TEMPLATE
+
+    image, pieces, texts = _views_pieces(QWEN3_VL, QWEN3_VL_CHAT_TEMPLATE, prepare_image, (1920, 1080), Detail.HIGH)
+    bitmaps = [p for p in pieces if isinstance(p, Bitmap)]
+    assert (image.plan.cols, image.plan.rows) == (2, 1)
+    assert [(b.width, b.height) for b in bitmaps] == [(1024, 512), (512, 512)]  # 512 px views of Qwen3-VL
+    assert all(b.wrapped for b in bitmaps)  # mtmd's <|vision_start|>…<|vision_end|> around each, as Qwen writes
+    assert len(bitmaps[0].rgb) == 1024 * 512 * 3
+    # the template's two placeholders are gone, nothing but the images sits between them
+    assert texts == ["<|im_start|>user\n", "", "Describe.<|im_end|>\n<|im_start|>assistant\n"]
+    assert "<|image_pad|>" not in "".join(texts)
+
+
+def test_gemma_views_are_one_bitmap_each_with_the_processors_newlines_around(prepare_image):
+    from oculi.families import GEMMA3
+    from oculi.testing.family_checkpoints import GEMMA3_CHAT_TEMPLATE
+
+    image, pieces, texts = _views_pieces(
+        GEMMA3, GEMMA3_CHAT_TEMPLATE, prepare_image, (900, 450), Detail.HIGH, around=("\n\n", "\n\n")
+    )
+    bitmaps = [p for p in pieces if isinstance(p, Bitmap)]
+    assert len(bitmaps) == image.plan.views == 3 and all((b.width, b.height) == (896, 896) for b in bitmaps)
+    assert len({b.key for b in bitmaps}) == 3
+    assert texts == [
+        "<bos><start_of_turn>user\n\n\n",
+        "\n\n\n\n",
+        "\n\n\n\n",
+        "\n\nDescribe.<end_of_turn>\n<start_of_turn>model\n",
+    ]
+    _, pieces, _ = _views_pieces(GEMMA3, GEMMA3_CHAT_TEMPLATE, prepare_image, (300, 200), Detail.AUTO)
+    assert [(p.width, p.height) for p in pieces if isinstance(p, Bitmap)] == [(896, 896)]
