@@ -66,8 +66,12 @@ class Container:
 
 
 def _report(config: pytest.Config, numbers: dict[str, float]) -> None:
+    """Print the measured numbers past pytest's output capture (they belong in CI's log)."""
     reporter = config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None and numbers:
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    if reporter is None or capture is None or not numbers:
+        return
+    with capture.global_and_fixture_disabled():
         reporter.write_line("container: " + ", ".join(f"{k} {v:.1f}" for k, v in numbers.items()))
 
 
