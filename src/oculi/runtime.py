@@ -7,7 +7,9 @@ CLI all take a ``Runtime`` instead of reaching for module globals.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from dataclasses import dataclass
 from functools import partial
 
@@ -29,6 +31,9 @@ from oculi.store.jobs import JobQueue, JobState
 
 log = logging.getLogger(__name__)
 
+#: How long readiness waits for the store's ``SELECT 1`` (below the probes' 3 s timeout).
+READY_STORE_TIMEOUT_S = 2.0
+
 
 @dataclass
 class Runtime:
@@ -46,6 +51,8 @@ class Runtime:
     batches: BatchService
     worker: JobWorker
     files: FileService
+    #: ``time.monotonic()`` at SIGTERM / SIGINT (``begin_draining``); None while serving.
+    draining_since: float | None = None
 
     @classmethod
     async def open(
@@ -137,9 +144,43 @@ class Runtime:
             for state in JobState:
                 self.metrics.jobs.labels(kind, state.value).set(counts.get((kind, state.value), 0))
 
+    def begin_draining(self) -> None:
+        """The first step of a graceful stop: readiness turns 503 and the job worker claims nothing more."""
+        if self.draining_since is None:
+            self.draining_since = time.monotonic()
+        self.worker.stop_claiming()
+
+    async def readiness(self) -> dict[str, str]:
+        """Why this replica should get no traffic now, as ``{check: reason}``; empty when ready.
+
+        Not ready: draining, an engine that cannot serve, or a store that does not answer
+        ``SELECT 1`` within ``READY_STORE_TIMEOUT_S`` (a hung database must not hang the probe).
+        """
+        timeout = READY_STORE_TIMEOUT_S
+        problems: dict[str, str] = {}
+        if self.draining_since is not None:
+            problems["server"] = "draining: shutting down"
+        for engine in self.registry.engines():
+            if problem := getattr(engine, "problem", None):
+                problems[f"engine:{engine.info.id}"] = problem
+        try:
+            await asyncio.wait_for(self.store.ping(), timeout)
+        except OculiError as exc:
+            problems["store"] = exc.message
+        except TimeoutError:
+            problems["store"] = f"the response store did not answer within {timeout:g}s"
+        return problems
+
     async def close(self) -> None:
-        """Finish or hand back background jobs, then release the intake, engines and store."""
-        await self.worker.close(self.settings.job_shutdown_grace_seconds)
+        """Finish or hand back background jobs, then release the intake, engines and store.
+
+        Jobs kept running while the HTTP and gRPC servers drained, so their grace counts
+        from ``begin_draining``: a stop takes one grace period, not the sum of them.
+        """
+        grace = self.settings.job_shutdown_grace_seconds
+        if self.draining_since is not None:
+            grace = max(0.0, grace - (time.monotonic() - self.draining_since))
+        await self.worker.close(grace)
         await self.intake.aclose()
         await self.registry.close()
         await self.store.close()

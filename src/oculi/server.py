@@ -2,10 +2,12 @@
 
 Start order: logging → bind policy → ``Runtime.open`` (engines, store) →
 gRPC server → HTTP server. So once ``/health`` answers, both APIs are up.
-SIGINT / SIGTERM stop accepting, let in-flight HTTP requests finish (bounded
-by ``shutdown_grace_seconds``), stop gRPC with the same grace, then close the
-runtime (background jobs: finished or handed back within
-``job_shutdown_grace_seconds``; intake, engines, store) — nothing acknowledged is
+SIGINT / SIGTERM turn readiness to 503 and stop claiming jobs, stop accepting,
+and let in-flight HTTP requests and gRPC calls finish — both drained at once,
+each bounded by ``SHUTDOWN_GRACE_SECONDS`` — then close the runtime (background
+jobs: finished or handed back within ``job_shutdown_grace_seconds`` counted from
+the signal; intake, engines, store). So a stop takes about one grace period (10 s)
+at worst, well inside an orchestrator's usual 30 s, and nothing acknowledged is
 left half-written.
 
 Bind policy: with no API keys configured anyone who can reach the port could
@@ -125,12 +127,20 @@ async def serve(settings: Settings, *, registry: EngineRegistry | None = None) -
         )
         log.info("playground (web page): open http://%s:%d/ in a browser", settings.host, settings.port)
         http_server = _Server(config)
-        http_server.on_exit = runtime.worker.stop_claiming
+        grpc_stopping: list[asyncio.Future[None]] = []
+
+        def on_signal() -> None:
+            runtime.begin_draining()
+            if grpc_server is not None and not grpc_stopping:
+                # gRPC drains while HTTP does: a stop then takes one grace period, not two.
+                grpc_stopping.append(asyncio.ensure_future(grpc_server.stop(SHUTDOWN_GRACE_SECONDS)))
+
+        http_server.on_exit = on_signal
         await http_server.serve()
     finally:
         log.info("shutting down")
         if grpc_server is not None:
-            await grpc_server.stop(SHUTDOWN_GRACE_SECONDS)
+            await (grpc_stopping[0] if grpc_stopping else grpc_server.stop(SHUTDOWN_GRACE_SECONDS))
         await runtime.close()
         log.info("stopped")
 

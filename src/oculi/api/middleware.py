@@ -45,8 +45,9 @@ _SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 #: THE paths that answer without an API key when keys are configured (SPEC §10: health, and the
 #: web page). An entry ending in "/" (other than the root itself, which is exact) admits every path
-#: under it. ``/health`` then says only ok / not ok; the page's API calls all need the key.
-PUBLIC_PATHS: tuple[str, ...] = ("/health", "/", "/playground", "/playground/")
+#: under it. ``/health`` and ``/health/ready`` (probes carry no key) then say only ok / not ok; the
+#: page's API calls all need the key.
+PUBLIC_PATHS: tuple[str, ...] = ("/health", "/health/ready", "/", "/playground", "/playground/")
 
 
 def is_public(path: str, public: tuple[str, ...] = PUBLIC_PATHS) -> bool:

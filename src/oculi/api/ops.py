@@ -1,6 +1,13 @@
-"""Operational endpoints: ``GET /health`` (public, details with a key) and ``GET /metrics`` (key needed).
+"""Operational endpoints: ``GET /health`` (liveness), ``GET /health/ready`` (readiness), ``GET /metrics``.
 
-Which paths need no key is decided in one place, ``middleware.PUBLIC_PATHS``.
+Liveness answers "is the process serving at all" and stays cheap: an orchestrator
+restarts a container whose liveness fails, so it must not fail because the
+database is down. Readiness answers "send traffic here now": 503 while the
+store does not answer, an engine cannot serve, or the server drains after
+SIGTERM (before the engines are loaded nothing listens yet). Both are public,
+because probes carry no API key, and then say only ok / not ok; the details
+need a key. Which paths need no key is decided in one place,
+``middleware.PUBLIC_PATHS``.
 """
 
 from __future__ import annotations
@@ -43,6 +50,21 @@ async def health(runtime: RuntimeDep, request: Request) -> Response:
         },
         status_code=status_code,
     )
+
+
+@router.get("/health/ready")
+async def ready(runtime: RuntimeDep, request: Request) -> Response:
+    """Readiness: 200 ``ok`` or 503 ``unavailable`` (see module docstring); reasons only with a key."""
+    problems = await runtime.readiness()
+    status_code = 503 if problems else 200
+    body: dict[str, object] = {"status": "unavailable" if problems else "ok"}
+    try:
+        runtime.auth.owner(request.headers.get("authorization"))
+    except Unauthenticated:
+        return JSONResponse(body, status_code=status_code)
+    if problems:
+        body["problems"] = problems
+    return JSONResponse(body, status_code=status_code)
 
 
 @router.get("/metrics")

@@ -118,6 +118,10 @@ class Store(Protocol):
 
     async def close(self) -> None: ...
 
+    async def ping(self) -> None:
+        """Return once the store answers a trivial query (readiness); ``Unavailable`` when it does not."""
+        ...
+
     async def put_images(self, images: dict[str, bytes]) -> None:
         """Keep each image once under its sha256 (existing hashes are left alone)."""
         ...

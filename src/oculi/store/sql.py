@@ -127,6 +127,10 @@ class SqlStore(SqlFiles):
         if engine is not None:
             await asyncio.to_thread(engine.dispose)  # closing SQLite connections may checkpoint the WAL
 
+    async def ping(self) -> None:
+        """One ``SELECT 1`` round trip (``/health/ready``); ``Unavailable`` when the database does not answer."""
+        await self._run(_select_one, write=False, what="readiness check")
+
     # --- images ------------------------------------------------------------------
 
     async def put_images(self, images: dict[str, bytes]) -> None:
@@ -288,6 +292,10 @@ class SqlStore(SqlFiles):
                 # A database outage must not kill the loop: the next round retries.
                 log.exception("store: purging expired responses failed")
             await asyncio.sleep(self.purge_interval_s)
+
+
+def _select_one(conn: Connection) -> None:
+    conn.exec_driver_sql("SELECT 1")
 
 
 async def open_store(url: str, *, retention_days: float, **options: Any) -> SqlStore:

@@ -7,14 +7,25 @@ import pytest
 from oculi.api.middleware import is_public
 
 
-@pytest.mark.parametrize("path", ["/health", "/", "/playground", "/playground/", "/playground/app.js"])
+@pytest.mark.parametrize("path", ["/health", "/health/ready", "/", "/playground", "/playground/", "/playground/app.js"])
 def test_health_and_the_page_are_public(path: str) -> None:
     assert is_public(path)
 
 
 @pytest.mark.parametrize(
     "path",
-    ["/metrics", "/docs", "/openapi.json", "/redoc", "/v1/models", "/v1/files", "/v1/batches", "/healthz", "//v1/x"],
+    [
+        "/metrics",
+        "/docs",
+        "/openapi.json",
+        "/redoc",
+        "/v1/models",
+        "/v1/files",
+        "/v1/batches",
+        "/healthz",
+        "/health/other",
+        "//v1/x",
+    ],
 )
 def test_everything_else_needs_a_key(path: str) -> None:
     assert not is_public(path)
