@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import httpx
 import pytest
 from api_support import KEY, data_url, image_bytes
 from openai import OpenAI
@@ -108,6 +109,18 @@ def test_xai_sdk_usage_is_exact(server, urls):
         chat.append(xai_user("Describe.", xai_image(urls[(900, 600)], detail="high"), xai_image(urls[(1, 1)])))
         response = chat.sample()
     assert response.usage.prompt_image_tokens == expected_image_tokens(900, 600, "high") + 256
+
+
+def test_image_tokens_endpoint_counts_at_the_family_view_size(server, tiny_family, urls):
+    body = {"images": [{"image_url": urls[s], "detail": d} for s in SIZES for d in DETAILS]}
+    response = httpx.post(
+        f"{server.base_url}/v1/image-tokens", json=body, headers={"authorization": f"Bearer {KEY}"}, timeout=60
+    )
+    assert response.status_code == 200, response.text
+    counts = response.json()["images"]
+    assert [c["image_tokens"] for c in counts] == [expected_image_tokens(*s, d) for s in SIZES for d in DETAILS]
+    view = {"tiny-qwen2_5_vl": 448, "tiny-qwen3_vl": 512, "tiny-gemma3": 896}[tiny_family.name.rsplit("-v", 1)[0]]
+    assert {c["tile_size"] for c in counts} == {view}
 
 
 def test_eight_concurrent_mixed_requests(client, urls):
