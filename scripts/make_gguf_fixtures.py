@@ -4,6 +4,7 @@ Usage::
 
     .venv/bin/python scripts/make_gguf_fixtures.py                 # tiny fixtures → tests/fixtures/gguf/
     .venv/bin/python scripts/make_gguf_fixtures.py --bench DIR     # + InternVL3-1B-sized random model (Q8_0)
+    .venv/bin/python scripts/make_gguf_fixtures.py --thinking      # only tiny-internvl-thinking.gguf
 
 The checkpoints come from ``oculi.testing.checkpoints`` (real architectures,
 real tokenizers, random weights); the conversion is llama.cpp's own
@@ -256,12 +257,26 @@ def convert_pair(vendor: Path, hf_dir: Path, dest: Path, name: str, *, internvl:
             _llava_mmproj(vendor, hf_dir, Path(tmp), dest / f"{name}-mmproj.gguf")
 
 
+def thinking_text_model(vendor: Path, root: Path, out: Path) -> None:
+    """``tiny-internvl-thinking.gguf``: the thinking checkpoint's text model (``oculi.testing.thinking``).
+
+    Its vision tower is tiny-internvl's (same seed), so ``tiny-internvl-mmproj.gguf`` serves it.
+    """
+    from oculi.testing.thinking import build_tiny_internvl_thinking
+
+    hf = build_tiny_internvl_thinking(root / "thinking")
+    _convert(vendor, _stage_internvl(hf, root / "stage"), out / "tiny-internvl-thinking.gguf", "f32", mmproj=False)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default=str(FIXTURES), help="Directory for the tiny fixtures.")
     parser.add_argument("--llama-cpp-dir", default=None, help="The vendored llama.cpp source directory.")
     parser.add_argument("--bench", default=None, help="Also build the InternVL3-1B-sized random model (Q8_0) here.")
     parser.add_argument("--skip-tiny", action="store_true", help="Only the --bench model.")
+    parser.add_argument(
+        "--thinking", action="store_true", help="Only the thinking text model (it shares tiny-internvl's mmproj)."
+    )
     args = parser.parse_args()
 
     vendor = vendor_dir(args.llama_cpp_dir)
@@ -270,6 +285,9 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="oculi-hf-") as tmp:
         root = Path(tmp)
+        if args.thinking:
+            thinking_text_model(vendor, root, Path(args.out))
+            return
         if not args.skip_tiny:
             out = Path(args.out)
             convert_pair(

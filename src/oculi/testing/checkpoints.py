@@ -359,11 +359,19 @@ def build_tiny_llava(dest: Path) -> Path:
     return dest
 
 
+def build_tiny_internvl_thinking(dest: Path) -> Path:
+    """The tiny InternVL with a Qwen3-style thinking template (``oculi.testing.thinking``)."""
+    from oculi.testing.thinking import build_tiny_internvl_thinking as build
+
+    return build(dest)
+
+
 BUILDERS: dict[str, Callable[[Path], Path]] = {
     "tiny-internvl": build_tiny_internvl,
     "tiny-internvl-vllm": build_tiny_internvl_vllm,
     "tiny-llava": build_tiny_llava,
     "internvl3-1b-random": build_internvl3_1b_random,
+    "tiny-internvl-thinking": build_tiny_internvl_thinking,
 }
 
 

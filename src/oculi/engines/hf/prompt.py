@@ -56,14 +56,21 @@ class Prompt:
         return self.length - self.image_tokens
 
 
-def render_template(processor: Any, conversation: Conversation, tools: list[FunctionTool] | None = None) -> str:
+def render_template(
+    processor: Any,
+    conversation: Conversation,
+    tools: list[FunctionTool] | None = None,
+    switch: dict[str, Any] | None = None,
+) -> str:
     """The prompt text from the checkpoint's chat template, ending with the assistant turn's opening.
 
     ``tools`` go to the template's ``tools`` variable (templates without tool
     support ignore it; constrained decoding still makes the call valid).
+    ``switch``: more template variables (``enable_thinking``).
     """
     messages = template_messages(conversation)
     extra: dict[str, Any] = {"tools": template_tools(tools)} if tools else {}
+    extra.update(switch or {})
     if getattr(processor, "chat_template", None):
         return str(processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False, **extra))
     return str(processor.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False, **extra))
@@ -97,10 +104,14 @@ class TiledPrompter:
         )
 
     def build(
-        self, conversation: Conversation, images: Sequence[PreparedImage], tools: list[FunctionTool] | None = None
+        self,
+        conversation: Conversation,
+        images: Sequence[PreparedImage],
+        tools: list[FunctionTool] | None = None,
+        switch: dict[str, Any] | None = None,
     ) -> Prompt:
         """Token ids with expanded image placeholders, and the stacked tiles."""
-        text = render_template(self.processor, conversation, tools)
+        text = render_template(self.processor, conversation, tools, switch)
         pieces = text.split(self.image_token)
         if len(pieces) - 1 != len(images):
             raise ValueError(f"the chat template wrote {len(pieces) - 1} image placeholders for {len(images)} images")
@@ -140,10 +151,14 @@ class ProcessorPrompter:
         self.pixel_spec = PixelSpec(tiles=False, full_image_max_side=FULL_IMAGE_MAX_SIDE)
 
     def build(
-        self, conversation: Conversation, images: Sequence[PreparedImage], tools: list[FunctionTool] | None = None
+        self,
+        conversation: Conversation,
+        images: Sequence[PreparedImage],
+        tools: list[FunctionTool] | None = None,
+        switch: dict[str, Any] | None = None,
     ) -> Prompt:
         """Ids, pixels and image-token count, all from the processor."""
-        text = render_template(self.processor, conversation, tools)
+        text = render_template(self.processor, conversation, tools, switch)
         pil = []
         for image in images:
             if image.image is None:

@@ -101,8 +101,16 @@ class ChatTemplate:
         self._template = env.from_string(self.source)
         self._bos, self._eos = bos_token, eos_token
 
-    def render(self, messages: list[dict[str, Any]], tools: list[FunctionTool] | None = None) -> str:
-        """The prompt text, ending with the assistant's generation header (``tools`` for templates that show them)."""
+    def render(
+        self,
+        messages: list[dict[str, Any]],
+        tools: list[FunctionTool] | None = None,
+        switch: dict[str, bool] | None = None,
+    ) -> str:
+        """The prompt text, ending with the assistant's generation header (``tools`` for templates that show them).
+
+        ``switch``: more template variables (``enable_thinking``).
+        """
         return str(
             self._template.render(
                 messages=messages,
@@ -110,6 +118,7 @@ class ChatTemplate:
                 bos_token=self._bos,
                 eos_token=self._eos,
                 tools=template_tools(tools or []),
+                **(switch or {}),
             )
         )
 
@@ -126,7 +135,11 @@ def _inline(conversation: Conversation) -> list[dict[str, Any]]:
 
 
 def split_on_images(
-    template: ChatTemplate, conversation: Conversation, n_images: int, tools: list[FunctionTool] | None = None
+    template: ChatTemplate,
+    conversation: Conversation,
+    n_images: int,
+    tools: list[FunctionTool] | None = None,
+    switch: dict[str, bool] | None = None,
 ) -> list[str]:
     """Render the conversation and cut it at the images: ``n_images + 1`` text pieces.
 
@@ -137,15 +150,15 @@ def split_on_images(
     only know string content get the images inline as mtmd's marker.
     """
     if n_images == 0:
-        return [template.render(template_messages(conversation, flatten_text_turns=True), tools)]
+        return [template.render(template_messages(conversation, flatten_text_turns=True), tools, switch)]
     typed = "".join(p.text for m in conversation.messages for p in m.parts if isinstance(p, TextPart))
     if MTMD_MARKER in typed:
         raise InvalidRequest(f"The text may not contain the reserved marker {MTMD_MARKER}.", param="messages")
-    text = template.render(template_messages(conversation, flatten_text_turns=True), tools)
+    text = template.render(template_messages(conversation, flatten_text_turns=True), tools, switch)
     for placeholder in PLACEHOLDERS:
         if placeholder not in typed and text.count(placeholder) == n_images:
             return text.split(placeholder)
-    text = template.render(_inline(conversation), tools)
+    text = template.render(_inline(conversation), tools, switch)
     if text.count(MTMD_MARKER) == n_images:
         return text.split(MTMD_MARKER)
     raise InvalidRequest(
@@ -230,12 +243,13 @@ def build_pieces(
     spec: PixelSpec,
     tokenize: Callable[[str, bool], list[int]],
     tools: list[FunctionTool] | None = None,
+    switch: dict[str, bool] | None = None,
 ) -> list[Piece]:
     """The whole prompt as pieces. ``tokenize(text, add_special)`` parses special tokens."""
     n = len(conversation.images())
     if len(images) != n:
         raise InvalidRequest(f"The request has {n} image parts but {len(images)} prepared images.")
-    texts = split_on_images(template, conversation, n, tools)
+    texts = split_on_images(template, conversation, n, tools, switch)
     pieces: list[Piece] = []
     for i, text in enumerate(texts):
         tokens = tokenize(text, i == 0)
