@@ -380,3 +380,25 @@ def test_a_refused_question_comes_back_to_be_fixed(tab: Page, tmp_path: Path) ->
     assert image.evaluate("img => img.complete && img.naturalWidth") == 900  # its preview is still alive
     tab.page.fill("#max-tokens", "")
     assert "EMERGENCY" in tab.ask("What does the sign say?").locator(".answer").inner_text().upper()
+
+
+def test_refusals_name_the_image_by_its_position_and_show_the_files_name(tab: Page, tmp_path: Path) -> None:
+    """Each image is counted alone (the server says "Image 0"); the page says which of its images it is."""
+    good = tmp_path / "good.png"
+    good.write_bytes(image_bytes(64, 48))
+    gif = tmp_path / "animation.gif"
+    gif.write_bytes(GIF_BYTES)
+    notes = tmp_path / "notes.txt"
+    notes.write_bytes(b"not an image at all")
+    tab.ready()
+    for path in (good, gif, notes):
+        tab.add_file(path)
+    errors = tab.page.locator(".part-image .error")
+    errors.nth(1).wait_for()
+    assert errors.nth(0).inner_text().startswith("400 · Image 1: "), errors.nth(0).inner_text()
+    assert errors.nth(1).inner_text().startswith("400 · Image 2: "), errors.nth(1).inner_text()
+    names = tab.page.locator(".frame.refused .refused-name")
+    assert names.all_inner_texts() == ["animation.gif", "notes.txt"]
+    assert tab.page.locator(".part-image").nth(2).locator("img").count() == 0  # no broken-image icon
+    tab.page.get_by_label("Remove image good.png").click()
+    assert errors.nth(0).inner_text().startswith("400 · Image 0: "), errors.nth(0).inner_text()

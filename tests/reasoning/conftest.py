@@ -34,14 +34,6 @@ def picture_url() -> str:
 
 
 @pytest.fixture(scope="session")
-def tiny_thinking() -> Path:
-    """The tiny InternVL with a Qwen3-style thinking template, built once and cached."""
-    from oculi.testing.checkpoints import cached_checkpoint
-
-    return cached_checkpoint("tiny-internvl-thinking")
-
-
-@pytest.fixture(scope="session")
 def thinking_server(tiny_thinking: Path) -> Iterator[ServerProcess]:
     """``oculi serve`` with the thinking checkpoint; ``low`` effort = ``BUDGET`` reasoning tokens."""
     env = {"OCULI_THREADS": "2", "OCULI_REASONING_BUDGETS": json.dumps({"low": BUDGET, "medium": 2 * BUDGET})}

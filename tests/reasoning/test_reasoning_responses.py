@@ -32,6 +32,7 @@ def test_reasoning_item_comes_before_the_message(client: OpenAI) -> None:
     reasoning = out.output[0]
     assert reasoning.content and reasoning.content[0].type == "reasoning_text"
     assert reasoning.content[0].text and "</think>" not in reasoning.content[0].text
+    assert [(s.type, s.text) for s in reasoning.summary] == [("summary_text", reasoning.content[0].text)]
     assert reasoning.encrypted_content is None
     assert out.output_text and "<think>" not in out.output_text
     assert out.usage is not None and out.usage.output_tokens_details.reasoning_tokens == BUDGET
@@ -45,19 +46,24 @@ def test_stream_events_are_the_openai_reasoning_events(client: OpenAI) -> None:
     ) as stream:
         for event in stream:
             kinds.append(event.type)
-            if event.type == "response.reasoning_text.delta":
+            if event.type == "response.reasoning_summary_text.delta":
                 deltas.append(event.delta)
     final = event.response  # response.incomplete: cut at max_output_tokens (get_final_response wants "completed")
     first_text = kinds.index("response.output_text.delta")
-    assert kinds[:7] == [
+    assert kinds[:5] == [
         "response.created",
         "response.in_progress",
         "response.output_item.added",
-        "response.content_part.added",
-        "response.reasoning_text.delta",
-        *kinds[5:7],
+        "response.reasoning_summary_part.added",
+        "response.reasoning_summary_text.delta",
     ]
-    assert kinds.index("response.reasoning_text.done") < first_text
+    closing = kinds.index("response.reasoning_summary_text.done")
+    assert kinds[closing : closing + 3] == [
+        "response.reasoning_summary_text.done",
+        "response.reasoning_summary_part.done",
+        "response.output_item.done",
+    ]
+    assert closing < first_text
     assert kinds[-1] in ("response.completed", "response.incomplete")
     assert [item.type for item in final.output] == ["reasoning", "message"]
     assert "".join(deltas) == final.output[0].content[0].text  # type: ignore[union-attr,index]

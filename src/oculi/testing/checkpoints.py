@@ -366,12 +366,20 @@ def build_tiny_internvl_thinking(dest: Path) -> Path:
     return build(dest)
 
 
+def build_tiny_internvl_thinking_vllm(dest: Path) -> Path:
+    """The thinking checkpoint with text head size 32, which vLLM's CPU attention accepts."""
+    from oculi.testing.thinking import build_tiny_internvl_thinking as build
+
+    return build(dest, text_heads=(2, 1))
+
+
 BUILDERS: dict[str, Callable[[Path], Path]] = {
     "tiny-internvl": build_tiny_internvl,
     "tiny-internvl-vllm": build_tiny_internvl_vllm,
     "tiny-llava": build_tiny_llava,
     "internvl3-1b-random": build_internvl3_1b_random,
     "tiny-internvl-thinking": build_tiny_internvl_thinking,
+    "tiny-internvl-thinking-vllm": build_tiny_internvl_thinking_vllm,
 }
 
 

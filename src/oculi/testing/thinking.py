@@ -37,13 +37,16 @@ THINKING_CHAT_TEMPLATE = INTERNVL_CHAT_TEMPLATE.replace(
 )
 
 
-def build_tiny_internvl_thinking(dest: Path) -> Path:
-    """``build_tiny_internvl`` with think tags in the vocabulary and a thinking template (module docstring)."""
+def build_tiny_internvl_thinking(dest: Path, *, text_heads: tuple[int, int] = (4, 2)) -> Path:
+    """``build_tiny_internvl`` with think tags in the vocabulary and a thinking template (module docstring).
+
+    ``text_heads``: as ``build_tiny_internvl``'s ((2, 1) for vLLM's CPU attention).
+    """
     from transformers import AutoTokenizer, InternVLForConditionalGeneration
 
     from oculi.testing.checkpoints import build_tiny_internvl
 
-    dest = build_tiny_internvl(Path(dest))
+    dest = build_tiny_internvl(Path(dest), text_heads=text_heads)
     tokenizer = AutoTokenizer.from_pretrained(dest)
     tokenizer.add_tokens([THINK_START, THINK_END], special_tokens=False)
     tokenizer.chat_template = THINKING_CHAT_TEMPLATE

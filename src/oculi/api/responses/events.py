@@ -8,10 +8,12 @@
     output was cut at ``max_output_tokens``; ``response.failed`` on failure)
 
 A thinking model's reasoning comes first, as a ``reasoning`` item (the
-message then opens at the first answer text): response.output_item.added,
-response.content_part.added (``reasoning_text``), response.reasoning_text.delta
-× N, response.reasoning_text.done, response.content_part.done,
-response.output_item.done (with ``encrypted_content`` when included).
+message then opens at the first answer text), streamed as xAI's API streams
+it (openai's types define these events too; the AI SDK's xAI provider reads
+only these): response.output_item.added, response.reasoning_summary_part.added,
+response.reasoning_summary_text.delta × N, response.reasoning_summary_text.done,
+response.reasoning_summary_part.done, response.output_item.done (the whole
+reasoning, with ``encrypted_content`` when included).
 
 With tools the message item opens at the first text (a constrained call has
 none), and each tool call adds a ``function_call`` item:
@@ -41,9 +43,10 @@ from oculi.api.responses.schemas import (
     OutputText,
     OutputTextDeltaEvent,
     OutputTextDoneEvent,
-    ReasoningText,
-    ReasoningTextDeltaEvent,
-    ReasoningTextDoneEvent,
+    ReasoningSummaryPartEvent,
+    ReasoningSummaryTextDeltaEvent,
+    ReasoningSummaryTextDoneEvent,
+    SummaryText,
 )
 from oculi.api.sse import event
 from oculi.domain import ToolCall, ToolCallChunk
@@ -91,24 +94,23 @@ class ResponseEvents:
         if self.thought is None:
             self.thought = []
             item = reasoning_item(self.response_id, "", "in_progress")
-            item.content = []
+            item.summary, item.content = [], []
+            added = "response.reasoning_summary_part.added"
             events += [
                 self._emit(
                     OutputItemEvent(type="response.output_item.added", output_index=self.items, item=item, **_seq())
                 ),
-                self._emit(
-                    ContentPartEvent(type="response.content_part.added", part=ReasoningText(text=""), **self._think())
-                ),
+                self._emit(ReasoningSummaryPartEvent(type=added, part=SummaryText(text=""), **self._think())),
             ]
         self.thought.append(text)
-        return [*events, self._emit(ReasoningTextDeltaEvent(delta=text, **self._think()))]
+        return [*events, self._emit(ReasoningSummaryTextDeltaEvent(delta=text, **self._think()))]
 
     def _think(self) -> dict[str, Any]:
         return {
             "sequence_number": 0,
             "item_id": reasoning_id(self.response_id),
             "output_index": self.items,
-            "content_index": 0,
+            "summary_index": 0,
         }
 
     def _close_reasoning(self, status: str = "completed") -> list[bytes]:
@@ -120,9 +122,10 @@ class ResponseEvents:
         self.items += 1
         encrypted = self.seal(text) if self.seal is not None else None
         item = reasoning_item(self.response_id, text, status, encrypted)
+        done = "response.reasoning_summary_part.done"
         return [
-            self._emit(ReasoningTextDoneEvent(text=text, **where)),
-            self._emit(ContentPartEvent(type="response.content_part.done", part=ReasoningText(text=text), **where)),
+            self._emit(ReasoningSummaryTextDoneEvent(text=text, **where)),
+            self._emit(ReasoningSummaryPartEvent(type=done, part=SummaryText(text=text), **where)),
             self._emit(
                 OutputItemEvent(
                     type="response.output_item.done", output_index=where["output_index"], item=item, **_seq()

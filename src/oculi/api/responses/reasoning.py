@@ -1,7 +1,9 @@
 """Responses ``reasoning`` items, both ways.
 
 Out: a thinking model's reasoning is a ``reasoning`` output item before the
-message (``content: [{"type": "reasoning_text"}]``, ``summary: []``), with
+message — its text both as ``summary: [{"type": "summary_text"}]`` (what
+xAI's API returns and the AI SDK reads) and as ``content: [{"type":
+"reasoning_text"}]`` (openai's raw-reasoning part) — with
 ``encrypted_content`` (a server-signed blob, ``oculi.reasoning.sealed``) when
 the request's ``include`` asks for ``reasoning.encrypted_content``.
 
@@ -12,7 +14,7 @@ follows it; the chat template decides whether the model sees it again.
 
 from __future__ import annotations
 
-from oculi.api.responses.schemas import InputItem, ReasoningItem, ReasoningText, ResponseCreateRequest
+from oculi.api.responses.schemas import InputItem, ReasoningItem, ReasoningText, ResponseCreateRequest, SummaryText
 from oculi.domain import Message, Role
 from oculi.reasoning.sealed import ReasoningSeal
 
@@ -34,6 +36,7 @@ def reasoning_item(response_id: str, text: str, status: str, encrypted: str | No
     """The output item of ``text`` (reasoning of response ``response_id``)."""
     return ReasoningItem(
         id=reasoning_id(response_id),
+        summary=[SummaryText(text=text)],
         content=[ReasoningText(text=text)],
         encrypted_content=encrypted,
         status=status,  # type: ignore[arg-type]
@@ -45,7 +48,8 @@ def input_reasoning(item: InputItem, i: int, seal: ReasoningSeal | None) -> str:
     if item.encrypted_content:
         return (seal or ReasoningSeal()).open(item.encrypted_content, f"input[{i}].encrypted_content")
     content = item.content if isinstance(item.content, list) else []
-    return "".join(part.text or "" for part in content if part.type == "reasoning_text")
+    text = "".join(part.text or "" for part in content if part.type == "reasoning_text")
+    return text or "".join(part.text or "" for part in item.summary or [] if part.type == "summary_text")
 
 
 def attach(messages: list[Message], reasoning: str) -> str:

@@ -51,6 +51,7 @@ class InputItem(_Wire):
     arguments: str | None = None
     output: str | list[InputContentPart] | None = None
     encrypted_content: str | None = None  # a reasoning item's signed blob (include reasoning.encrypted_content)
+    summary: list[InputContentPart] | None = None  # a reasoning item's summary_text parts
 
 
 class TextFormatParam(_Wire):
@@ -144,17 +145,27 @@ class ReasoningText(BaseModel):
     text: str
 
 
+class SummaryText(BaseModel):
+    """A ``summary_text`` part of a reasoning item: where xAI's API (and the AI SDK) put the reasoning."""
+
+    type: Literal["summary_text"] = "summary_text"
+    text: str
+
+
 class ReasoningItem(BaseModel):
     """The ``reasoning`` output item, before the message: a thinking model's reasoning.
 
-    ``encrypted_content``: with ``include: ["reasoning.encrypted_content"]``,
-    the server-signed blob that carries it into a later request's ``input``.
+    The whole reasoning is both its ``summary`` (as xAI's API returns it, and
+    the AI SDK reads it) and its ``content`` (``reasoning_text``, as openai's
+    types define the raw reasoning). ``encrypted_content``: with ``include:
+    ["reasoning.encrypted_content"]``, the server-signed blob that carries it
+    into a later request's ``input``.
     """
 
     type: Literal["reasoning"] = "reasoning"
     id: str
-    summary: list[Any] = Field(default_factory=list)
-    content: list[ReasoningText]
+    summary: list[SummaryText] = Field(default_factory=list)
+    content: list[ReasoningText] = Field(default_factory=list)
     encrypted_content: str | None = None
     status: Literal["in_progress", "completed", "incomplete"] = "completed"
 
@@ -293,7 +304,7 @@ class ContentPartEvent(BaseModel):
     item_id: str
     output_index: int
     content_index: int
-    part: OutputText | ReasoningText
+    part: OutputText
 
 
 class OutputTextDeltaEvent(BaseModel):
@@ -320,25 +331,36 @@ class OutputTextDoneEvent(BaseModel):
     logprobs: list[Any] = Field(default_factory=list)
 
 
-class ReasoningTextDeltaEvent(BaseModel):
-    """``response.reasoning_text.delta``: new reasoning text of the reasoning item."""
+class ReasoningSummaryPartEvent(BaseModel):
+    """``response.reasoning_summary_part.added`` / ``.done``: the reasoning item's summary part opens / closes."""
 
-    type: Literal["response.reasoning_text.delta"] = "response.reasoning_text.delta"
+    type: Literal["response.reasoning_summary_part.added", "response.reasoning_summary_part.done"]
     sequence_number: int
     item_id: str
     output_index: int
-    content_index: int
+    summary_index: int
+    part: SummaryText
+
+
+class ReasoningSummaryTextDeltaEvent(BaseModel):
+    """``response.reasoning_summary_text.delta``: new reasoning text."""
+
+    type: Literal["response.reasoning_summary_text.delta"] = "response.reasoning_summary_text.delta"
+    sequence_number: int
+    item_id: str
+    output_index: int
+    summary_index: int
     delta: str
 
 
-class ReasoningTextDoneEvent(BaseModel):
-    """``response.reasoning_text.done``: the whole reasoning text."""
+class ReasoningSummaryTextDoneEvent(BaseModel):
+    """``response.reasoning_summary_text.done``: the whole reasoning text."""
 
-    type: Literal["response.reasoning_text.done"] = "response.reasoning_text.done"
+    type: Literal["response.reasoning_summary_text.done"] = "response.reasoning_summary_text.done"
     sequence_number: int
     item_id: str
     output_index: int
-    content_index: int
+    summary_index: int
     text: str
 
 
