@@ -135,3 +135,33 @@ def test_json_schema_applies_after_the_thinking(client: OpenAI) -> None:
     data = json.loads(message.content or "")
     assert set(data) == {"colour"} and isinstance(data["colour"], str)
     assert out.choices[0].finish_reason == "stop"
+
+
+def test_required_tool_call_comes_after_the_thinking(client: OpenAI) -> None:
+    tool = {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "parameters": {
+                "type": "object",
+                "properties": {"city": {"type": "string", "maxLength": 8}},
+                "required": ["city"],
+                "additionalProperties": False,
+            },
+        },
+    }
+    out = client.chat.completions.create(
+        model="grok-4",
+        messages=ask("Weather in the picture's city?"),
+        max_tokens=80,
+        temperature=0,
+        reasoning_effort="low",
+        tools=[tool],  # type: ignore[list-item]
+        tool_choice="required",
+    )
+    choice = out.choices[0]
+    assert reasoning_of(choice.message) and "<tool_call>" not in (reasoning_of(choice.message) or "")
+    assert choice.finish_reason == "tool_calls"
+    calls = choice.message.tool_calls or []
+    assert len(calls) == 1 and calls[0].function.name == "get_weather"  # type: ignore[union-attr]
+    assert set(json.loads(calls[0].function.arguments)) == {"city"}  # type: ignore[union-attr]
