@@ -41,7 +41,7 @@ BUDGETS = (4, 8, 16, 32, 64)
 async def decode(engine: Any, thinking: ThinkingPlan | None, tokens: int, seed: int) -> dict[str, Any]:
     """One generation through the engine and (when thinking) the pipeline's split; decode time per token."""
     fmt = engine.info.reasoning if thinking is not None else None
-    split = ReasoningCollector(fmt, inside=fmt is not None and fmt.opens_in_prompt and thinking is not None)
+    split = ReasoningCollector(fmt, inside=thinking is not None and thinking.starts_inside(fmt))
     params = GenerationParams(max_tokens=tokens, temperature=1.0, seed=seed)
     first = last = None
     deltas, usage = [], None

@@ -98,5 +98,5 @@ class Thinking:
         """One tracker per choice (None when the request does not think: not a thinking request)."""
         if plan is None:
             return None
-        inside = plan.enabled and self.fmt.opens_in_prompt
+        inside = plan.starts_inside(self.fmt)
         return [ThinkTracker(self.tokens, inside=inside, budget=plan.budget) for _ in range(n)]

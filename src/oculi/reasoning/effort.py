@@ -30,6 +30,10 @@ class ThinkingPlan:
     enabled: bool = True
     budget: int | None = None
 
+    def starts_inside(self, fmt: ReasoningFormat | None) -> bool:
+        """Whether the output begins inside the think block (the prompt opened it, thinking on)."""
+        return self.enabled and fmt is not None and fmt.opens_in_prompt
+
 
 def plan_thinking(
     fmt: ReasoningFormat | None,

@@ -182,10 +182,8 @@ class GenerationRun:
         texts: dict[int, list[str]] = {}
         finish: dict[int, FinishReason] = {}
         usage: Usage | None = None
-        thinking = self.thinking
-        fmt = self.engine.info.reasoning if thinking is not None else None
-        inside = fmt is not None and fmt.opens_in_prompt and thinking is not None and thinking.enabled
-        split = ReasoningCollector(fmt, inside=inside)
+        fmt = self.engine.info.reasoning if self.thinking is not None else None
+        split = ReasoningCollector(fmt, inside=self.thinking is not None and self.thinking.starts_inside(fmt))
         calls = CallCollector(self.output.parse_tool_calls)
         try:
             async for raw in stream:

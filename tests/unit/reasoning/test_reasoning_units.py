@@ -114,3 +114,16 @@ def test_seal_round_trip_and_tamper() -> None:
         assert info.value.param == "input[1].encrypted_content"
     with pytest.raises(InvalidRequest):
         ReasoningSeal("other").open(blob, "p")
+
+
+def test_assistant_reasoning_is_stored_and_handed_to_the_template() -> None:
+    from oculi.domain import Choice, Conversation, Message, Role, TextPart
+    from oculi.engines.template import template_messages
+
+    turn = Message(Role.ASSISTANT, [TextPart("Blue.")], reasoning="The sky scatters short waves.")
+    conversation = Conversation([Message(Role.USER, [TextPart("Why?")]), turn])
+    assert Conversation.from_dict(conversation.to_dict()).messages[1].reasoning == turn.reasoning
+    assert template_messages(conversation)[1]["reasoning_content"] == turn.reasoning
+    assert "reasoning_content" not in template_messages(conversation)[0]
+    choice = Choice(0, "Blue.", FinishReason.STOP, reasoning="thought")
+    assert Choice.from_dict(choice.to_dict()).reasoning == "thought"
