@@ -9,28 +9,14 @@ that many tokens and goes on with an answer: both halves of the split.
 
 from __future__ import annotations
 
-import base64
-import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from PIL import Image
+from reasoning_support import BUDGET, KEY
 
 from oculi.testing.server import ServerProcess, running_server
-
-KEY = "oculi-reasoning-test-key-0123456789"
-#: Reasoning tokens of the ``low`` effort on the test server.
-BUDGET = 6
-
-
-def picture_url() -> str:
-    """A small PNG as a data URL."""
-    image = Image.linear_gradient("L").resize((64, 48)).convert("RGB")
-    buffer = io.BytesIO()
-    image.save(buffer, "PNG")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
 @pytest.fixture(scope="session")

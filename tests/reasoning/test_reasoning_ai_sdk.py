@@ -9,8 +9,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import KEY
 from openai import OpenAI
+from reasoning_support import KEY
 
 from oculi.testing.server import ServerProcess
 

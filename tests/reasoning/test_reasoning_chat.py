@@ -7,8 +7,8 @@ import json
 import httpx
 import openai
 import pytest
-from conftest import BUDGET, KEY, picture_url
 from openai import OpenAI
+from reasoning_support import BUDGET, KEY, picture_url
 
 from oculi.testing.server import ServerProcess
 

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 import xai_sdk
-from conftest import BUDGET, KEY, picture_url
 from openai import OpenAI
+from reasoning_support import BUDGET, KEY, picture_url
 from xai_sdk.chat import image, user
 
 from oculi.testing.checkpoints import cached_checkpoint

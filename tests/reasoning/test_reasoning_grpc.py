@@ -5,7 +5,7 @@ from __future__ import annotations
 import grpc
 import pytest
 import xai_sdk
-from conftest import BUDGET, KEY, picture_url
+from reasoning_support import BUDGET, KEY, picture_url
 from xai_sdk.chat import image, user
 
 from oculi.testing.server import ServerProcess
@@ -65,6 +65,16 @@ def test_effort_none_and_encrypted_content_round_trip(xai: xai_sdk.Client) -> No
     )
     response = chat.sample()
     assert response.encrypted_content
+    streamed = xai.chat.create(
+        model="grok-4",
+        messages=[question()],
+        max_tokens=16,
+        temperature=0,
+        reasoning_effort="low",
+        use_encrypted_content=True,
+    )
+    final = [response for response, _chunk in streamed.stream()][-1]
+    assert final.encrypted_content == response.encrypted_content  # same reasoning, same signature
     chat.append(response)
     chat.append(user("And the colours?"))
     assert chat.sample().reasoning_content  # the continuation thinks again

@@ -7,8 +7,8 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
-from conftest import KEY
 from openai import OpenAI
+from reasoning_support import KEY
 
 from oculi.testing.server import running_server
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import openai
 import pytest
-from conftest import BUDGET, KEY, picture_url
 from openai import OpenAI
+from reasoning_support import BUDGET, KEY, picture_url
 
 from oculi.testing.server import ServerProcess
 

@@ -44,7 +44,8 @@ class ChatService(Servicer, chat_pb2_grpc.ChatServicer):
         run = await generator.start(
             mapper.to_generation_request(request, owner=call.owner, request_id=call.id, seal=generator.seal)
         )
-        writer = mapper.ChunkWriter(run.id, run.model, run.created, run.request.params.n)
+        seal = generator.seal if request.use_encrypted_content else None
+        writer = mapper.ChunkWriter(run.id, run.model, run.created, run.request.params.n, seal)
         async with contextlib.aclosing(run):  # client gone or error: stop the engine, free the slot
             async for delta in run:
                 chunk = writer.chunk(delta)

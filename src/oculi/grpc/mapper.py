@@ -286,26 +286,36 @@ class ChunkWriter:
     client overwrites each choice's finish reason and the usage with every
     chunk it sees, so a finish reason, once known, is repeated on that choice's
     later chunks, and the final chunk (the delta with usage) lists every choice
-    with its finish reason, plus the full usage.
+    with its finish reason, plus the full usage. With ``seal``
+    (``use_encrypted_content``) the final chunk also carries each choice's
+    signed reasoning as ``encrypted_content`` (the client joins the pieces).
     """
 
-    def __init__(self, response_id: str, model: str, created: int, n: int) -> None:
+    def __init__(self, response_id: str, model: str, created: int, n: int, seal: ReasoningSeal | None = None) -> None:
         self.response_id = response_id
         self.model = model
         self.created = timestamp(created)
         self.n = n
         self.finished: dict[int, FinishReason] = {}
+        self.seal = seal
+        self.reasoning: dict[int, list[str]] = {}
 
     def chunk(self, delta: Delta) -> chat_pb2.GetChatCompletionChunk | None:
         """The chunk for ``delta``, or None when it carries nothing to send."""
         if delta.finish_reason is not None:
             self.finished[delta.index] = delta.finish_reason
+        if delta.reasoning and self.seal is not None:
+            self.reasoning.setdefault(delta.index, []).append(delta.reasoning)
         calls = [tools.chunk_to_wire(c) for c in delta.tool_calls]
         if delta.usage is not None:
             outputs = [
                 self.output(i, delta.text, calls, delta.reasoning) if i == delta.index else self.output(i, "")
                 for i in range(self.n)
             ]
+            if self.seal is not None and delta.usage.completion_tokens:
+                for out in outputs:
+                    thought = "".join(self.reasoning.get(out.index, []))
+                    out.delta.encrypted_content = self.seal.seal(thought, self.model) if thought else ""
             return self.message(outputs, to_usage(delta.usage))
         if not delta.is_output:
             return None
