@@ -57,7 +57,10 @@ def engine_options(fmt: ReasoningFormat | None, known: set[str], structured: dic
     if "reasoning_config" not in known:
         log.warning("this vLLM has no reasoning_config: reasoning budgets are not enforced")
         return {}
-    from vllm.config import ReasoningConfig
+    try:
+        from vllm.config import ReasoningConfig
+    except ImportError:
+        from vllm.config.reasoning import ReasoningConfig
 
     options = {"reasoning_start_str": fmt.start, "reasoning_end_str": fmt.end}
     if parser is not None:
