@@ -1,4 +1,4 @@
-// The AI SDK (xAI provider) on a thinking model: reasoning parts on Responses (streamed) and chat completions.
+// The AI SDK (xAI provider, which speaks the Responses API) on a thinking model: reasoning streamed and whole.
 // Prints one JSON line: what each model gave as reasoning, text and reasoning tokens, and any stream errors.
 import { createXai } from "@ai-sdk/xai";
 import { generateText, streamText } from "ai";
@@ -26,8 +26,8 @@ for await (const part of streamed.fullStream) {
 }
 const usage = await streamed.usage;
 
-const chat = await generateText({
-  model: xai.chat("grok-4"),
+const whole = await generateText({
+  model: xai.responses("grok-4"),
   prompt,
   maxOutputTokens: 24,
   temperature: 0,
@@ -37,7 +37,7 @@ const chat = await generateText({
 console.log(
   JSON.stringify({
     responses: { reasoning, text, reasoningTokens: usage.reasoningTokens ?? usage.outputTokenDetails?.reasoningTokens },
-    chat: { reasoning: chat.reasoningText ?? "", text: chat.text },
+    whole: { reasoning: whole.reasoningText ?? "", text: whole.text },
     errors,
   }),
 );

@@ -1,4 +1,4 @@
-"""The Vercel AI SDK (``@ai-sdk/xai``, run by node) reads a thinking model's reasoning on Responses and chat."""
+"""The Vercel AI SDK (``@ai-sdk/xai``, run by node) reads a thinking model's reasoning, streamed and whole."""
 
 from __future__ import annotations
 
@@ -43,4 +43,4 @@ def test_ai_sdk_reads_reasoning(thinking_server: ServerProcess, tmp_path: Path) 
     assert got["responses"]["reasoning"] == expected.output[0].content[0].text  # type: ignore[union-attr,index]
     assert got["responses"]["text"] == expected.output_text
     assert got["responses"]["reasoningTokens"] == expected.usage.output_tokens_details.reasoning_tokens  # type: ignore[union-attr]
-    assert got["chat"]["reasoning"] and "</think>" not in got["chat"]["reasoning"] + got["chat"]["text"]
+    assert got["whole"] == {"reasoning": got["responses"]["reasoning"], "text": got["responses"]["text"]}
