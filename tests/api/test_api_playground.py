@@ -174,7 +174,11 @@ def test_image_urls_are_counted_by_the_server_and_bad_ones_refused(
     assert "404" in error.inner_text() and "127.0.0.1" in error.inner_text()
     refused = cards.nth(2).locator(".error")
     refused.wait_for()
-    assert refused.inner_text() == f"{guard.status_code} · {guard.json()['error']}"
+    # Counted alone, the server calls it "Image 0"; the page names it by its place among the page's images.
+    said = guard.json()["error"]
+    assert said.startswith("Image 0: ")
+    assert refused.inner_text() == f"{guard.status_code} · Image 2: {said.removeprefix('Image 0: ')}"
+    assert "404" in error.inner_text() and "Image 1: " in error.inner_text()
     tab.page.screenshot(path=str(screenshots / "playground-urls-1280.png"), full_page=True)
     assert not any(url.startswith(image_server.url("")) for url in tab.requests)  # the server fetched, not the page
 
