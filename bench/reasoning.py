@@ -8,7 +8,9 @@
    splits every delta's text; "off" (``--reasoning-parser none``) does
    neither. Both decode the same tokens (same seed, same prompt). Reported:
    decode seconds per token (first output token to last, median of
-   interleaved runs) and the ratio; and, as a steadier figure on a noisy
+   interleaved runs), the ratio of medians and the median ratio of the
+   back-to-back pairs; the same in process CPU time (all threads: less
+   moved by other processes than wall time); and, as the steadiest figure on a noisy
    machine, the split's own CPU time per token (tracker + collector on the
    recorded token ids and deltas) over the decode step. Target: ≤ 2 %.
 2. Budget accuracy: reasoning tokens (the think block, end tag included)
@@ -17,13 +19,14 @@
    end tag, the answer followed) or earlier by the model itself (its own end
    tag, or end of sequence while thinking).
 
-    PYTHONPATH=src .venv/bin/python bench/reasoning.py [--tokens 64] [--reps 5]
+    PYTHONPATH=src .venv/bin/python bench/reasoning.py [--tokens 64] [--reps 5] [--threads N]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import statistics
 import time
 from pathlib import Path
@@ -43,19 +46,23 @@ async def decode(engine: Any, thinking: ThinkingPlan | None, tokens: int, seed: 
     fmt = engine.info.reasoning if thinking is not None else None
     split = ReasoningCollector(fmt, inside=thinking is not None and thinking.starts_inside(fmt))
     params = GenerationParams(max_tokens=tokens, temperature=1.0, seed=seed)
-    first = last = None
+    first = last = cpu_first = cpu_last = None
     deltas, usage = [], None
     async for raw in engine.generate(EngineRequest("bench", QUESTION, [], params, thinking=thinking)):
+        deltas.append(dataclasses.replace(raw))  # the split rewrites its delta in place: keep the engine's
         delta = split.delta(raw)
         if delta.text or delta.reasoning:
-            now = time.perf_counter()
+            now, cpu = time.perf_counter(), time.process_time()
             first = first if first is not None else now
-            last = now
-        deltas.append(raw)
+            cpu_first = cpu_first if cpu_first is not None else cpu
+            last, cpu_last = now, cpu
         usage = delta.usage or usage
-    assert usage is not None and first is not None and last is not None
+    assert usage is not None
+    timed = first is not None and last is not None and usage.completion_tokens > 8
     return {
-        "per_token": (last - first) / max(1, usage.completion_tokens - 1),
+        # None when the model ended at once (nothing to time)
+        "per_token": (last - first) / (usage.completion_tokens - 1) if timed else None,  # type: ignore[operator]
+        "cpu_per_token": (cpu_last - cpu_first) / (usage.completion_tokens - 1) if timed else None,  # type: ignore[operator]
         "usage": usage,
         "reasoning": split.reasoning(0),
         "deltas": deltas,
@@ -74,27 +81,41 @@ def split_cost(engine: Any, deltas: list[Any], token_ids: list[int]) -> float:
             tracker.advance(token)
         collector = ReasoningCollector(thinking.fmt, inside=True)
         for delta in deltas:
-            collector.delta(delta)
-    return (time.perf_counter() - start) / reps
+            collector.delta(dataclasses.replace(delta))  # what the engine would hand over
+    elapsed = time.perf_counter() - start
+    begin = time.perf_counter()  # the copies above are the bench's, not the split's: take them out
+    for _ in range(reps):
+        for delta in deltas:
+            dataclasses.replace(delta)
+    return (elapsed - (time.perf_counter() - begin)) / reps
 
 
 def overhead(name: str, engine: Any, tokens: int, reps: int) -> None:
     """Section 1 for one engine."""
     asyncio.run(decode(engine, None, 8, 0))  # warm up
-    on, off = [], []
+    on, off, cpu_on, cpu_off = [], [], [], []
     recorded: dict[str, Any] = {}
     for rep in range(reps):
+        pair = {}
         for mode in ("off", "on") if rep % 2 else ("on", "off"):
-            result = asyncio.run(decode(engine, ThinkingPlan() if mode == "on" else None, tokens, seed=rep))
-            (on if mode == "on" else off).append(result["per_token"])
-            if mode == "on":
-                recorded = result
+            pair[mode] = asyncio.run(decode(engine, ThinkingPlan() if mode == "on" else None, tokens, seed=rep))
+        if pair["on"]["per_token"] is None or pair["off"]["per_token"] is None:
+            continue
+        on.append(pair["on"]["per_token"])
+        off.append(pair["off"]["per_token"])
+        cpu_on.append(pair["on"]["cpu_per_token"])
+        cpu_off.append(pair["off"]["cpu_per_token"])
+        recorded = pair["on"]
     t_on, t_off = statistics.median(on), statistics.median(off)
+    pairs = statistics.median(a / b for a, b in zip(on, off, strict=True))  # each pair ran back to back
     ids = engine_tokens(engine, recorded["reasoning"])
     per_token_split = split_cost(engine, recorded["deltas"], ids) / max(1, len(ids))
     print(f"\n== {name}: {tokens} tokens, {reps} interleaved runs each ==")
     print(f"decode per token, parser off: {t_off * 1e3:8.3f} ms")
     print(f"decode per token, parser on:  {t_on * 1e3:8.3f} ms   ratio on/off {t_on / t_off:.3f}")
+    print(f"median ratio of back-to-back pairs:     {pairs:.3f}")
+    c_on, c_off = statistics.median(cpu_on), statistics.median(cpu_off)
+    print(f"process CPU per token, off / on: {c_off * 1e3:.3f} / {c_on * 1e3:.3f} ms   ratio {c_on / c_off:.3f}")
     print(
         f"split's own CPU per token:    {per_token_split * 1e6:8.2f} µs   "
         f"= {100 * per_token_split / t_off:.2f} % of a decode step (target ≤ 2 %)"
@@ -127,13 +148,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tokens", type=int, default=64)
     parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads of the engines (default: all)")
     args = parser.parse_args()
 
     from oculi.engines import hf
     from oculi.settings import Settings
     from oculi.testing.checkpoints import cached_checkpoint
 
-    engine = hf.load(str(cached_checkpoint("tiny-internvl-thinking")), Settings(max_batch_size=1, offline=True))
+    settings = Settings(max_batch_size=1, offline=True, threads=args.threads)
+    engine = hf.load(str(cached_checkpoint("tiny-internvl-thinking")), settings)
     overhead("transformers (tiny thinking InternVL)", engine, args.tokens, args.reps)
     budgets("transformers", engine)
     engine.scheduler.close()
@@ -148,7 +171,7 @@ def main() -> None:
     gguf = llamacpp.load(
         str(FIXTURES / "tiny-internvl-thinking.gguf"),
         str(FIXTURES / "tiny-internvl-mmproj.gguf"),
-        Settings(max_batch_size=1, offline=True),
+        settings,
     )
     overhead("llama.cpp (tiny thinking InternVL GGUF)", gguf, args.tokens, args.reps)
     budgets("llama.cpp", gguf)

@@ -75,10 +75,10 @@ class ThinkTracker:
             self.state = _AFTER
             return
         self.count += 1
-        end = self.tokens.end
-        if len(self._seen) > len(end):
-            del self._seen[: len(self._seen) - len(end)]
-        if tuple(self._seen) == end:
+        end, seen = self.tokens.end, self._seen
+        if len(seen) > len(end):
+            del seen[0]  # one token in, one out: the tail an end tag could fill
+        if token == end[-1] and tuple(seen) == end:  # compared only when the tag's last token comes
             self.state = _AFTER
             self._forcing = []
 

@@ -14,8 +14,6 @@ parsing, which only sees content) and keeps each choice's reasoning.
 
 from __future__ import annotations
 
-import dataclasses
-
 from oculi.domain import Delta
 from oculi.reasoning.formats import ReasoningFormat
 
@@ -24,6 +22,8 @@ _WATCH, _INSIDE, _AFTER = 0, 1, 2
 
 def _held(text: str, marker: str) -> int:
     """Length of the longest tail of ``text`` that is a proper prefix of ``marker``."""
+    if text.rfind(marker[0], max(0, len(text) - len(marker) + 1)) < 0:
+        return 0  # the common case, decided by one scan of the last few characters
     for k in range(min(len(marker) - 1, len(text)), 0, -1):
         if text.endswith(marker[:k]):
             return k
@@ -99,7 +99,7 @@ class ReasoningCollector:
         return self.fmt is not None
 
     def delta(self, delta: Delta) -> Delta:
-        """``delta`` with its thinking moved from ``text`` to ``reasoning``."""
+        """``delta`` with its thinking moved from ``text`` to ``reasoning`` (in place)."""
         if self.fmt is None or (not delta.text and delta.finish_reason is None):
             return delta
         splitter = self.splitters.get(delta.index)
@@ -111,9 +111,9 @@ class ReasoningCollector:
             reasoning, content = reasoning + more, content + rest
         if reasoning:
             self.texts.setdefault(delta.index, []).append(reasoning)
-        if not reasoning and content is delta.text:
-            return delta
-        return dataclasses.replace(delta, text=content, reasoning=reasoning)
+        # The pipeline owns the engine's delta: rewritten in place (a copy per token costs more than the split).
+        delta.text, delta.reasoning = content, reasoning
+        return delta
 
     def reasoning(self, index: int) -> str:
         """All the thinking of choice ``index``."""

@@ -62,10 +62,8 @@ def engine_options(fmt: ReasoningFormat | None, known: set[str], structured: dic
     except ImportError:
         from vllm.config.reasoning import ReasoningConfig
 
-    options = {"reasoning_start_str": fmt.start, "reasoning_end_str": fmt.end}
-    if parser is not None:
-        options["reasoning_parser"] = parser
-    return {"reasoning_config": ReasoningConfig(**options)}
+    config = ReasoningConfig(reasoning_parser=parser or "", reasoning_start_str=fmt.start, reasoning_end_str=fmt.end)
+    return {"reasoning_config": config}
 
 
 def budget_option(budget: int | None) -> dict[str, Any]:
