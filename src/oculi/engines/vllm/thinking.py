@@ -7,9 +7,10 @@ vLLM to do what the other engines do token by token:
 - ``ReasoningConfig`` (start / end strings) arms vLLM's thinking-budget state,
   and ``SamplingParams.thinking_token_budget`` ends the thinking when a
   ``reasoning_effort`` budget is spent (vLLM forces the end tokens);
-- ``StructuredOutputsConfig.reasoning_parser`` (vLLM's parser of the same name
-  — oculi's names are vLLM's) makes vLLM apply a grammar only after the
-  thinking.
+- ``StructuredOutputsConfig.reasoning_parser`` set to oculi's own parser
+  (``reasoner.py``: the format's tags, the same on every engine, and free of
+  vLLM's per-family parsers and what they import) makes vLLM apply a grammar
+  only after the thinking.
 
 Features the installed vLLM lacks are skipped with a log line (a budget is
 then not enforced); reasoning tokens are always counted here, from the
@@ -19,6 +20,7 @@ token ids vLLM returns (``ThinkTracker``), so usage agrees across engines.
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 from oculi.reasoning.budget import Thinking
@@ -34,26 +36,16 @@ def thinking(fmt: ReasoningFormat | None, tokenizer: Any) -> Thinking | None:
     return Thinking(fmt, lambda text: list(tokenizer(text, add_special_tokens=False)["input_ids"]))
 
 
-def _vllm_parser(name: str) -> str | None:
-    """``name`` when vLLM has a reasoning parser of that name, else None."""
-    try:
-        from vllm.reasoning import ReasoningParserManager
-    except ImportError:
-        return None
-    registry = getattr(ReasoningParserManager, "reasoning_parsers", None) or {}
-    lazy = getattr(ReasoningParserManager, "lazy_parsers", None) or {}
-    return name if name in registry or name in lazy else None
-
-
 def engine_options(fmt: ReasoningFormat | None, known: set[str], structured: dict[str, Any]) -> dict[str, Any]:
     """``AsyncEngineArgs`` additions for a thinking model; ``structured`` (the structured-outputs config) is updated."""
     if fmt is None:
         return {}
-    parser = _vllm_parser(fmt.parser)
-    if parser is not None:
-        structured["reasoning_parser"] = parser
-    else:
-        log.warning("vLLM has no reasoning parser %r: a grammar may apply to the thinking too", fmt.parser)
+    from oculi.engines.vllm.plugin import register_reasoner
+    from oculi.engines.vllm.reasoner import NAME, TAGS_ENV
+
+    os.environ[TAGS_ENV] = f"{fmt.start}\x1f{fmt.end}"  # vLLM's processes inherit it
+    register_reasoner()
+    structured["reasoning_parser"] = NAME
     if "reasoning_config" not in known:
         log.warning("this vLLM has no reasoning_config: reasoning budgets are not enforced")
         return {}
@@ -62,7 +54,7 @@ def engine_options(fmt: ReasoningFormat | None, known: set[str], structured: dic
     except ImportError:
         from vllm.config.reasoning import ReasoningConfig
 
-    config = ReasoningConfig(reasoning_parser=parser or "", reasoning_start_str=fmt.start, reasoning_end_str=fmt.end)
+    config = ReasoningConfig(reasoning_parser=NAME, reasoning_start_str=fmt.start, reasoning_end_str=fmt.end)
     return {"reasoning_config": config}
 
 
