@@ -5,6 +5,7 @@ Usage::
     .venv/bin/python scripts/make_gguf_fixtures.py                 # tiny fixtures → tests/fixtures/gguf/
     .venv/bin/python scripts/make_gguf_fixtures.py --bench DIR     # + InternVL3-1B-sized random model (Q8_0)
     .venv/bin/python scripts/make_gguf_fixtures.py --only tiny-gemma3   # one fixture
+    .venv/bin/python scripts/make_gguf_fixtures.py --thinking      # only tiny-internvl-thinking.gguf
 
 The checkpoints come from ``oculi.testing.checkpoints`` and
 ``oculi.testing.family_checkpoints`` (real architectures,
@@ -313,6 +314,17 @@ TINY = {
 }
 
 
+def thinking_text_model(vendor: Path, root: Path, out: Path) -> None:
+    """``tiny-internvl-thinking.gguf``: the thinking checkpoint's text model (``oculi.testing.thinking``).
+
+    Its vision tower is tiny-internvl's (same seed), so ``tiny-internvl-mmproj.gguf`` serves it.
+    """
+    from oculi.testing.thinking import build_tiny_internvl_thinking
+
+    hf = build_tiny_internvl_thinking(root / "thinking")
+    _convert(vendor, _stage_internvl(hf, root / "stage"), out / "tiny-internvl-thinking.gguf", "f32", mmproj=False)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default=str(FIXTURES), help="Directory for the tiny fixtures.")
@@ -320,6 +332,9 @@ def main() -> None:
     parser.add_argument("--bench", default=None, help="Also build the InternVL3-1B-sized random model (Q8_0) here.")
     parser.add_argument("--skip-tiny", action="store_true", help="Only the --bench model.")
     parser.add_argument("--only", action="append", choices=sorted(TINY), help="Only these tiny fixtures.")
+    parser.add_argument(
+        "--thinking", action="store_true", help="Only the thinking text model (it shares tiny-internvl's mmproj)."
+    )
     args = parser.parse_args()
 
     vendor = vendor_dir(args.llama_cpp_dir)
@@ -330,6 +345,9 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="oculi-hf-") as tmp:
         root = Path(tmp)
+        if args.thinking:
+            thinking_text_model(vendor, root, Path(args.out))
+            return
         if not args.skip_tiny:
             for name in args.only or TINY:
                 module, builder, kind = TINY[name]

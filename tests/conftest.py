@@ -14,6 +14,14 @@ def tiny_internvl() -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_thinking() -> Path:
+    """The tiny InternVL with a Qwen3-style thinking template (``oculi.testing.thinking``), built once and cached."""
+    from oculi.testing.checkpoints import cached_checkpoint
+
+    return cached_checkpoint("tiny-internvl-thinking")
+
+
+@pytest.fixture(scope="session")
 def tiny_llava() -> Path:
     """A tiny random-weight LLaVA checkpoint (CLIP vision + Llama text), built once and cached."""
     from oculi.testing.checkpoints import cached_checkpoint

@@ -74,6 +74,7 @@ def serve(
     log_json: Annotated[bool | None, typer.Option(help=Settings.model_fields["log_json"].description)] = None,
     engine: Annotated[str | None, typer.Option(help=Settings.model_fields["engine"].description)] = None,
     max_batch_size: Annotated[int | None, typer.Option(help=_help("max_batch_size"))] = None,
+    reasoning_parser: Annotated[str | None, typer.Option(help=_help("reasoning_parser"))] = None,
     tensor_parallel_size: Annotated[int | None, typer.Option(help=_help("vllm_tensor_parallel_size"))] = None,
     pipeline_parallel_size: Annotated[int | None, typer.Option(help=_help("vllm_pipeline_parallel_size"))] = None,
     data_parallel_size: Annotated[int | None, typer.Option(help=_help("vllm_data_parallel_size"))] = None,
@@ -98,7 +99,7 @@ def serve(
         vllm_distributed_executor_backend=distributed_executor_backend,
         vllm_gpu_memory_utilization=gpu_memory_utilization, vllm_max_model_len=max_model_len,
         vllm_quantization=quantization, vllm_enforce_eager=enforce_eager, vllm_prefix_caching=prefix_caching,
-        vllm_args=vllm_arg,
+        vllm_args=vllm_arg, reasoning_parser=reasoning_parser,
     )  # fmt: skip
     try:
         asyncio.run(run_server(settings))

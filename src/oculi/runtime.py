@@ -19,6 +19,7 @@ from oculi.errors import OculiError
 from oculi.intake.pipeline import Intake
 from oculi.memory import Trimmer
 from oculi.metrics import Metrics, watch_cache
+from oculi.reasoning.sealed import ReasoningSeal
 from oculi.service.admission import Admission
 from oculi.service.batches import BatchService
 from oculi.service.deferred import DeferredRunner
@@ -93,7 +94,15 @@ class Runtime:
         )
         files = FileService(store, settings)
         generator = Generator(
-            registry, intake, store, admission, retention_days=settings.retention_days, metrics=metrics, files=files
+            registry,
+            intake,
+            store,
+            admission,
+            retention_days=settings.retention_days,
+            metrics=metrics,
+            files=files,
+            reasoning_budgets=settings.reasoning_budgets,
+            seal=ReasoningSeal(settings.reasoning_secret),
         )
         if not isinstance(store, SqlStore):
             raise TypeError("durable jobs need the SQL store (SqlStore)")

@@ -71,6 +71,23 @@ class Settings(BaseSettings):
         description="llama.cpp engine: memory for encoded image embeddings (a repeated image is not re-encoded).",
     )
 
+    # --- thinking models (oculi.reasoning) ------------------------------------------
+    reasoning_parser: str | None = Field(
+        None,
+        description="Reasoning parser of the served models: qwen3, deepseek_r1, glm45 (<think>…</think>), kimi "
+        "(◁think▷…◁/think▷), or none to leave thinking in the answer. Default: recognised from the chat template.",
+    )
+    reasoning_budgets: dict[str, int] = Field(
+        default_factory=dict,
+        description="Reasoning tokens per reasoning_effort {effort: tokens}; defaults minimal 256, low 1024, "
+        'medium 4096, high 16384, xhigh 32768. Per model: {"<model>:<effort>": tokens}.',
+    )
+    reasoning_secret: str | None = Field(
+        None,
+        description="Key that signs reasoning.encrypted_content blobs (share it across replicas). "
+        "Default: a random key per process.",
+    )
+
     # --- engine choice and vLLM (engines/vllm; docs/scaling.md) -------------------
     engine: Literal["auto", "hf", "llamacpp", "vllm"] = Field(
         "auto",

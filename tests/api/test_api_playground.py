@@ -174,7 +174,11 @@ def test_image_urls_are_counted_by_the_server_and_bad_ones_refused(
     assert "404" in error.inner_text() and "127.0.0.1" in error.inner_text()
     refused = cards.nth(2).locator(".error")
     refused.wait_for()
-    assert refused.inner_text() == f"{guard.status_code} · {guard.json()['error']}"
+    # Counted alone, the server calls it "Image 0"; the page names it by its place among the page's images.
+    said = guard.json()["error"]
+    assert said.startswith("Image 0: ")
+    assert refused.inner_text() == f"{guard.status_code} · Image 2: {said.removeprefix('Image 0: ')}"
+    assert "404" in error.inner_text() and "Image 1: " in error.inner_text()
     tab.page.screenshot(path=str(screenshots / "playground-urls-1280.png"), full_page=True)
     assert not any(url.startswith(image_server.url("")) for url in tab.requests)  # the server fetched, not the page
 
@@ -380,3 +384,25 @@ def test_a_refused_question_comes_back_to_be_fixed(tab: Page, tmp_path: Path) ->
     assert image.evaluate("img => img.complete && img.naturalWidth") == 900  # its preview is still alive
     tab.page.fill("#max-tokens", "")
     assert "EMERGENCY" in tab.ask("What does the sign say?").locator(".answer").inner_text().upper()
+
+
+def test_refusals_name_the_image_by_its_position_and_show_the_files_name(tab: Page, tmp_path: Path) -> None:
+    """Each image is counted alone (the server says "Image 0"); the page says which of its images it is."""
+    good = tmp_path / "good.png"
+    good.write_bytes(image_bytes(64, 48))
+    gif = tmp_path / "animation.gif"
+    gif.write_bytes(GIF_BYTES)
+    notes = tmp_path / "notes.txt"
+    notes.write_bytes(b"not an image at all")
+    tab.ready()
+    for path in (good, gif, notes):
+        tab.add_file(path)
+    errors = tab.page.locator(".part-image .error")
+    errors.nth(1).wait_for()
+    assert errors.nth(0).inner_text().startswith("400 · Image 1: "), errors.nth(0).inner_text()
+    assert errors.nth(1).inner_text().startswith("400 · Image 2: "), errors.nth(1).inner_text()
+    names = tab.page.locator(".frame.refused .refused-name")
+    assert names.all_inner_texts() == ["animation.gif", "notes.txt"]
+    assert tab.page.locator(".part-image").nth(2).locator("img").count() == 0  # no broken-image icon
+    tab.page.get_by_label("Remove image good.png").click()
+    assert errors.nth(0).inner_text().startswith("400 · Image 0: "), errors.nth(0).inner_text()

@@ -80,14 +80,17 @@ Part = TextPart | ImagePart
 class Message:
     """One turn of the conversation.
 
-    Assistant turns may carry the ``tool_calls`` the model made; a tool turn
-    answers the call ``tool_call_id`` with its text parts.
+    Assistant turns may carry the ``tool_calls`` the model made and the
+    ``reasoning`` it thought before answering (chat templates decide whether
+    to show it again); a tool turn answers the call ``tool_call_id`` with its
+    text parts.
     """
 
     role: Role
     parts: list[Part] = field(default_factory=list)
     tool_calls: list[ToolCall] = field(default_factory=list)
     tool_call_id: str | None = None
+    reasoning: str = ""
 
     @property
     def text(self) -> str:
@@ -138,6 +141,8 @@ class Conversation:
                 item["tool_calls"] = [c.to_dict() for c in m.tool_calls]
             if m.tool_call_id is not None:
                 item["tool_call_id"] = m.tool_call_id
+            if m.reasoning:
+                item["reasoning"] = m.reasoning
             out.append(item)
         return out
 
@@ -150,5 +155,5 @@ class Conversation:
                 TextPart(p["text"]) if "text" in p else ImagePart(p["image"], Detail(p["detail"])) for p in m["parts"]
             ]
             calls = [ToolCall.from_dict(c) for c in m.get("tool_calls", [])]
-            messages.append(Message(Role(m["role"]), parts, calls, m.get("tool_call_id")))
+            messages.append(Message(Role(m["role"]), parts, calls, m.get("tool_call_id"), m.get("reasoning", "")))
         return cls(messages)

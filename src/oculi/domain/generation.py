@@ -29,9 +29,11 @@ class GenerationParams:
     seed: int | None = None
     stop: list[str] = field(default_factory=list)
     n: int = 1
+    #: ``reasoning_effort`` as sent (``none`` / ``low`` / ``medium`` / ``high`` ...); None: the model's default.
+    reasoning_effort: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "max_tokens": self.max_tokens,
             "temperature": self.temperature,
             "top_p": self.top_p,
@@ -39,6 +41,9 @@ class GenerationParams:
             "stop": list(self.stop),
             "n": self.n,
         }
+        if self.reasoning_effort is not None:
+            data["reasoning_effort"] = self.reasoning_effort
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GenerationParams:
@@ -53,6 +58,8 @@ class Usage:
     prompt_image_tokens: int = 0
     completion_tokens: int = 0
     cached_prompt_tokens: int = 0
+    #: Of ``completion_tokens``, those spent thinking (the think block, its closing tag included).
+    reasoning_tokens: int = 0
 
     @property
     def prompt_tokens(self) -> int:
@@ -68,6 +75,7 @@ class Usage:
             "prompt_image_tokens": self.prompt_image_tokens,
             "completion_tokens": self.completion_tokens,
             "cached_prompt_tokens": self.cached_prompt_tokens,
+            "reasoning_tokens": self.reasoning_tokens,
         }
 
     @classmethod
@@ -86,6 +94,8 @@ class Delta:
     last delta carries the final usage (it may also carry text and a finish reason).
     ``tool_calls`` are pieces of the choice's tool calls (engines never set
     them: the pipeline parses them out of the text, see ``oculi.structured``).
+    ``reasoning`` is new thinking text (engines never set it either: the
+    pipeline splits a thinking model's text, see ``oculi.reasoning``).
     """
 
     index: int = 0
@@ -93,32 +103,36 @@ class Delta:
     finish_reason: FinishReason | None = None
     usage: Usage | None = None
     tool_calls: list[ToolCallChunk] = field(default_factory=list)
+    reasoning: str = ""
 
     @property
     def is_output(self) -> bool:
-        """Whether this delta produces output (text, tool calls or a finish), not only a usage update."""
-        return bool(self.text) or bool(self.tool_calls) or self.finish_reason is not None
+        """Whether this delta produces output (text, reasoning, tool calls or a finish), not only usage."""
+        return bool(self.text) or bool(self.reasoning) or bool(self.tool_calls) or self.finish_reason is not None
 
 
 @dataclass
 class Choice:
-    """The finished text of one choice, and the tool calls it made."""
+    """The finished text of one choice, the tool calls it made and its reasoning (thinking models)."""
 
     index: int
     text: str
     finish_reason: FinishReason
     tool_calls: list[ToolCall] = field(default_factory=list)
+    reasoning: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"index": self.index, "text": self.text, "finish_reason": self.finish_reason.value}
         if self.tool_calls:
             data["tool_calls"] = [c.to_dict() for c in self.tool_calls]
+        if self.reasoning:
+            data["reasoning"] = self.reasoning
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Choice:
         calls = [ToolCall.from_dict(c) for c in data.get("tool_calls", [])]
-        return cls(data["index"], data["text"], FinishReason(data["finish_reason"]), calls)
+        return cls(data["index"], data["text"], FinishReason(data["finish_reason"]), calls, data.get("reasoning", ""))
 
 
 @dataclass

@@ -17,6 +17,8 @@ from typing import Protocol, runtime_checkable
 from oculi.domain import Conversation, Delta, GenerationParams
 from oculi.errors import InvalidRequest
 from oculi.intake.types import PixelSpec, PreparedImage
+from oculi.reasoning.effort import ThinkingPlan
+from oculi.reasoning.formats import ReasoningFormat
 from oculi.structured.grammar import OutputPlan
 
 
@@ -35,6 +37,7 @@ class ModelInfo:
     input_modalities: tuple[str, ...] = ("text", "image")
     output_modalities: tuple[str, ...] = ("text",)
     structured_output: bool = False  # decodes under a grammar (response formats, tool calls)
+    reasoning: ReasoningFormat | None = None  # a thinking model: its tags (the pipeline splits its text)
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,9 @@ class EngineRequest:
     ``images[i]`` is the prepared form of ``conversation.images()[i]``.
     ``output``: the grammar to decode under and the tools to show the model
     (only sent to engines whose ``ModelInfo.structured_output`` is true).
+    ``thinking`` (thinking models only): render the template with thinking on
+    or off, end the thinking when its budget is spent, apply the grammar only
+    after it, and report the reasoning tokens in ``Usage.reasoning_tokens``.
     """
 
     request_id: str
@@ -59,6 +65,7 @@ class EngineRequest:
     images: Sequence[PreparedImage]
     params: GenerationParams = field(default_factory=GenerationParams)
     output: OutputPlan = field(default_factory=OutputPlan)
+    thinking: ThinkingPlan | None = None
 
 
 @runtime_checkable

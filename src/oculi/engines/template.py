@@ -19,7 +19,8 @@ def template_messages(
     (one by default), for families that take one image as several.
     ``flatten_text_turns``: a non-user message with only text gets its content
     as one string, the form GGUF-embedded templates expect for system and
-    assistant turns. Tool calls and tool results take the shape Hugging Face
+    assistant turns. An assistant turn's reasoning goes to
+    ``reasoning_content``. Tool calls and tool results take the shape Hugging Face
     templates read (``tool_calls[].function{name, arguments}``, ``role: "tool"``).
     """
     messages: list[dict[str, Any]] = []
@@ -43,6 +44,8 @@ def template_messages(
             item["tool_calls"] = [template_tool_call(c) for c in message.tool_calls]
         if message.tool_call_id is not None:
             item["tool_call_id"] = message.tool_call_id
+        if message.reasoning:  # the key Qwen3 / DeepSeek-R1 / GLM templates read (most drop it for past turns)
+            item["reasoning_content"] = message.reasoning
         messages.append(item)
     return messages
 

@@ -26,23 +26,26 @@ class ChatService(Servicer, chat_pb2_grpc.ChatServicer):
     async def GetCompletion(
         self, request: chat_pb2.GetCompletionsRequest, call: Call
     ) -> chat_pb2.GetChatCompletionResponse:
-        run = await self.runtime.generator.start(
-            mapper.to_generation_request(request, owner=call.owner, request_id=call.id)
+        generator = self.runtime.generator
+        run = await generator.start(
+            mapper.to_generation_request(request, owner=call.owner, request_id=call.id, seal=generator.seal)
         )
         async with contextlib.aclosing(run):  # client gone or error: stop the engine, free the slot
             async for _ in run:
                 pass
         assert run.completion is not None
-        return mapper.to_response(run.completion)
+        return mapper.to_response(run.completion, generator.seal if request.use_encrypted_content else None)
 
     @streaming("Chat/GetCompletionChunk")
     async def GetCompletionChunk(
         self, request: chat_pb2.GetCompletionsRequest, call: Call
     ) -> AsyncGenerator[chat_pb2.GetChatCompletionChunk, None]:
-        run = await self.runtime.generator.start(
-            mapper.to_generation_request(request, owner=call.owner, request_id=call.id)
+        generator = self.runtime.generator
+        run = await generator.start(
+            mapper.to_generation_request(request, owner=call.owner, request_id=call.id, seal=generator.seal)
         )
-        writer = mapper.ChunkWriter(run.id, run.model, run.created, run.request.params.n)
+        seal = generator.seal if request.use_encrypted_content else None
+        writer = mapper.ChunkWriter(run.id, run.model, run.created, run.request.params.n, seal)
         async with contextlib.aclosing(run):  # client gone or error: stop the engine, free the slot
             async for delta in run:
                 chunk = writer.chunk(delta)
@@ -53,7 +56,9 @@ class ChatService(Servicer, chat_pb2_grpc.ChatServicer):
     async def StartDeferredCompletion(
         self, request: chat_pb2.GetCompletionsRequest, call: Call
     ) -> deferred_pb2.StartDeferredResponse:
-        generation = mapper.to_generation_request(request, owner=call.owner, request_id=call.id)
+        generation = mapper.to_generation_request(
+            request, owner=call.owner, request_id=call.id, seal=self.runtime.generator.seal
+        )
         return deferred_pb2.StartDeferredResponse(request_id=await self.runtime.deferred.submit(generation))
 
     @unary("Chat/GetDeferredCompletion")

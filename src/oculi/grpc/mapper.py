@@ -4,12 +4,15 @@ In: ``GetCompletionsRequest`` → ``GenerationRequest`` (conversation, sampling,
 ``store_messages``, ``previous_response_id``). Out: ``Completion`` /
 ``StoredResponse`` → ``GetChatCompletionResponse``, ``Delta`` →
 ``GetChatCompletionChunk``, ``ModelInfo`` → ``LanguageModel``, ``Token`` →
-``Token``. Response formats and function tools: ``tools``. Request features
-oculi does not implement (server-side tools, log-probabilities, penalties,
-encrypted content, files) are refused
-with ``InvalidRequest`` naming the field, never silently dropped; fields
-that only tune the hosted service (``user``, ``reasoning_effort``,
-``service_tier``, ...) are accepted and have no effect.
+``Token``. Response formats and function tools: ``tools``. Thinking models:
+``reasoning_effort`` (the ``ReasoningEffort`` enum), ``reasoning_content`` on
+outputs and chunks, ``usage.reasoning_tokens``, and with
+``use_encrypted_content`` a server-signed ``encrypted_content`` blob that a
+later request's assistant message may carry back (``oculi.reasoning.sealed``).
+Request features oculi does not implement (server-side tools,
+log-probabilities, penalties) are refused with ``InvalidRequest`` naming the
+field, never silently dropped; fields that only tune the hosted service
+(``user``, ``service_tier``, ...) are accepted and have no effect.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from oculi.engines.base import ModelInfo, Token
 from oculi.errors import ImageError, InvalidRequest
 from oculi.grpc import tools
 from oculi.grpc.proto import chat_pb2, image_pb2, models_pb2, sample_pb2, tokenize_pb2, usage_pb2
+from oculi.reasoning.sealed import ReasoningSeal
 from oculi.service.generate import GenerationRequest, check_image_role
 from oculi.store.base import StoredResponse
 
@@ -69,6 +73,14 @@ FINISH_REASONS = {
     FinishReason.ERROR: sample_pb2.FinishReason.REASON_INVALID,
 }
 
+EFFORTS = {
+    chat_pb2.ReasoningEffort.EFFORT_NONE: "none",
+    chat_pb2.ReasoningEffort.EFFORT_LOW: "low",
+    chat_pb2.ReasoningEffort.EFFORT_MEDIUM: "medium",
+    chat_pb2.ReasoningEffort.EFFORT_HIGH: "high",
+    chat_pb2.ReasoningEffort.EFFORT_XHIGH: "xhigh",
+}
+
 MODALITIES = {"text": models_pb2.Modality.TEXT, "image": models_pb2.Modality.IMAGE}
 
 # Request fields with presence whose features oculi does not implement.
@@ -83,14 +95,16 @@ UNSUPPORTED_IF_SET = {
 # --- in ---------------------------------------------------------------------------------
 
 
-def to_generation_request(request: chat_pb2.GetCompletionsRequest, *, owner: str, request_id: str) -> GenerationRequest:
+def to_generation_request(
+    request: chat_pb2.GetCompletionsRequest, *, owner: str, request_id: str, seal: ReasoningSeal | None = None
+) -> GenerationRequest:
     """The wire-neutral request for a ``GetCompletionsRequest`` (see module docstring)."""
     refuse_unsupported(request)
     if not request.model:
         raise InvalidRequest("model is required: name a served model or a 'grok-*' alias.", param="model")
     return GenerationRequest(
         model=request.model,
-        conversation=to_conversation(request.messages),
+        conversation=to_conversation(request.messages, seal),
         params=to_params(request),
         owner=owner,
         surface=SURFACE,
@@ -108,11 +122,6 @@ def refuse_unsupported(request: chat_pb2.GetCompletionsRequest) -> None:
             raise InvalidRequest(f"{feature} is not supported by oculi; leave '{name}' unset.", param=name)
     if request.logprobs:
         raise InvalidRequest("Log-probabilities are not supported by oculi; set logprobs to false.", param="logprobs")
-    if request.use_encrypted_content:
-        raise InvalidRequest(
-            "Encrypted reasoning content is not supported by oculi; set use_encrypted_content to false.",
-            param="use_encrypted_content",
-        )
 
 
 def to_params(request: chat_pb2.GetCompletionsRequest) -> GenerationParams:
@@ -128,11 +137,17 @@ def to_params(request: chat_pb2.GetCompletionsRequest) -> GenerationParams:
         params.seed = request.seed
     if request.HasField("n"):
         params.n = request.n
+    if request.HasField("reasoning_effort"):
+        params.reasoning_effort = EFFORTS.get(request.reasoning_effort)
     return params
 
 
-def to_conversation(messages: Any) -> Conversation:
-    """The conversation of the request's ``messages`` (images numbered in order of appearance)."""
+def to_conversation(messages: Any, seal: ReasoningSeal | None = None) -> Conversation:
+    """The conversation of the request's ``messages`` (images numbered in order of appearance).
+
+    An assistant message's reasoning is its ``encrypted_content`` (opened and
+    checked by ``seal``: a 400 when altered), else its ``reasoning_content``.
+    """
     conversation = Conversation()
     image_index = 0
     for i, message in enumerate(messages):
@@ -144,11 +159,9 @@ def to_conversation(messages: Any) -> Conversation:
                 "use ROLE_USER, ROLE_ASSISTANT, ROLE_SYSTEM, ROLE_DEVELOPER or ROLE_TOOL.",
                 param=f"messages[{i}].role",
             )
+        reasoning = message.reasoning_content
         if message.encrypted_content:
-            raise InvalidRequest(
-                f"messages[{i}] carries encrypted_content, which oculi cannot read; send the text instead.",
-                param=f"messages[{i}].encrypted_content",
-            )
+            reasoning = (seal or ReasoningSeal()).open(message.encrypted_content, f"messages[{i}].encrypted_content")
         parts: list[Part] = []
         for j, content in enumerate(message.content):
             param = f"messages[{i}].content[{j}]"
@@ -167,7 +180,8 @@ def to_conversation(messages: Any) -> Conversation:
                 raise InvalidRequest(f"{param} is empty: set text or image_url.", param=param)
         calls = tools.to_tool_calls(message) if role is Role.ASSISTANT else []
         tool_call_id = (message.tool_call_id or None) if role is Role.TOOL else None
-        conversation.messages.append(Message(role, parts, calls, tool_call_id))
+        reasoning = reasoning if role is Role.ASSISTANT else ""
+        conversation.messages.append(Message(role, parts, calls, tool_call_id, reasoning))
     return conversation
 
 
@@ -223,12 +237,16 @@ def to_usage(usage: Usage) -> usage_pb2.SamplingUsage:
         prompt_image_tokens=usage.prompt_image_tokens,
         cached_prompt_text_tokens=usage.cached_prompt_tokens,
         completion_tokens=usage.completion_tokens,
+        reasoning_tokens=usage.reasoning_tokens,
         total_tokens=usage.total_tokens,
     )
 
 
-def to_response(completion: Completion) -> chat_pb2.GetChatCompletionResponse:
-    """The unary answer: one output per choice, ``index`` = choice, role ASSISTANT."""
+def to_response(completion: Completion, seal: ReasoningSeal | None = None) -> chat_pb2.GetChatCompletionResponse:
+    """The unary answer: one output per choice, ``index`` = choice, role ASSISTANT.
+
+    ``seal`` (``use_encrypted_content``): each choice's reasoning also as a signed blob.
+    """
     return chat_pb2.GetChatCompletionResponse(
         id=completion.id,
         model=completion.model,
@@ -240,6 +258,10 @@ def to_response(completion: Completion) -> chat_pb2.GetChatCompletionResponse:
                 finish_reason=FINISH_REASONS[choice.finish_reason],
                 message=chat_pb2.CompletionMessage(
                     content=choice.text,
+                    reasoning_content=choice.reasoning,
+                    encrypted_content=seal.seal(choice.reasoning, completion.model)
+                    if seal is not None and choice.reasoning
+                    else "",
                     role=chat_pb2.MessageRole.ROLE_ASSISTANT,
                     tool_calls=[tools.to_wire(c) for c in choice.tool_calls],
                 ),
@@ -264,38 +286,54 @@ class ChunkWriter:
     client overwrites each choice's finish reason and the usage with every
     chunk it sees, so a finish reason, once known, is repeated on that choice's
     later chunks, and the final chunk (the delta with usage) lists every choice
-    with its finish reason, plus the full usage.
+    with its finish reason, plus the full usage. With ``seal``
+    (``use_encrypted_content``) the final chunk also carries each choice's
+    signed reasoning as ``encrypted_content`` (the client joins the pieces).
     """
 
-    def __init__(self, response_id: str, model: str, created: int, n: int) -> None:
+    def __init__(self, response_id: str, model: str, created: int, n: int, seal: ReasoningSeal | None = None) -> None:
         self.response_id = response_id
         self.model = model
         self.created = timestamp(created)
         self.n = n
         self.finished: dict[int, FinishReason] = {}
+        self.seal = seal
+        self.reasoning: dict[int, list[str]] = {}
 
     def chunk(self, delta: Delta) -> chat_pb2.GetChatCompletionChunk | None:
         """The chunk for ``delta``, or None when it carries nothing to send."""
         if delta.finish_reason is not None:
             self.finished[delta.index] = delta.finish_reason
+        if delta.reasoning and self.seal is not None:
+            self.reasoning.setdefault(delta.index, []).append(delta.reasoning)
         calls = [tools.chunk_to_wire(c) for c in delta.tool_calls]
         if delta.usage is not None:
             outputs = [
-                self.output(i, delta.text if i == delta.index else "", calls if i == delta.index else [])
+                self.output(i, delta.text, calls, delta.reasoning) if i == delta.index else self.output(i, "")
                 for i in range(self.n)
             ]
+            if self.seal is not None and delta.usage.completion_tokens:
+                for out in outputs:
+                    thought = "".join(self.reasoning.get(out.index, []))
+                    out.delta.encrypted_content = self.seal.seal(thought, self.model) if thought else ""
             return self.message(outputs, to_usage(delta.usage))
-        if not delta.text and not calls and delta.finish_reason is None:
+        if not delta.is_output:
             return None
-        return self.message([self.output(delta.index, delta.text, calls)], None)
+        return self.message([self.output(delta.index, delta.text, calls, delta.reasoning)], None)
 
     def output(
-        self, index: int, text: str, calls: list[chat_pb2.ToolCall] | None = None
+        self, index: int, text: str, calls: list[chat_pb2.ToolCall] | None = None, reasoning: str = ""
     ) -> chat_pb2.CompletionOutputChunk:
+        """One choice's piece of a chunk (its finish reason repeated once known)."""
         finish = self.finished.get(index)
         return chat_pb2.CompletionOutputChunk(
             index=index,
-            delta=chat_pb2.Delta(content=text, role=chat_pb2.MessageRole.ROLE_ASSISTANT, tool_calls=calls or []),
+            delta=chat_pb2.Delta(
+                content=text,
+                reasoning_content=reasoning,
+                role=chat_pb2.MessageRole.ROLE_ASSISTANT,
+                tool_calls=calls or [],
+            ),
             finish_reason=FINISH_REASONS[finish] if finish is not None else sample_pb2.FinishReason.REASON_INVALID,
         )
 

@@ -13,6 +13,7 @@ drains it). When the run finishes it stores itself if asked to.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 import uuid
@@ -41,6 +42,8 @@ from oculi.errors import InvalidRequest, ResponseNotFound
 from oculi.intake.pipeline import Intake
 from oculi.intake.types import FileImage, PreparedImage
 from oculi.metrics import Metrics
+from oculi.reasoning import ReasoningCollector, ThinkingPlan, plan_thinking
+from oculi.reasoning.sealed import ReasoningSeal
 from oculi.service.admission import Admission, Ticket, check_text_length
 from oculi.service.files import FileService
 from oculi.store.base import ResponseStatus, Store, StoredResponse
@@ -84,6 +87,8 @@ class GenerationRequest:
     max_tokens_param: str = "max_tokens"
     #: The wire field that carries the conversation's text (``messages`` / ``input``).
     text_param: str = "messages"
+    #: The wire field that carried ``params.reasoning_effort``.
+    effort_param: str = "reasoning_effort"
 
 
 def check_image_role(role: Role, param: str) -> None:
@@ -142,9 +147,11 @@ class GenerationRun:
         images: list[PreparedImage],
         ticket: Ticket,
         output: OutputPlan | None = None,
+        thinking: ThinkingPlan | None = None,
     ) -> None:
         self.request = request
         self.output = output or OutputPlan()
+        self.thinking = thinking
         self.engine = engine
         self.conversation = conversation
         self.images = images
@@ -157,25 +164,36 @@ class GenerationRun:
         self._stream: AsyncIterator[Delta] | None = None
 
     @property
+    def thinks(self) -> bool:
+        """Whether this run's model thinks (its output may carry reasoning)."""
+        return self.thinking is not None and self.engine.info.reasoning is not None
+
+    @property
     def image_tokens(self) -> int:
         """SPEC §3 image tokens of every image in the (full) conversation."""
         return sum(image.image_tokens for image in self.images)
 
     async def __aiter__(self) -> AsyncIterator[Delta]:
-        engine_request = EngineRequest(self.id, self.conversation, self.images, self.request.params, self.output)
+        engine_request = EngineRequest(
+            self.id, self.conversation, self.images, self.request.params, self.output, self.thinking
+        )
         stream = self.engine.generate(engine_request)
         self._stream = stream
         texts: dict[int, list[str]] = {}
         finish: dict[int, FinishReason] = {}
         usage: Usage | None = None
+        fmt = self.engine.info.reasoning if self.thinking is not None else None
+        split = ReasoningCollector(fmt, inside=self.thinking is not None and self.thinking.starts_inside(fmt))
         calls = CallCollector(self.output.parse_tool_calls)
         try:
             async for raw in stream:
-                delta = calls.delta(raw)
+                delta = calls.delta(split.delta(raw))
                 texts.setdefault(delta.index, []).append(delta.text)
                 if delta.finish_reason is not None:
                     finish[delta.index] = delta.finish_reason
                 if delta.usage is not None:
+                    if split.texts and not delta.usage.reasoning_tokens:
+                        delta = self._count_reasoning(delta, split)
                     usage = delta.usage
                 yield delta
         finally:
@@ -183,11 +201,29 @@ class GenerationRun:
         if usage is None:
             raise RuntimeError(f"engine {self.model} ended its stream without usage")
         choices = [
-            Choice(i, calls.content("".join(texts.get(i, [])), i), finish.get(i, FinishReason.STOP), calls.calls(i))
+            Choice(
+                i,
+                calls.content("".join(texts.get(i, [])), i),
+                finish.get(i, FinishReason.STOP),
+                calls.calls(i),
+                split.reasoning(i),
+            )
             for i in range(self.request.params.n)
         ]
         self.completion = Completion(self.id, self.model, self.created, choices, usage)
         await self._generator.finish(self)
+
+    def _count_reasoning(self, delta: Delta, split: ReasoningCollector) -> Delta:
+        """``delta`` with reasoning tokens counted by the tokenizer, for engines that do not count them."""
+        assert delta.usage is not None and split.fmt is not None
+        end = len(self.engine.tokenize(split.fmt.end))
+        counted = 0
+        for index, splitter in split.splitters.items():
+            text = split.reasoning(index)
+            if text:
+                counted += len(self.engine.tokenize(text)) + (0 if splitter.thinking else end)
+        usage = dataclasses.replace(delta.usage, reasoning_tokens=min(counted, delta.usage.completion_tokens))
+        return dataclasses.replace(delta, usage=usage)
 
     async def aclose(self) -> None:
         """Stop the engine (if still running) and release the admission ticket."""
@@ -210,8 +246,12 @@ class Generator:
         retention_days: float = 30,
         metrics: Metrics | None = None,
         files: FileService | None = None,
+        reasoning_budgets: dict[str, int] | None = None,
+        seal: ReasoningSeal | None = None,
     ) -> None:
         self.registry = registry
+        self.reasoning_budgets = reasoning_budgets or {}
+        self.seal = seal or ReasoningSeal()  # signs reasoning.encrypted_content blobs
         self.files = files  # resolves fileid: images for the request's owner
         self.intake = intake
         self.store = store
@@ -243,6 +283,13 @@ class Generator:
         else:
             output = await asyncio.to_thread(self.output_plan, request, engine)
         check_max_tokens(request, engine.info.context_length)
+        thinking = plan_thinking(
+            engine.info.reasoning,
+            request.params.reasoning_effort,
+            engine.info.id,
+            self.reasoning_budgets,
+            param=request.effort_param,
+        )
         history = await self.history(request.previous_response_id, request.owner)
         conversation = history.continued_by(request.conversation)
         parts = conversation.images()
@@ -262,7 +309,7 @@ class Generator:
         except BaseException:
             self.admission.release(ticket)
             raise
-        return GenerationRun(self, request, engine, conversation, images, ticket, output)
+        return GenerationRun(self, request, engine, conversation, images, ticket, output, thinking)
 
     async def stored_sizes(self, parts: list[ImagePart], files: dict[str, FileImage]) -> dict[str, int]:
         """The size of every image of ``parts`` the store holds, by reference, read without its bytes.

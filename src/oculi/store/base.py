@@ -55,14 +55,15 @@ class StoredResponse:
 
     @property
     def output_conversation(self) -> Conversation:
-        """The conversation plus this response's first choice (text and tool calls) as the assistant turn."""
+        """The conversation plus this response's first choice (text, tool calls, reasoning) as the assistant turn."""
         from oculi.domain import Message, Part, Role, TextPart
 
         if not self.choices:
             return self.conversation
         choice = self.choices[0]
         parts: list[Part] = [TextPart(choice.text)] if choice.text or not choice.tool_calls else []
-        return self.conversation + Conversation([Message(Role.ASSISTANT, parts, list(choice.tool_calls))])
+        turn = Message(Role.ASSISTANT, parts, list(choice.tool_calls), reasoning=choice.reasoning)
+        return self.conversation + Conversation([turn])
 
 
 @dataclass(frozen=True)

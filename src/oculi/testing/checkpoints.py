@@ -348,6 +348,20 @@ def build_tiny_llava(dest: Path) -> Path:
     return dest
 
 
+def build_tiny_internvl_thinking(dest: Path) -> Path:
+    """The tiny InternVL with a Qwen3-style thinking template (``oculi.testing.thinking``)."""
+    from oculi.testing.thinking import build_tiny_internvl_thinking as build
+
+    return build(dest)
+
+
+def build_tiny_internvl_thinking_vllm(dest: Path) -> Path:
+    """The thinking checkpoint with text head size 32, which vLLM's CPU attention accepts."""
+    from oculi.testing.thinking import build_tiny_internvl_thinking as build
+
+    return build(dest, text_heads=(2, 1))
+
+
 BUILDERS: dict[str, Callable[[Path], Path]] = {
     "tiny-internvl": build_tiny_internvl,
     "tiny-internvl-vllm": build_tiny_internvl_vllm,
@@ -356,6 +370,8 @@ BUILDERS: dict[str, Callable[[Path], Path]] = {
     "tiny-qwen3_vl": build_tiny_qwen3_vl,
     "tiny-gemma3": build_tiny_gemma3,
     "internvl3-1b-random": build_internvl3_1b_random,
+    "tiny-internvl-thinking": build_tiny_internvl_thinking,
+    "tiny-internvl-thinking-vllm": build_tiny_internvl_thinking_vllm,
 }
 
 

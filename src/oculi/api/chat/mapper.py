@@ -17,6 +17,7 @@ from oculi.api.chat.schemas import (
     ChatUsage,
     ChunkChoice,
     ChunkDelta,
+    CompletionTokensDetails,
     ImageURL,
     PromptTokensDetails,
 )
@@ -90,7 +91,8 @@ def to_conversation(request: ChatCompletionRequest) -> Conversation:
         else:
             parts = [_part(p, role, f"messages[{i}].content[{j}]") for j, p in enumerate(content)]
         calls = tools.to_tool_calls(message) if role is Role.ASSISTANT else []
-        messages.append(Message(role, parts, calls))
+        reasoning = (message.reasoning_content or "") if role is Role.ASSISTANT else ""
+        messages.append(Message(role, parts, calls, reasoning=reasoning))
     return Conversation(messages)
 
 
@@ -104,6 +106,7 @@ def to_params(request: ChatCompletionRequest) -> GenerationParams:
         seed=request.seed,
         stop=[stop] if isinstance(stop, str) else list(stop or []),
         n=request.n if request.n is not None else 1,
+        reasoning_effort=request.reasoning_effort,
     )
 
 
@@ -131,6 +134,7 @@ def to_usage(usage: Usage) -> ChatUsage:
             image_tokens=usage.prompt_image_tokens,
             cached_tokens=usage.cached_prompt_tokens,
         ),
+        completion_tokens_details=CompletionTokensDetails(reasoning_tokens=usage.reasoning_tokens),
     )
 
 
@@ -144,7 +148,9 @@ def to_response(completion: Completion) -> ChatCompletionResponse:
             ChatChoice(
                 index=c.index,
                 message=AssistantMessage(
-                    content=c.text if c.text or not c.tool_calls else None, tool_calls=tools.wire_calls(c.tool_calls)
+                    content=c.text if c.text or not c.tool_calls else None,
+                    reasoning_content=c.reasoning or None,
+                    tool_calls=tools.wire_calls(c.tool_calls),
                 ),
                 finish_reason=finish_reason(c.finish_reason),
             )
@@ -201,7 +207,11 @@ class ChunkMapper:
         if delta.is_output:
             reason = finish_reason(delta.finish_reason) if delta.finish_reason is not None else None
             content = delta.text if delta.text else None
-            wire = ChunkDelta(content=content, tool_calls=tools.chunk_calls(delta.tool_calls))
+            wire = ChunkDelta(
+                content=content,
+                reasoning_content=delta.reasoning or None,
+                tool_calls=tools.chunk_calls(delta.tool_calls),
+            )
             chunks.append(self._chunk([ChunkChoice(index=delta.index, delta=wire, finish_reason=reason)]))
         return chunks
 

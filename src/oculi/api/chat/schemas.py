@@ -78,6 +78,7 @@ class ChatMessage(_Wire):
     name: str | None = None
     tool_calls: list[ChatToolCall] | None = None
     tool_call_id: str | None = None
+    reasoning_content: str | None = None  # an assistant turn's thinking, as this API returned it
 
 
 class JSONSchemaFormat(_Wire):
@@ -152,6 +153,9 @@ class ChatCompletionRequest(_Wire):
     tools: list[ChatTool] | None = None
     tool_choice: str | NamedToolChoice | None = None
     parallel_tool_calls: StrictBool | None = None
+    reasoning_effort: str | None = Field(
+        None, description="Thinking models: none (thinking off), minimal, low, medium, high, xhigh (a token budget)."
+    )
 
 
 # --- responses --------------------------------------------------------------------
@@ -167,7 +171,7 @@ class PromptTokensDetails(BaseModel):
 
 
 class CompletionTokensDetails(BaseModel):
-    """Output token breakdown (no reasoning or audio tokens here)."""
+    """Output token breakdown: ``reasoning_tokens`` are a thinking model's reasoning (part of ``completion_tokens``)."""
 
     reasoning_tokens: int = 0
     audio_tokens: int = 0
@@ -190,15 +194,18 @@ class AssistantMessage(BaseModel):
 
     role: Literal["assistant"] = "assistant"
     content: str | None
+    reasoning_content: str | None = None
     refusal: str | None = None
     tool_calls: list[ChatToolCall] | None = None
 
     @model_serializer(mode="wrap")
     def _drop_absent_tool_calls(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        # The hosted API leaves ``tool_calls`` out of a message that made none.
+        # The hosted API leaves ``tool_calls`` out of a message that made none, and
+        # ``reasoning_content`` out of a model that does not think.
         data: dict[str, Any] = handler(self)
-        if data.get("tool_calls") is None:
-            data.pop("tool_calls", None)
+        for key in ("tool_calls", "reasoning_content"):
+            if data.get(key) is None:
+                data.pop(key, None)
         return data
 
 
@@ -244,6 +251,7 @@ class ChunkDelta(BaseModel):
 
     role: Literal["assistant"] | None = None
     content: str | None = None
+    reasoning_content: str | None = None
     tool_calls: list[ChunkToolCall] | None = None
 
 

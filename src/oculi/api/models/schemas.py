@@ -7,13 +7,21 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 
+class ReasoningEntry(BaseModel):
+    """How a thinking model thinks: its ``parser`` (tags) and whether ``reasoning_effort: none`` turns it off."""
+
+    parser: str
+    can_disable: bool
+
+
 class ModelEntry(BaseModel):
-    """One model, OpenAI shape."""
+    """One model, OpenAI shape (``reasoning`` set for a thinking model, else null)."""
 
     id: str
     object: Literal["model"] = "model"
     created: int
     owned_by: str
+    reasoning: ReasoningEntry | None = None
 
 
 class ModelListResponse(BaseModel):
@@ -42,6 +50,7 @@ class LanguageModelEntry(BaseModel):
     aliases: list[str] = Field(default_factory=list)
     max_prompt_length: int
     architecture: str
+    reasoning: ReasoningEntry | None = None
 
 
 class LanguageModelListResponse(BaseModel):

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from oculi.api.responses import tools
+from oculi.api.responses.reasoning import attach, input_reasoning, reasoning_item
 from oculi.api.responses.schemas import (
     FunctionCallItem,
     IncompleteDetails,
@@ -20,7 +21,9 @@ from oculi.api.responses.schemas import (
     InputTokensDetails,
     OutputMessage,
     OutputText,
+    OutputTokensDetails,
     PromptTokensDetails,
+    ReasoningItem,
     ResponseCreateRequest,
     ResponseErrorBody,
     ResponseObject,
@@ -41,6 +44,7 @@ from oculi.domain import (
     Usage,
 )
 from oculi.errors import InvalidRequest
+from oculi.reasoning.sealed import ReasoningSeal
 from oculi.service.generate import GenerationRequest, check_image_role
 from oculi.store.base import StoredResponse
 
@@ -105,17 +109,26 @@ def _message(item: InputItem, i: int) -> Message:
     return Message(role, [_part(p, role, f"input[{i}].content[{j}]") for j, p in enumerate(content)])
 
 
-def to_conversation(request: ResponseCreateRequest) -> Conversation:
-    """``instructions`` (as a system message) followed by ``input``."""
+def to_conversation(request: ResponseCreateRequest, seal: ReasoningSeal | None = None) -> Conversation:
+    """``instructions`` (as a system message) followed by ``input``.
+
+    A ``reasoning`` item goes to the assistant turn that follows it (``seal``
+    opens its ``encrypted_content``).
+    """
     messages = [Message(Role.SYSTEM, [TextPart(request.instructions)])] if request.instructions else []
     if isinstance(request.input, str):
         messages.append(Message(Role.USER, [TextPart(request.input)]))
     else:
+        reasoning = ""
         for i, item in enumerate(request.input):
+            if item.type == "reasoning":
+                reasoning = input_reasoning(item, i, seal)
+                continue
             if item.type in tools.CALL_ITEMS:
                 tools.add_call_item(messages, item, i)
             else:
                 messages.append(_message(item, i))
+            reasoning = attach(messages, reasoning)
     return Conversation(messages)
 
 
@@ -126,6 +139,7 @@ def to_params(request: ResponseCreateRequest) -> GenerationParams:
         temperature=or_default(request.temperature, 1.0),
         top_p=or_default(request.top_p, 1.0),
         seed=request.seed,
+        reasoning_effort=request.reasoning.effort if request.reasoning is not None else None,
     )
 
 
@@ -153,6 +167,7 @@ class ResponseFacts:
     usage: Usage | None = None
     error: dict[str, Any] | None = None
     completed_at: int | None = None
+    encrypted_reasoning: str | None = None  # the signed blob, when the request included it
 
     @classmethod
     def from_stored(cls, record: StoredResponse) -> ResponseFacts:
@@ -172,11 +187,13 @@ class ResponseFacts:
         )
 
 
-def to_generation_request(request: ResponseCreateRequest, owner: str) -> GenerationRequest:
+def to_generation_request(
+    request: ResponseCreateRequest, owner: str, seal: ReasoningSeal | None = None
+) -> GenerationRequest:
     """The wire-neutral request a Responses body makes (the endpoint and the batch runner both use it)."""
     return GenerationRequest(
         model=request.model,
-        conversation=to_conversation(request),
+        conversation=to_conversation(request, seal),
         params=to_params(request),
         owner=owner,
         surface="responses",
@@ -186,6 +203,7 @@ def to_generation_request(request: ResponseCreateRequest, owner: str) -> Generat
         output=tools.to_output_spec(request),
         max_tokens_param="max_output_tokens",
         text_param="input",
+        effort_param="reasoning.effort",
     )
 
 
@@ -204,6 +222,7 @@ def to_usage(usage: Usage) -> ResponseUsage:
             image_tokens=usage.prompt_image_tokens,
         ),
         output_tokens=usage.completion_tokens,
+        output_tokens_details=OutputTokensDetails(reasoning_tokens=usage.reasoning_tokens),
         total_tokens=usage.total_tokens,
         prompt_tokens_details=PromptTokensDetails(
             text_tokens=usage.prompt_text_tokens,
@@ -223,12 +242,14 @@ def to_response(facts: ResponseFacts) -> ResponseObject:
     choice = facts.choice
     status = "in_progress"
     incomplete = None
-    output: list[OutputMessage | FunctionCallItem] = []
+    output: list[ReasoningItem | OutputMessage | FunctionCallItem] = []
     if facts.error is not None:
         status = "failed"
     elif choice is not None:
         status = "incomplete" if choice.finish_reason is FinishReason.LENGTH else "completed"
         incomplete = IncompleteDetails() if status == "incomplete" else None
+        if choice.reasoning:
+            output.append(reasoning_item(facts.id, choice.reasoning, status, facts.encrypted_reasoning))
         if choice.text or not choice.tool_calls:
             output.append(output_message(facts.id, choice.text, status))
         output += tools.call_items(choice.tool_calls)

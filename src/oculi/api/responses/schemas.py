@@ -50,6 +50,8 @@ class InputItem(_Wire):
     name: str | None = None
     arguments: str | None = None
     output: str | list[InputContentPart] | None = None
+    encrypted_content: str | None = None  # a reasoning item's signed blob (include reasoning.encrypted_content)
+    summary: list[InputContentPart] | None = None  # a reasoning item's summary_text parts
 
 
 class TextFormatParam(_Wire):
@@ -85,6 +87,13 @@ class NamedToolChoiceParam(_Wire):
     name: str | None = None
 
 
+class ReasoningParam(_Wire):
+    """``reasoning``: ``effort`` (none … xhigh) of a thinking model; ``summary`` is accepted and ignored."""
+
+    effort: str | None = None
+    summary: str | None = None
+
+
 class ResponseCreateRequest(_Wire):
     """``POST /v1/responses`` body."""
 
@@ -103,6 +112,8 @@ class ResponseCreateRequest(_Wire):
     tools: list[FunctionToolParam] | None = None
     tool_choice: str | NamedToolChoiceParam | None = None
     parallel_tool_calls: StrictBool | None = None
+    reasoning: ReasoningParam | None = None
+    include: list[str] | None = None
 
 
 # --- the response object --------------------------------------------------------------
@@ -125,6 +136,38 @@ class OutputMessage(BaseModel):
     role: Literal["assistant"] = "assistant"
     status: Literal["in_progress", "completed", "incomplete"]
     content: list[OutputText]
+
+
+class ReasoningText(BaseModel):
+    """A ``reasoning_text`` part of a reasoning item: the model's thinking."""
+
+    type: Literal["reasoning_text"] = "reasoning_text"
+    text: str
+
+
+class SummaryText(BaseModel):
+    """A ``summary_text`` part of a reasoning item: where xAI's API (and the AI SDK) put the reasoning."""
+
+    type: Literal["summary_text"] = "summary_text"
+    text: str
+
+
+class ReasoningItem(BaseModel):
+    """The ``reasoning`` output item, before the message: a thinking model's reasoning.
+
+    The whole reasoning is both its ``summary`` (as xAI's API returns it, and
+    the AI SDK reads it) and its ``content`` (``reasoning_text``, as openai's
+    types define the raw reasoning). ``encrypted_content``: with ``include:
+    ["reasoning.encrypted_content"]``, the server-signed blob that carries it
+    into a later request's ``input``.
+    """
+
+    type: Literal["reasoning"] = "reasoning"
+    id: str
+    summary: list[SummaryText] = Field(default_factory=list)
+    content: list[ReasoningText] = Field(default_factory=list)
+    encrypted_content: str | None = None
+    status: Literal["in_progress", "completed", "incomplete"] = "completed"
 
 
 class FunctionCallItem(BaseModel):
@@ -156,7 +199,7 @@ class PromptTokensDetails(BaseModel):
 
 
 class OutputTokensDetails(BaseModel):
-    """Output breakdown (no reasoning tokens here)."""
+    """Output breakdown: ``reasoning_tokens`` of a thinking model (part of ``output_tokens``)."""
 
     reasoning_tokens: int = 0
 
@@ -206,7 +249,7 @@ class ResponseObject(BaseModel):
     completed_at: int | None = None
     model: str
     status: Literal["in_progress", "completed", "incomplete", "failed"]
-    output: list[OutputMessage | FunctionCallItem]
+    output: list[ReasoningItem | OutputMessage | FunctionCallItem]
     usage: ResponseUsage | None = None
     error: ResponseErrorBody | None = None
     incomplete_details: IncompleteDetails | None = None
@@ -250,7 +293,7 @@ class OutputItemEvent(BaseModel):
     type: Literal["response.output_item.added", "response.output_item.done"]
     sequence_number: int
     output_index: int
-    item: OutputMessage | FunctionCallItem
+    item: ReasoningItem | OutputMessage | FunctionCallItem
 
 
 class ContentPartEvent(BaseModel):
@@ -286,6 +329,39 @@ class OutputTextDoneEvent(BaseModel):
     content_index: int
     text: str
     logprobs: list[Any] = Field(default_factory=list)
+
+
+class ReasoningSummaryPartEvent(BaseModel):
+    """``response.reasoning_summary_part.added`` / ``.done``: the reasoning item's summary part opens / closes."""
+
+    type: Literal["response.reasoning_summary_part.added", "response.reasoning_summary_part.done"]
+    sequence_number: int
+    item_id: str
+    output_index: int
+    summary_index: int
+    part: SummaryText
+
+
+class ReasoningSummaryTextDeltaEvent(BaseModel):
+    """``response.reasoning_summary_text.delta``: new reasoning text."""
+
+    type: Literal["response.reasoning_summary_text.delta"] = "response.reasoning_summary_text.delta"
+    sequence_number: int
+    item_id: str
+    output_index: int
+    summary_index: int
+    delta: str
+
+
+class ReasoningSummaryTextDoneEvent(BaseModel):
+    """``response.reasoning_summary_text.done``: the whole reasoning text."""
+
+    type: Literal["response.reasoning_summary_text.done"] = "response.reasoning_summary_text.done"
+    sequence_number: int
+    item_id: str
+    output_index: int
+    summary_index: int
+    text: str
 
 
 class FunctionCallArgumentsDeltaEvent(BaseModel):

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from functools import partial
 
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
@@ -18,6 +19,7 @@ from oculi.api.disconnect import drain
 from oculi.api.responses import mapper
 from oculi.api.responses.events import ResponseEvents
 from oculi.api.responses.mapper import ResponseFacts
+from oculi.api.responses.reasoning import wants_encrypted
 from oculi.api.responses.schemas import ResponseCreateRequest, ResponseDeletedResponse
 from oculi.api.sse import primed, pumped, sse_response
 from oculi.api.wire import json_response, stream_error_body
@@ -26,6 +28,9 @@ from oculi.errors import ResponseNotFound
 from oculi.runtime import Runtime
 from oculi.service.generate import GenerationRun
 from oculi.store.base import ResponseStatus
+
+#: Seals a response's reasoning into its ``encrypted_content`` blob.
+Sealer = Callable[[str], str]
 
 
 def _facts(run: GenerationRun) -> ResponseFacts:
@@ -41,34 +46,42 @@ def _facts(run: GenerationRun) -> ResponseFacts:
     )
 
 
-def _finished(facts: ResponseFacts, run: GenerationRun) -> ResponseFacts:
+def _finished(facts: ResponseFacts, run: GenerationRun, seal: Sealer | None = None) -> ResponseFacts:
     completion = run.completion
     assert completion is not None
+    choice = completion.choices[0]
+    encrypted = seal(choice.reasoning) if seal is not None and choice.reasoning else None
     return dataclasses.replace(
-        facts, choice=completion.choices[0], usage=completion.usage, completed_at=int(time.time())
+        facts, choice=choice, usage=completion.usage, completed_at=int(time.time()), encrypted_reasoning=encrypted
     )
 
 
 async def create(body: ResponseCreateRequest, runtime: Runtime, caller: Caller, http: Request) -> Response:
     """Handle ``POST /v1/responses``."""
-    request = mapper.to_generation_request(body, caller.owner)
+    request = mapper.to_generation_request(body, caller.owner, runtime.generator.seal)
     run = await runtime.generator.start(request)
     facts = _facts(run)
+    seal = partial(runtime.generator.seal.seal, model=run.model) if wants_encrypted(body) else None
     if body.stream:
         deltas = await primed(pumped(aiter(run), run.aclose), lambda d: d.is_output)
-        return sse_response(_events(run, deltas, facts))
+        return sse_response(_events(run, deltas, facts, seal))
     await drain(run, http)
-    return JSONResponse(mapper.response_dict(mapper.to_response(_finished(facts, run))))
+    return JSONResponse(mapper.response_dict(mapper.to_response(_finished(facts, run, seal))))
 
 
-async def _events(run: GenerationRun, deltas: AsyncIterator[Delta], facts: ResponseFacts) -> AsyncIterator[bytes]:
-    events = ResponseEvents(run.id)
-    for opening in events.opening(facts, lazy_message=run.output.parse_tool_calls):
+async def _events(
+    run: GenerationRun, deltas: AsyncIterator[Delta], facts: ResponseFacts, seal: Sealer | None
+) -> AsyncIterator[bytes]:
+    events = ResponseEvents(run.id, seal)
+    for opening in events.opening(facts, lazy_message=run.output.parse_tool_calls or run.thinks):
         yield opening
     try:
         async for delta in deltas:
             if delta.index != 0:
                 continue
+            if delta.reasoning:
+                for line in events.reasoning(delta.reasoning):
+                    yield line
             if delta.text:
                 for line in events.delta(delta.text):
                     yield line
@@ -79,7 +92,7 @@ async def _events(run: GenerationRun, deltas: AsyncIterator[Delta], facts: Respo
         # The status line is gone; the failure travels as the response's own error.
         yield events.failed(dataclasses.replace(facts, error=stream_error_body(exc)))
         return
-    for closing in events.closing(_finished(facts, run)):
+    for closing in events.closing(_finished(facts, run, seal)):
         yield closing
 
 

@@ -38,6 +38,7 @@ from oculi.domain import Delta, FinishReason, GenerationParams, Usage
 from oculi.engines.hf.prompt import Prompt
 from oculi.engines.hf.text import TextStream
 from oculi.engines.hf.vision import VisionEncoder
+from oculi.reasoning.budget import ThinkTracker
 from oculi.structured.matcher import TokenConstraint
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ class Job:
     emit: Callable[[object], None]
     cancelled: threading.Event = field(default_factory=threading.Event)
     constraints: list[TokenConstraint] | None = None  # one per choice, when the output follows a grammar
+    thinking: list[ThinkTracker] | None = None  # one per choice, for a thinking model (budget, counts)
     finished_choices: int = 0
     completion_tokens: int = 0
 
@@ -76,6 +78,7 @@ class _Sequence:
         self.tokens: list[int] = []
         self.done = False
         self.constraint = job.constraints[index] if job.constraints else None
+        self.tracker = job.thinking[index] if job.thinking else None
         seed = job.params.seed
         base = secrets.randbits(62) if seed is None else int(seed)
         self.generator = torch.Generator(device="cpu")
@@ -86,7 +89,17 @@ class _Sequence:
         return self.tokens[-1]
 
     def sample(self, logits: torch.Tensor) -> int:
-        """The next token from this sequence's logits row, under its grammar when it has one."""
+        """The next token from this sequence's logits row, under its grammar when it has one.
+
+        A thinking sequence whose budget is spent emits its end tag instead;
+        its grammar applies once the thinking is over.
+        """
+        if self.tracker is not None:
+            forced = self.tracker.forced()
+            if forced is not None:
+                return forced
+            if self.tracker.thinking:
+                return sample(logits, self.job.params, self.generator)
         if self.constraint is not None:
             logits = self.constraint.mask(logits.clone())
         return sample(logits, self.job.params, self.generator)
@@ -280,11 +293,15 @@ class BatchScheduler:
             return
         seq.tokens.append(token)
         job.completion_tokens += 1
+        thinking = seq.tracker is not None and seq.tracker.thinking
+        if seq.tracker is not None:
+            seq.tracker.advance(token)
         if token in self.eos_token_ids:
             self._finish(seq, seq.stream.flush(), FinishReason.STOP)
             return
         text, stopped = seq.stream.push(token)
-        if seq.constraint is not None and (not seq.constraint.advance(token) or seq.constraint.done):
+        constrained = seq.constraint is not None and not thinking
+        if constrained and seq.constraint is not None and (not seq.constraint.advance(token) or seq.constraint.done):
             # The grammar is complete: the answer is whole (a refused token cannot happen under the mask).
             self._finish(seq, text + seq.stream.flush(), FinishReason.STOP)
         elif stopped:
@@ -304,6 +321,7 @@ class BatchScheduler:
                 prompt_text_tokens=job.prompt.text_tokens,
                 prompt_image_tokens=job.prompt.image_tokens,
                 completion_tokens=job.completion_tokens,
+                reasoning_tokens=sum(t.count for t in job.thinking or []),
             )
         job.emit(Delta(index=seq.index, text=text, finish_reason=reason, usage=usage))
         if usage is not None:

@@ -30,6 +30,7 @@ from oculi.engines.base import EngineRequest, ModelInfo, Token, check_params
 from oculi.engines.hf.batch import DONE, BatchScheduler, Job
 from oculi.engines.hf.loading import load_processor, model_id, pick_device, pick_dtype, resolve_checkpoint
 from oculi.engines.hf.prompt import ProcessorPrompter, Prompt, ViewPrompter
+from oculi.engines.hf.thinking import reasoning_format, thinking
 from oculi.engines.hf.vision import VisionEncoder
 from oculi.errors import ContextLengthExceeded, ModelUnavailable
 from oculi.intake.types import PixelSpec
@@ -125,6 +126,8 @@ class HFEngine:
             self.prompter = ProcessorPrompter(processor, config, dtype, device)
         architecture = (config.architectures or [type(model).__name__])[0]
         parameters = sum(p.numel() for p in model.parameters())
+        fmt = reasoning_format(processor, settings.reasoning_parser)
+        self.thinking = thinking(fmt, self.tokenizer)
         self._info = ModelInfo(
             id=name,
             architecture=architecture,
@@ -134,6 +137,7 @@ class HFEngine:
             dtype=str(dtype).removeprefix("torch."),
             device=device,
             structured_output=True,
+            reasoning=fmt,
         )
         eos_ids = _eos_ids(model, config, self.tokenizer)
         self.constraints = Constraints.for_hf(self.tokenizer, eos_ids)
@@ -178,7 +182,8 @@ class HFEngine:
 
     def build_prompt(self, request: EngineRequest) -> Prompt:
         """The model inputs of ``request`` (what the scheduler prefills); public for token counting and tests."""
-        return self.prompter.build(request.conversation, request.images, request.output.tools)
+        switch = self.thinking.switch(request.thinking) if self.thinking is not None else None
+        return self.prompter.build(request.conversation, request.images, request.output.tools, switch)
 
     async def generate(self, request: EngineRequest) -> AsyncIterator[Delta]:
         """Stream the answer; see ``Engine`` for the contract."""
@@ -203,7 +208,8 @@ class HFEngine:
         constraints = None
         if grammar is not None:  # compiling a new grammar against the vocabulary takes a moment: off the loop
             constraints = await asyncio.to_thread(lambda: [self.constraints.start(grammar) for _ in range(params.n)])
-        job = Job(prompt=prompt, params=params, max_new_tokens=max_new, emit=emit, constraints=constraints)
+        trackers = self.thinking.trackers(request.thinking, params.n) if self.thinking is not None else None
+        job = Job(prompt, params, max_new, emit, constraints=constraints, thinking=trackers)
         self.scheduler.submit(job)
         try:
             # The prompt counts first, so streams can report them from their first chunk.

@@ -69,6 +69,7 @@ def render_template(
     conversation: Conversation,
     tools: list[FunctionTool] | None = None,
     image_repeats: Sequence[int] | None = None,
+    switch: dict[str, Any] | None = None,
 ) -> str:
     """The prompt text from the checkpoint's chat template, ending with the assistant turn's opening.
 
@@ -76,9 +77,11 @@ def render_template(
     support ignore it; constrained decoding still makes the call valid).
     ``image_repeats[i]``: image placeholders the template writes for image ``i``
     (a family that takes one request image as several model images).
+    ``switch``: more template variables (``enable_thinking``).
     """
     messages = template_messages(conversation, image_repeats=image_repeats)
     extra: dict[str, Any] = {"tools": template_tools(tools)} if tools else {}
+    extra.update(switch or {})
     if getattr(processor, "chat_template", None):
         return str(processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False, **extra))
     return str(processor.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False, **extra))
@@ -122,11 +125,15 @@ class ViewPrompter:
         return image.plan.views if self.family is GEMMA3 else 1
 
     def build(
-        self, conversation: Conversation, images: Sequence[PreparedImage], tools: list[FunctionTool] | None = None
+        self,
+        conversation: Conversation,
+        images: Sequence[PreparedImage],
+        tools: list[FunctionTool] | None = None,
+        switch: dict[str, Any] | None = None,
     ) -> Prompt:
         """Token ids with expanded placeholders, the images' pixels, and model kwargs for the prefill."""
         repeats = [self.repeats(image) for image in images]
-        text = render_template(self.processor, conversation, tools, repeats)
+        text = render_template(self.processor, conversation, tools, image_repeats=repeats, switch=switch)
         pieces = text.split(self.placeholder)
         if len(pieces) - 1 != sum(repeats):
             raise ValueError(f"the chat template wrote {len(pieces) - 1} image placeholders for {sum(repeats)}")
@@ -200,10 +207,14 @@ class ProcessorPrompter:
         self.pixel_spec = PixelSpec(tiles=False, full_image_max_side=FULL_IMAGE_MAX_SIDE)
 
     def build(
-        self, conversation: Conversation, images: Sequence[PreparedImage], tools: list[FunctionTool] | None = None
+        self,
+        conversation: Conversation,
+        images: Sequence[PreparedImage],
+        tools: list[FunctionTool] | None = None,
+        switch: dict[str, Any] | None = None,
     ) -> Prompt:
         """Ids, pixels and image-token count, all from the processor."""
-        text = render_template(self.processor, conversation, tools)
+        text = render_template(self.processor, conversation, tools, switch=switch)
         pil = []
         for image in images:
             if image.image is None:

@@ -36,6 +36,7 @@ from oculi.engines.llamacpp.files import read_gguf_metadata, resolve_model_files
 from oculi.engines.llamacpp.native import Native
 from oculi.engines.llamacpp.prompt import ChatTemplate, Layout, Piece, build_pieces, marked_prompt
 from oculi.engines.llamacpp.runtime import Job, Runtime
+from oculi.engines.llamacpp.thinking import reasoning_format, thinking
 from oculi.engines.llamacpp.views import AROUND, exact, projector_family
 from oculi.errors import InvalidRequest
 from oculi.families import INTERNVL, Family
@@ -133,7 +134,9 @@ class LlamaCppEngine:
             dtype=desc.rsplit(" ", 1)[-1] if desc else None,
             device="cpu",
             structured_output=True,
+            reasoning=reasoning_format(self._template, settings.reasoning_parser),
         )
+        self.thinking = thinking(self._info.reasoning, native)
         self.constraints = Constraints.for_llamacpp(native.vocab)
         self._runtime = Runtime(native)
 
@@ -171,6 +174,7 @@ class LlamaCppEngine:
             lambda text, first: native.tokenize(text, add_special=first and native.add_bos(), parse_special=True),
             request.output.tools,
             self._around,
+            self.thinking.switch(request.thinking) if self.thinking is not None else None,
         )
 
     def marked_prompt(self, request: EngineRequest) -> tuple[str, list[np.ndarray]]:
@@ -205,7 +209,8 @@ class LlamaCppEngine:
         constraints = None
         if grammar is not None:  # compiling a new grammar against the vocabulary takes a moment: off the loop
             constraints = await asyncio.to_thread(lambda: [self.constraints.start(grammar) for _ in range(params.n)])
-        job = Job(pieces, params, emit, constraints=constraints)
+        trackers = self.thinking.trackers(request.thinking, params.n) if self.thinking is not None else None
+        job = Job(pieces, params, emit, constraints=constraints, thinking=trackers)
         self._runtime.submit(job)
         try:
             while True:

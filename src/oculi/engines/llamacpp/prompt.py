@@ -111,8 +111,16 @@ class ChatTemplate:
         self._template = env.from_string(self.source)
         self._bos, self._eos = bos_token, eos_token
 
-    def render(self, messages: list[dict[str, Any]], tools: list[FunctionTool] | None = None) -> str:
-        """The prompt text, ending with the assistant's generation header (``tools`` for templates that show them)."""
+    def render(
+        self,
+        messages: list[dict[str, Any]],
+        tools: list[FunctionTool] | None = None,
+        switch: dict[str, bool] | None = None,
+    ) -> str:
+        """The prompt text, ending with the assistant's generation header (``tools`` for templates that show them).
+
+        ``switch``: more template variables (``enable_thinking``).
+        """
         return str(
             self._template.render(
                 messages=messages,
@@ -120,6 +128,7 @@ class ChatTemplate:
                 bos_token=self._bos,
                 eos_token=self._eos,
                 tools=template_tools(tools or []),
+                **(switch or {}),
             )
         )
 
@@ -145,6 +154,7 @@ def split_on_images(
     n_images: int,
     tools: list[FunctionTool] | None = None,
     repeats: Sequence[int] | None = None,
+    switch: dict[str, bool] | None = None,
 ) -> list[str]:
     """Render the conversation and cut it at the images: ``n_images + 1`` text pieces.
 
@@ -158,15 +168,15 @@ def split_on_images(
     """
     messages = template_messages(conversation, flatten_text_turns=True, image_repeats=repeats)
     if n_images == 0:
-        return [template.render(messages, tools)]
+        return [template.render(messages, tools, switch)]
     typed = "".join(p.text for m in conversation.messages for p in m.parts if isinstance(p, TextPart))
     if MTMD_MARKER in typed:
         raise InvalidRequest(f"The text may not contain the reserved marker {MTMD_MARKER}.", param="messages")
-    text = template.render(messages, tools)
+    text = template.render(messages, tools, switch)
     for placeholder in PLACEHOLDERS:
         if placeholder not in typed and text.count(placeholder) == n_images:
             return text.split(placeholder)
-    text = template.render(_inline(conversation, repeats), tools)
+    text = template.render(_inline(conversation, repeats), tools, switch)
     if text.count(MTMD_MARKER) == n_images:
         return text.split(MTMD_MARKER)
     raise InvalidRequest(
@@ -276,6 +286,7 @@ def build_pieces(
     tokenize: Callable[[str, bool], list[int]],
     tools: list[FunctionTool] | None = None,
     around: tuple[str, str] = ("", ""),
+    switch: dict[str, bool] | None = None,
 ) -> list[Piece]:
     """The whole prompt as pieces. ``tokenize(text, add_special)`` parses special tokens.
 
@@ -287,7 +298,7 @@ def build_pieces(
     if len(images) != n:
         raise InvalidRequest(f"The request has {n} image parts but {len(images)} prepared images.")
     repeats = [placeholders(image, layout, spec) for image in images]
-    texts = split_on_images(template, conversation, sum(repeats), tools, repeats)
+    texts = split_on_images(template, conversation, sum(repeats), tools, repeats, switch)
     groups = [group for image in images for group in image_pieces(image, layout, spec, lambda s: tokenize(s, False))]
     if len(groups) != len(texts) - 1:
         raise ValueError(f"{len(groups)} image groups for {len(texts) - 1} placeholders")

@@ -50,6 +50,7 @@ from oculi.engines.llamacpp.native import ImageChunk, Native, Unit
 from oculi.engines.llamacpp.prompt import Bitmap, Piece
 from oculi.engines.llamacpp.text import TextStream
 from oculi.errors import ContextLengthExceeded, InvalidRequest, Overloaded
+from oculi.reasoning.budget import ThinkTracker
 from oculi.structured.matcher import TokenConstraint
 
 log = logging.getLogger(__name__)
@@ -85,6 +86,7 @@ class Job:
     emit: Callable[[Delta | BaseException | None], None]  # None: the stream is complete
     cancelled: threading.Event = field(default_factory=threading.Event)
     constraints: list[TokenConstraint] | None = None  # one per choice, when the output follows a grammar
+    thinking: list[ThinkTracker] | None = None  # one per choice, for a thinking model (budget, counts)
     # Filled in by the worker:
     units: list[Unit] = field(default_factory=list)
     chunk_lists: list[Any] = field(default_factory=list)
@@ -117,6 +119,7 @@ class Running:
     next_token: int = -1
     generated: int = 0
     constraint: TokenConstraint | None = None
+    tracker: ThinkTracker | None = None
 
 
 @dataclass
@@ -344,6 +347,7 @@ class Runtime:
             constraint = job.constraints[index] if job.constraints else None
             stream = TextStream(job.params.stop)
             run = Running(job, index, slot, sampler, max_tokens, stream, n_past, cells, constraint=constraint)
+            run.tracker = job.thinking[index] if job.thinking else None
             job.running += 1
             self._running.append(run)
             self._accept(run, self._sample(run, -1))
@@ -395,8 +399,14 @@ class Runtime:
             self._accept(run, self._sample(run, j))
 
     def _sample(self, run: Running, row: int) -> int:
-        """Sample batch row ``row`` for ``run``, its grammar's forbidden tokens masked out first."""
-        if run.constraint is not None:
+        """Sample batch row ``row`` for ``run``, its grammar's forbidden tokens masked out first.
+
+        A thinking choice whose budget is spent emits its end tag instead; its grammar waits for the answer.
+        """
+        forced = run.tracker.forced() if run.tracker is not None else None
+        if forced is not None:
+            return forced
+        if run.constraint is not None and (run.tracker is None or not run.tracker.thinking):
             # Several choices of one job share the prefill's row: each masks it for itself just before sampling.
             run.constraint.mask(self.native.logits(row))
         return self.native.sample(run.sampler, row)
@@ -407,8 +417,12 @@ class Runtime:
             self._finish(run, FinishReason.STOP)
             return
         run.generated += 1
+        thinking = run.tracker is not None and run.tracker.thinking
+        if run.tracker is not None:
+            run.tracker.advance(token)
         text = run.text.push(self.native.piece(token))
-        if run.constraint is not None and (not run.constraint.advance(token) or run.constraint.done):
+        constraint = None if thinking else run.constraint
+        if constraint is not None and (not constraint.advance(token) or constraint.done):
             self._finish(run, FinishReason.STOP, text + run.text.flush())
         elif run.text.stopped:
             self._finish(run, FinishReason.STOP, text)
@@ -426,6 +440,7 @@ class Runtime:
         run.slot.busy = False
         job.running -= 1
         job.usage.completion_tokens += run.generated
+        job.usage.reasoning_tokens += run.tracker.count if run.tracker is not None else 0
         if reason is FinishReason.CANCELLED:
             return
         if error is not None:

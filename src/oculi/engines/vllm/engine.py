@@ -20,6 +20,7 @@ other engines use), per request, in the same batch as free-text requests.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -33,10 +34,15 @@ from oculi import families
 from oculi.domain import Delta, FinishReason, GenerationParams, Usage
 from oculi.engines.base import EngineRequest, ModelInfo, Token, check_params
 from oculi.engines.hf.loading import load_processor, model_id, resolve_checkpoint
+from oculi.engines.hf.thinking import reasoning_format
 from oculi.engines.vllm.args import engine_kwargs, known_fields
 from oculi.engines.vllm.prompt import ProcessorPrompter, TiledPrompter, ViewImagesPrompter, VLLMPrompt
+from oculi.engines.vllm.thinking import budget_option, engine_options, thinking
 from oculi.errors import ContextLengthExceeded, InvalidRequest, ModelUnavailable, Unavailable
 from oculi.intake.types import PixelSpec
+from oculi.reasoning.budget import Thinking, ThinkTracker
+from oculi.reasoning.effort import ThinkingPlan
+from oculi.reasoning.formats import ReasoningFormat
 from oculi.settings import Settings
 from oculi.structured.grammar import JSON_OPTIONS, Grammar
 
@@ -86,7 +92,10 @@ def load(spec: str, settings: Settings) -> VLLMEngine:
     config = AutoConfig.from_pretrained(path)
     family = families.match(config)
     processor = load_processor(path)
-    kwargs = engine_kwargs(str(path), settings, known_fields(AsyncEngineArgs), family=family)
+    known = known_fields(AsyncEngineArgs)
+    kwargs = engine_kwargs(str(path), settings, known, family=family)
+    fmt = reasoning_format(processor, settings.reasoning_parser)
+    kwargs.update(engine_options(fmt, known, kwargs["structured_outputs_config"]))
     kwargs["structured_outputs_config"] = StructuredOutputsConfig(**kwargs["structured_outputs_config"])
     register()
     if current_platform.is_cpu() and "VLLM_CPU_KVCACHE_SPACE" not in os.environ:
@@ -94,7 +103,11 @@ def load(spec: str, settings: Settings) -> VLLMEngine:
         log.info("VLLM_CPU_KVCACHE_SPACE unset: giving vLLM %s GiB of KV cache", DEFAULT_CPU_KVCACHE_GIB)
     log.info("starting vLLM on %s with %s", path, kwargs)
     llm = AsyncLLM.from_engine_args(AsyncEngineArgs(**kwargs))
-    return VLLMEngine(model_id(spec), path, llm, processor, config, family=family, device=current_platform.device_type)
+    engine = VLLMEngine(
+        model_id(spec), path, llm, processor, config, family=family, device=current_platform.device_type
+    )
+    engine.set_reasoning(fmt)
+    return engine
 
 
 class VLLMEngine:
@@ -134,6 +147,7 @@ class VLLMEngine:
         else:
             self.prompter = ProcessorPrompter(processor)
             self._pixel_spec = PixelSpec(tiles=False, full_image_max_side=FULL_IMAGE_MAX_SIDE)
+        self.thinking: Thinking | None = None
         self._info = ModelInfo(
             id=name,
             architecture=(config.architectures or ["?"])[0],
@@ -150,6 +164,11 @@ class VLLMEngine:
             self.context_length,
             f"SPEC views of {family.view_size} px ({family.name})" if family else "vLLM's processor",
         )
+
+    def set_reasoning(self, fmt: ReasoningFormat | None) -> None:
+        """Serve as a thinking model of format ``fmt`` (vLLM was started with the matching options)."""
+        self._info = dataclasses.replace(self._info, reasoning=fmt)
+        self.thinking = thinking(fmt, self.tokenizer)
 
     @property
     def info(self) -> ModelInfo:
@@ -173,7 +192,8 @@ class VLLMEngine:
 
     def build_prompt(self, request: EngineRequest) -> VLLMPrompt:
         """vLLM's prompt for ``request`` (public for token counting and tests)."""
-        return self.prompter.build(request.conversation, request.images, request.output.tools)
+        switch = self.thinking.switch(request.thinking) if self.thinking is not None else None
+        return self.prompter.build(request.conversation, request.images, request.output.tools, switch)
 
     async def generate(self, request: EngineRequest) -> AsyncIterator[Delta]:
         """Stream the answer; see ``Engine`` for the contract."""
@@ -192,7 +212,9 @@ class VLLMEngine:
             room = self.context_length - prompt.length
             max_tokens = room if max_tokens is None else min(max_tokens, room)
         request_id = f"{request.request_id}-{uuid.uuid4().hex[:8]}"
-        stream = self.llm.generate(prompt.prompt, _sampling(params, max_tokens, request.output.grammar), request_id)
+        sampling = _sampling(params, max_tokens, request.output.grammar, request.thinking)
+        stream = self.llm.generate(prompt.prompt, sampling, request_id)
+        trackers = self.thinking.trackers(request.thinking, params.n) if self.thinking is not None else None
         usage = Usage(prompt_text_tokens=0, prompt_image_tokens=0)
         if prompt.length is not None and prompt.image_tokens is not None:
             usage.prompt_image_tokens = prompt.image_tokens
@@ -208,6 +230,8 @@ class VLLMEngine:
                         yield Delta(usage=Usage(**usage.to_dict()))
                     for choice in out.outputs:
                         usage.completion_tokens += len(choice.token_ids)
+                        if trackers is not None:
+                            count(trackers[choice.index], choice.token_ids)
                         reason = _FINISH.get(choice.finish_reason or "")
                         if choice.finish_reason is not None and reason is None:
                             reason = FinishReason.ERROR
@@ -220,6 +244,7 @@ class VLLMEngine:
                 raise Unavailable(DEAD_MESSAGE) from exc
             except VLLMValidationError as exc:
                 raise _client_error(exc, params) from exc
+            usage.reasoning_tokens = sum(t.count for t in trackers or [])
             yield Delta(usage=usage)
         finally:
             await stream.aclose()
@@ -258,11 +283,20 @@ def _image_token_id(config: Any, processor: Any) -> int | None:
     return None
 
 
-def _sampling(params: GenerationParams, max_tokens: int | None, grammar: Grammar | None) -> Any:
+def count(tracker: ThinkTracker, token_ids: Any) -> None:
+    """Follow one choice's new tokens through its think block (reasoning tokens for usage)."""
+    for token in token_ids:
+        tracker.advance(int(token))
+
+
+def _sampling(
+    params: GenerationParams, max_tokens: int | None, grammar: Grammar | None, plan: ThinkingPlan | None = None
+) -> Any:
     from vllm import SamplingParams
     from vllm.sampling_params import RequestOutputKind, StructuredOutputsParams
 
     return SamplingParams(
+        **budget_option(plan.budget if plan is not None and plan.enabled else None),
         structured_outputs=None if grammar is None else StructuredOutputsParams(grammar=lark_source(grammar)),
         n=params.n,
         temperature=params.temperature,

@@ -1,4 +1,4 @@
-"""vLLM general plugin: registers oculi's tiled InternVL model class (``tiles.py``) by name.
+"""vLLM general plugin: registers oculi's tiled InternVL model class (``tiles.py``) and reasoning parser by name.
 
 vLLM runs its engine core and workers in other processes, which only know
 model classes registered there too. vLLM calls every ``vllm.general_plugins``
@@ -21,3 +21,11 @@ def register() -> None:
 
     if ARCHITECTURE not in ModelRegistry.get_supported_archs():
         ModelRegistry.register_model(ARCHITECTURE, MODEL_CLASS)
+    register_reasoner()
+
+
+def register_reasoner() -> None:
+    """Make oculi's reasoning parser (``reasoner.py``) known to vLLM by name, lazily (idempotent)."""
+    from vllm.reasoning import ReasoningParserManager
+
+    ReasoningParserManager.register_lazy_module("oculi", "oculi.engines.vllm.reasoner", "OculiReasoningParser")

@@ -65,13 +65,19 @@ class TiledPrompter:
         self.tokens_per_view = tokens_per_view
 
     def build(
-        self, conversation: Conversation, images: Sequence[PreparedImage], tools: list[FunctionTool] | None = None
+        self,
+        conversation: Conversation,
+        images: Sequence[PreparedImage],
+        tools: list[FunctionTool] | None = None,
+        switch: dict[str, bool] | None = None,
     ) -> VLLMPrompt:
+        """Token ids (``switch``: template variables such as ``enable_thinking``) and the tiles."""
         import torch
 
         from oculi.engines.vllm.tiles import TileStack
 
-        ids: list[int] = list(self.tokenizer(render_template(self.processor, conversation, tools))["input_ids"])
+        text = render_template(self.processor, conversation, tools, switch=switch)
+        ids: list[int] = list(self.tokenizer(text)["input_ids"])
         placeholders = ids.count(self.image_token_id)
         if placeholders != len(images):
             raise ValueError(f"the chat template wrote {placeholders} image placeholders for {len(images)} images")
@@ -102,8 +108,13 @@ class ViewImagesPrompter:
         self.image_token_id = image_token_id
 
     def build(
-        self, conversation: Conversation, images: Sequence[PreparedImage], tools: list[FunctionTool] | None = None
+        self,
+        conversation: Conversation,
+        images: Sequence[PreparedImage],
+        tools: list[FunctionTool] | None = None,
+        switch: dict[str, bool] | None = None,
     ) -> VLLMPrompt:
+        """Token ids (``switch``: template variables such as ``enable_thinking``) and the views as images."""
         from PIL import Image
 
         pil: list[Any] = []
@@ -119,7 +130,7 @@ class ViewImagesPrompter:
             repeats.append(len(arrays))
             pil.extend(Image.fromarray(array) for array in arrays)
             uuids.extend(f"{image_uuid(image)}:{k}" for k in range(len(arrays)))
-        text = render_template(self.processor, conversation, tools, repeats)
+        text = render_template(self.processor, conversation, tools, image_repeats=repeats, switch=switch)
         ids = list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
         image_tokens = sum(image.plan.views for image in images) * TOKENS_PER_TILE
         length = None
@@ -139,15 +150,22 @@ class ProcessorPrompter:
         self.processor = processor
 
     def build(
-        self, conversation: Conversation, images: Sequence[PreparedImage], tools: list[FunctionTool] | None = None
+        self,
+        conversation: Conversation,
+        images: Sequence[PreparedImage],
+        tools: list[FunctionTool] | None = None,
+        switch: dict[str, bool] | None = None,
     ) -> VLLMPrompt:
+        """Token ids (``switch``: template variables such as ``enable_thinking``) and the decoded images."""
         pil = []
         for image in images:
             if image.image is None:
                 raise ValueError(f"image {image.index} was not prepared as a decoded image")
             pil.append(image.image)
         uuids = [image_uuid(image) for image in images]
-        ids = list(self.processor.tokenizer(render_template(self.processor, conversation, tools))["input_ids"])
+        ids = list(
+            self.processor.tokenizer(render_template(self.processor, conversation, tools, switch=switch))["input_ids"]
+        )
         prompt: dict[str, Any] = {"prompt_token_ids": ids}
         if pil:
             prompt["multi_modal_data"] = {"image": pil}

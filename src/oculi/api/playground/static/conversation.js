@@ -1,6 +1,8 @@
 // The transcript, and asking: one streamed `POST /v1/responses` per turn.
 //
-// The answer is appended as `response.output_text.delta` events arrive; the final
+// The answer is appended as `response.output_text.delta` events arrive; a thinking model's
+// `response.reasoning_summary_text.delta` events stream into a collapsible "Thinking" section above it
+// (open while it thinks, closed once the answer starts); the final
 // `response.completed` (or `.incomplete`) event carries the usage shown under it, with the
 // time to the first token and the decoding speed measured here. A stored turn's id becomes
 // the next question's `previous_response_id`, so the server continues the conversation.
@@ -57,7 +59,10 @@ export class Conversation {
     const turn = el("article", { className: "turn assistant" });
     const answer = el("div", { className: "answer" });
     const meta = el("p", { className: "meta" });
-    turn.append(el("h3", { className: "who", textContent: body.model }), answer, meta);
+    const thinking = el("details", { className: "thinking", hidden: true });
+    const thought = el("div", { className: "thought" });
+    thinking.append(el("summary", { textContent: "Thinking" }), thought);
+    turn.append(el("h3", { className: "who", textContent: body.model }), thinking, answer, meta);
     this.container.append(turn);
     const started = performance.now();
     let first = null;
@@ -70,8 +75,21 @@ export class Conversation {
     try {
       for await (const { event, data } of stream("/v1/responses", body, signal)) {
         const type = data.type || event;
-        if (type === "response.output_text.delta") {
+        if (type === "response.reasoning_summary_text.delta") {
           if (first === null) first = performance.now();
+          if (thinking.hidden) {
+            thinking.hidden = false;
+            thinking.open = true;
+            thought.classList.add("streaming");
+          }
+          thought.append(data.delta);
+          if (thought.childNodes.length > 64) thought.normalize();
+        } else if (type === "response.output_text.delta") {
+          if (first === null) first = performance.now();
+          if (thought.classList.contains("streaming")) {
+            thought.classList.remove("streaming");
+            thinking.open = false; // the answer has started: fold the thinking away
+          }
           answer.append(data.delta);
           if (answer.childNodes.length > 64) answer.normalize();
         } else if (type === "response.completed" || type === "response.incomplete") {
@@ -101,7 +119,9 @@ export class Conversation {
       error = "The stream ended before the answer was complete.";
     }
     answer.classList.remove("streaming");
+    thought.classList.remove("streaming");
     answer.normalize();
+    thought.normalize();
     const ended = performance.now();
     if (outcome === "completed" || outcome === "incomplete") {
       if (final && final.id) {
@@ -125,9 +145,11 @@ function describeUsage(response, started, first, ended, outcome) {
   const usage = response && response.usage;
   if (usage) {
     const details = usage.input_tokens_details || {};
+    const reasoning = (usage.output_tokens_details && usage.output_tokens_details.reasoning_tokens) || 0;
     parts.push(
       `image ${details.image_tokens ?? 0} · text ${details.text_tokens ?? usage.input_tokens} · ` +
-        `completion ${usage.output_tokens} tokens`,
+        `completion ${usage.output_tokens} tokens` +
+        (reasoning ? ` (reasoning ${reasoning})` : ""),
     );
   }
   if (first !== null) {

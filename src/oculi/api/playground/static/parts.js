@@ -3,7 +3,9 @@
 // Each image is counted by the server (`POST /v1/image-tokens`) for its own `detail`,
 // and its tile grid is drawn over it from the server's answer (cols × rows equal cells of
 // the image: the image is resized to cols·448 × rows·448 and cut row by row). Nothing
-// about tiling is computed here. A refused image shows the server's message instead.
+// about tiling is computed here. A refused image shows the server's message instead, naming the
+// image by its position among the page's images (each is counted alone, so the server always
+// says "Image 0"), and its file name in place of a preview the browser could not draw.
 
 import { ApiError, call } from "./api.js";
 
@@ -128,6 +130,7 @@ export class Parts {
     if (j < 0 || j >= this.items.length) return;
     [this.items[i], this.items[j]] = [this.items[j], this.items[i]];
     this.list.replaceChildren(...this.items.map((p) => p.element));
+    this._renumber();
     part.element.querySelector(step < 0 ? ".move-up" : ".move-down").focus();
     this.onChange();
   }
@@ -137,9 +140,21 @@ export class Parts {
     this.items.splice(i, 1);
     part.element.remove();
     if (part.previewUrl) URL.revokeObjectURL(part.previewUrl);
+    this._renumber();
     const neighbour = this.items[Math.min(i, this.items.length - 1)];
     if (neighbour) neighbour.element.querySelector(".remove").focus();
     this.onChange();
+  }
+
+  /** Refusals name images by position: render them again after images moved or went away. */
+  _renumber() {
+    for (const part of this.images) if (part.error) this._render(part);
+  }
+
+  /** The server's refusal of `part` with the image named by its position on the page. */
+  _refusal(part) {
+    const position = this.images.indexOf(part);
+    return part.error.replace(/^((?:\d{3} · )?)Image 0: /, `$1Image ${position}: `);
   }
 
   _render(part) {
@@ -181,7 +196,7 @@ export class Parts {
     });
     info.append(el("div", { className: "detail-row" }, el("label", { htmlFor: selectId, textContent: "Detail" }), select));
     if (part.pending) info.append(el("p", { className: "cost pending", textContent: "Counting…" }));
-    else if (part.error) info.append(el("p", { className: "error", role: "alert", textContent: part.error }));
+    else if (part.error) info.append(el("p", { className: "error", role: "alert", textContent: this._refusal(part) }));
     else if (part.count) info.append(...describe(part.count));
     if (part.count && !part.error && !part.pending) info.append(thumbnailView(part));
     body.append(info);
@@ -221,7 +236,11 @@ export function describe(count) {
 function imageFrame(part) {
   const frame = el("div", { className: "frame" });
   const count = part.count && !part.error ? part.count : null;
-  if (part.previewUrl) {
+  if (part.previewUrl && part.error) {
+    // A refused file may be no image at all: its name, not a broken-image icon.
+    frame.classList.add("refused");
+    frame.append(el("span", { className: "refused-name", textContent: part.name, title: part.name }));
+  } else if (part.previewUrl) {
     frame.append(el("img", { src: part.previewUrl, alt: `Image ${part.name}` }));
   } else {
     // An http(s) image: the server fetched it; the page itself makes no request to that host.

@@ -1,0 +1,149 @@
+"""The split and the budget on the llama.cpp and vLLM engines (the transformers engine: the other modules here).
+
+Each engine serves its form of the tiny thinking checkpoint behind a real
+server: llama.cpp the GGUF conversion (``tests/fixtures/gguf/
+tiny-internvl-thinking.gguf`` with tiny-internvl's projector), vLLM the
+head-size-32 build. Checked with the openai client on chat and Responses
+and with xai-sdk: all reasoning when cut inside the thinking, both halves
+with a ``low`` budget (reasoning tokens = the budget), effort ``none``,
+and a JSON schema applied after the thinking.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import xai_sdk
+from openai import OpenAI
+from reasoning_support import BUDGET, KEY, picture_url
+from xai_sdk.chat import image, user
+
+from oculi.testing.checkpoints import cached_checkpoint
+from oculi.testing.server import ServerProcess, running_server
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "gguf"
+BUDGETS = json.dumps({"low": BUDGET})
+
+
+def _llamacpp() -> Iterator[ServerProcess]:
+    if importlib.util.find_spec("llama_cpp") is None and not os.environ.get("CI"):
+        pytest.skip("llama-cpp-python is not installed (scripts/build_llamacpp.sh)")
+    env = {
+        "OCULI_THREADS": "2",
+        "OCULI_REASONING_BUDGETS": BUDGETS,
+        "OCULI_MMPROJ": str(FIXTURES / "tiny-internvl-mmproj.gguf"),
+    }
+    with running_server(models=[str(FIXTURES / "tiny-internvl-thinking.gguf")], api_keys=[KEY], env=env) as server:
+        yield server
+
+
+def _vllm() -> Iterator[ServerProcess]:
+    if importlib.util.find_spec("vllm") is None and not os.environ.get("CI"):
+        pytest.skip("vLLM is not installed (OCULI_VLLM=cpu ./scripts/install.sh installs it)")
+    env = {
+        "OCULI_ENGINE": "vllm",
+        "OCULI_VLLM_ENFORCE_EAGER": "true",
+        "OCULI_VLLM_MAX_MODEL_LEN": "4096",
+        "VLLM_CPU_KVCACHE_SPACE": "1",
+        "OCULI_REASONING_BUDGETS": BUDGETS,
+    }
+    checkpoint = cached_checkpoint("tiny-internvl-thinking-vllm")
+    with running_server(models=[str(checkpoint)], api_keys=[KEY], env=env, startup_timeout=600) as server:
+        yield server
+
+
+@pytest.fixture(scope="module", params=["llamacpp", "vllm"])
+def server(request: pytest.FixtureRequest) -> Iterator[ServerProcess]:
+    yield from (_llamacpp() if request.param == "llamacpp" else _vllm())
+
+
+@pytest.fixture
+def client(server: ServerProcess) -> OpenAI:
+    return OpenAI(base_url=server.v1, api_key=KEY, max_retries=0, timeout=300)
+
+
+def ask(text: str = "What is in the picture?") -> list:
+    return [
+        {
+            "role": "user",
+            "content": [{"type": "text", "text": text}, {"type": "image_url", "image_url": {"url": picture_url()}}],
+        }
+    ]
+
+
+def test_cut_inside_thinking_is_all_reasoning(client: OpenAI) -> None:
+    out = client.chat.completions.create(model="grok-4", messages=ask(), max_tokens=8, temperature=0)
+    message = out.choices[0].message
+    assert getattr(message, "reasoning_content", None) and message.content == ""
+    assert out.choices[0].finish_reason == "length"
+    assert out.usage is not None and out.usage.completion_tokens_details.reasoning_tokens == 8
+
+
+def test_budget_splits_both_halves_on_every_surface(client: OpenAI, server: ServerProcess) -> None:
+    out = client.chat.completions.create(
+        model="grok-4", messages=ask(), max_tokens=24, temperature=0, reasoning_effort="low"
+    )
+    message = out.choices[0].message
+    reasoning = getattr(message, "reasoning_content", None)
+    assert reasoning and message.content and "</think>" not in reasoning + message.content
+    assert out.usage is not None
+    # vLLM counts its budget without the end tag it forces (one token here): both are "the budget".
+    assert out.usage.completion_tokens_details.reasoning_tokens in (BUDGET, BUDGET + 1)
+    streamed = ""
+    for chunk in client.chat.completions.create(
+        model="grok-4", messages=ask(), max_tokens=24, temperature=0, reasoning_effort="low", stream=True
+    ):
+        streamed += "".join(getattr(c.delta, "reasoning_content", None) or "" for c in chunk.choices)
+    assert streamed == reasoning
+    response = client.responses.create(
+        model="grok-4",
+        input=[{"role": "user", "content": "What is in the picture?"}],
+        max_output_tokens=24,
+        temperature=0,
+        reasoning={"effort": "low"},
+    )
+    assert [item.type for item in response.output] == ["reasoning", "message"]
+    xai = xai_sdk.Client(api_host=server.grpc_address, api_key=KEY)
+    chat = xai.chat.create(
+        model="grok-4",
+        messages=[user("What is in the picture?", image(picture_url()))],
+        max_tokens=24,
+        temperature=0,
+        reasoning_effort="low",
+    )
+    sampled = chat.sample()
+    assert sampled.reasoning_content == reasoning and sampled.content == message.content
+
+
+def test_effort_none_answers_without_thinking(client: OpenAI) -> None:
+    out = client.chat.completions.create(
+        model="grok-4", messages=ask(), max_tokens=6, temperature=0, reasoning_effort="none"
+    )
+    assert getattr(out.choices[0].message, "reasoning_content", None) is None
+    assert out.choices[0].message.content
+    assert out.usage is not None and out.usage.completion_tokens_details.reasoning_tokens == 0
+
+
+def test_json_schema_after_thinking(client: OpenAI) -> None:
+    schema = {
+        "type": "object",
+        "properties": {"n": {"type": "integer"}},
+        "required": ["n"],
+        "additionalProperties": False,
+    }
+    out = client.chat.completions.create(
+        model="grok-4",
+        messages=ask("How many?"),
+        max_tokens=40,
+        temperature=0,
+        reasoning_effort="low",
+        response_format={"type": "json_schema", "json_schema": {"name": "n", "schema": schema, "strict": True}},
+    )
+    message = out.choices[0].message
+    assert getattr(message, "reasoning_content", None)
+    assert isinstance(json.loads(message.content or "")["n"], int)
