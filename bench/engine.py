@@ -151,7 +151,13 @@ _SMALL = {
     ),
     "gemma3": (
         build_tiny_gemma3,
-        {**_SMALL_TEXT, "head_dim": 64, "query_pre_attn_scalar": 64, "sliding_window": 512},
+        {
+            **_SMALL_TEXT,
+            "head_dim": 64,
+            "query_pre_attn_scalar": 64,
+            "sliding_window": 512,
+            "layer_types": ["sliding_attention"] * 5 + ["full_attention"] + ["sliding_attention"] * 2,  # 5:1
+        },
         {"num_hidden_layers": 4, "hidden_size": 256, "intermediate_size": 1024, "num_attention_heads": 4},
     ),
 }
