@@ -121,13 +121,25 @@ def all_final(rows: Callable[[str], list[tuple[object, ...]]]) -> bool:
     return rows("SELECT count(*) FROM jobs WHERE state IN ('pending', 'running')")[0][0] == 0
 
 
-def assert_each_completed_once(rows: Callable[[str], list[tuple[object, ...]]], logs: list[str]) -> None:
+def assert_each_completed_once(
+    rows: Callable[[str], list[tuple[object, ...]]], logs: list[str], killed: str | None = None
+) -> None:
+    """Every job succeeded, was written by one worker, and no worker reported finishing a job it did not write.
+
+    ``killed``: the worker that got SIGKILL. A worker logs a finish right after its result is committed, so
+    the killed one may have committed a last job and died before its log line: that job may go unreported,
+    and only if the store says the killed worker wrote it.
+    """
     jobs = rows("SELECT id, state, completed_by FROM jobs")
     assert jobs and all(state == "succeeded" for _, state, _ in jobs), jobs
     reported = Counter(job_id for log in logs for job_id, _ in FINISHED.findall(log))
-    assert {job_id: reported[job_id] for job_id, _, _ in jobs} == {job_id: 1 for job_id, _, _ in jobs}
+    unreported = {job_id: by for job_id, _, by in jobs if reported[job_id] == 0}
+    assert all(by == killed for by in unreported.values()) and len(unreported) <= 1, unreported
+    assert {job_id: reported[job_id] for job_id, _, _ in jobs if job_id not in unreported} == {
+        job_id: 1 for job_id, _, _ in jobs if job_id not in unreported
+    }
     writers = {job_id: worker for log in logs for job_id, worker in FINISHED.findall(log)}
-    assert writers == {job_id: completed_by for job_id, _, completed_by in jobs}
+    assert writers == {job_id: completed_by for job_id, _, completed_by in jobs if job_id not in unreported}
 
 
 def assert_deferred_answered(process: ServerProcess, ids: list[str]) -> None:
@@ -156,7 +168,7 @@ def test_kill_9_of_one_replica_on_postgresql(pg_schema_url: str) -> None:
         victim.process.wait(10)
         wait_for(lambda: all_final(rows), 120, "every job to finish on the survivor")
 
-        assert_each_completed_once(rows, [victim.log_text(), survivor.log_text()])
+        assert_each_completed_once(rows, [victim.log_text(), survivor.log_text()], killed=victim_worker)
         survivor_worker = worker_id(survivor)
         retried = rows(f"SELECT id, attempts, completed_by FROM jobs WHERE id IN ({','.join(map(repr, held))})")
         assert held and {(a, w) for _, a, w in retried} == {(2, survivor_worker)}
@@ -180,7 +192,9 @@ def test_kill_9_and_restart_on_sqlite(tmp_path: Path) -> None:
     assert not all_final(rows)
     with server(url) as second:
         wait_for(lambda: all_final(rows), 120, "every job to finish after the restart")
-        assert_each_completed_once(rows, [first_log, second.log_text()])
+        first_worker = WORKER.search(first_log)
+        assert first_worker is not None
+        assert_each_completed_once(rows, [first_log, second.log_text()], killed=first_worker.group(1))
         assert_deferred_answered(second, ids)
         batch = xai_sdk.Client(api_host=second.grpc_address, api_key=KEY).batch.get(batch_id)
         assert (batch.state.num_success, batch.state.num_pending) == (8, 0)
