@@ -12,24 +12,25 @@ family reporting its own view size.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import httpx
 import pytest
-from api_support import KEY, data_url, image_bytes
+from api_support import KEY
+from family_checks import (
+    DETAILS,
+    VIEW_SIZES,
+    chat_image_tokens,
+    check_chat_usage,
+    check_eight_concurrent,
+    check_grpc_mixed_details,
+    check_image_tokens_endpoint,
+    check_stored_continuation,
+    image_urls,
+)
 from openai import OpenAI
 from spec_oracle import expected_image_tokens
-from xai_sdk import Client
-from xai_sdk.chat import image as xai_image
-from xai_sdk.chat import user as xai_user
 
 from oculi.testing.server import ServerProcess, running_server
-
-VIEW_SIZES = {"tiny-qwen2_5_vl": 448, "tiny-qwen3_vl": 512, "tiny-gemma3": 896}
-# 1×1; thin strips both ways; a near-tie of the grid rule (449×448: 1×1 vs 2×1 … by area); 2:1 exactly; 12 MP.
-SIZES = [(1, 1), (2000, 3), (3, 2000), (449, 448), (896, 448), (4000, 3000)]
-DETAILS = ["low", "high", "auto"]
 
 
 @pytest.fixture(scope="module")
@@ -40,11 +41,7 @@ def family_server(tiny_family: Path) -> Iterator[ServerProcess]:
 
 @pytest.fixture(scope="module")
 def images() -> dict[tuple[int, int], str]:
-    """Each size once, as a data URL (JPEG for the 12 MP photo, PNG otherwise)."""
-    return {
-        size: data_url(image_bytes(*size, fmt="JPEG" if size[0] * size[1] > 4_000_000 else "PNG", seed=i))
-        for i, size in enumerate(SIZES)
-    }
+    return image_urls()
 
 
 @pytest.fixture(scope="module")
@@ -52,95 +49,35 @@ def openai_client(family_server: ServerProcess) -> OpenAI:
     return OpenAI(base_url=family_server.v1, api_key=KEY, max_retries=0, timeout=300)
 
 
-def _chat_image_tokens(client: OpenAI, parts: list[dict]) -> int:
-    completion = client.chat.completions.create(
-        model="grok-4",
-        messages=[{"role": "user", "content": [*parts, {"type": "text", "text": "What is this?"}]}],
-        max_tokens=1,
-        temperature=0,
-    )
-    assert completion.usage is not None and completion.usage.prompt_tokens_details is not None
-    return int(completion.usage.prompt_tokens_details.image_tokens or 0)
-
-
-def _responses_image_tokens(response) -> int:
-    details = response.usage.input_tokens_details
-    return int((details.model_extra or {})["image_tokens"])
-
-
 def test_image_tokens_endpoint_reports_the_family_view_size(family_server, tiny_family, images):
-    body = {"images": [{"image_url": images[s], "detail": d} for s in SIZES for d in DETAILS]}
-    response = httpx.post(
-        f"{family_server.base_url}/v1/image-tokens", json=body, headers={"authorization": f"Bearer {KEY}"}, timeout=60
-    )
-    assert response.status_code == 200, response.text
-    counts = response.json()["images"]
-    assert [c["image_tokens"] for c in counts] == [expected_image_tokens(*s, d) for s in SIZES for d in DETAILS]
-    assert {c["tile_size"] for c in counts} == {VIEW_SIZES[tiny_family.name.rsplit("-v", 1)[0]]}
+    check_image_tokens_endpoint(family_server, images, VIEW_SIZES[tiny_family.name.rsplit("-v", 1)[0]])
 
 
 @pytest.mark.parametrize("detail", DETAILS)
 def test_chat_completions_usage_is_exact_for_every_size(openai_client, images, detail):
-    for size in SIZES:
-        part = {"type": "image_url", "image_url": {"url": images[size], "detail": detail}}
-        assert _chat_image_tokens(openai_client, [part]) == expected_image_tokens(*size, detail), size
+    check_chat_usage(openai_client, images, detail)
 
 
 def test_responses_usage_is_exact_and_a_stored_continuation_recounts_the_image(openai_client, images):
-    size = (896, 448)
-    first = openai_client.responses.create(
-        model="grok-4",
-        input=[
-            {
-                "role": "user",
-                "content": [
-                    {"type": "input_image", "image_url": images[size], "detail": "high"},
-                    {"type": "input_text", "text": "Remember this picture."},
-                ],
-            }
-        ],
-        max_output_tokens=2,
-    )
-    expected = expected_image_tokens(*size, "high")
-    assert _responses_image_tokens(first) == expected
-    again = openai_client.responses.create(
-        model="grok-4", previous_response_id=first.id, input="What was in it?", max_output_tokens=2
-    )
-    assert _responses_image_tokens(again) == expected
-    assert again.usage is not None and first.usage is not None
-    assert again.usage.input_tokens > first.usage.input_tokens
+    check_stored_continuation(openai_client, images)
 
 
 def test_grpc_usage_is_exact_with_mixed_details_in_one_request(family_server, images):
-    parts = [(SIZES[0], "high"), (SIZES[3], "auto"), (SIZES[4], "low"), (SIZES[5], "high")]
-    with Client(api_key=KEY, api_host=f"localhost:{family_server.grpc_port}", timeout=300) as client:
-        chat = client.chat.create(model="grok-4", max_tokens=1, temperature=0)
-        chat.append(xai_user("Compare them.", *(xai_image(images[s], detail=d) for s, d in parts)))  # type: ignore[arg-type]
-        response = chat.sample()
-    assert response.usage.prompt_image_tokens == sum(expected_image_tokens(*s, d) for s, d in parts)
+    check_grpc_mixed_details(family_server, images)
 
 
 def test_eight_concurrent_mixed_requests_each_get_their_own_count(openai_client, images):
-    cases = [(SIZES[i % len(SIZES)], DETAILS[i % 3]) for i in range(8)]
-
-    def ask(case):
-        (size, detail) = case
-        part = {"type": "image_url", "image_url": {"url": images[size], "detail": detail}}
-        return _chat_image_tokens(openai_client, [part, part] if detail == "low" else [part])
-
-    with ThreadPoolExecutor(8) as pool:
-        got = list(pool.map(ask, cases))
-    assert got == [expected_image_tokens(*s, d) * (2 if d == "low" else 1) for s, d in cases]
+    check_eight_concurrent(openai_client, images)
 
 
 def test_detail_original_is_high_and_an_unknown_detail_is_a_400(openai_client, images):
     part = {"type": "image_url", "image_url": {"url": images[(896, 448)], "detail": "original"}}
-    assert _chat_image_tokens(openai_client, [part]) == expected_image_tokens(896, 448, "high")
+    assert chat_image_tokens(openai_client, [part]) == expected_image_tokens(896, 448, "high")
     from openai import BadRequestError
 
     unknown = {"type": "image_url", "image_url": {"url": images[(1, 1)], "detail": "max"}}
     with pytest.raises(BadRequestError) as refused:
-        _chat_image_tokens(openai_client, [unknown])
+        chat_image_tokens(openai_client, [unknown])
     assert "Invalid image detail 'max'" in refused.value.response.json()["error"]
 
 
