@@ -147,6 +147,38 @@ def _qwen_ids(tokenizer: Any) -> dict[str, Any]:
     }
 
 
+def _build_qwen(
+    dest: Path,
+    family: str,
+    template: str,
+    text_extra: dict[str, Any],
+    vision: dict[str, Any],
+    preprocessor: dict[str, Any],
+    seed: int,
+    text_sizes: dict[str, Any] | None,
+    vision_sizes: dict[str, Any] | None,
+) -> Path:
+    """A Qwen-family checkpoint (``Qwen2_5_VL`` or ``Qwen3VL``): tokenizer, config, weights and processor files."""
+    import torch
+    import transformers
+
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    tokenizer = _qwen_tokenizer(dest, template)
+    eos, pad = tokenizer.convert_tokens_to_ids(IM_END), tokenizer.convert_tokens_to_ids(ENDOFTEXT)
+    text = dict(_TEXT, vocab_size=len(tokenizer), bos_token_id=pad, eos_token_id=eos, pad_token_id=pad, **text_extra)
+    text, vision = _sized(text, vision, text_sizes, vision_sizes)
+    config_class = getattr(transformers, f"{family}Config")
+    config = config_class(text_config=text, vision_config=vision, tie_word_embeddings=True, **_qwen_ids(tokenizer))
+    config.architectures = [f"{family}ForConditionalGeneration"]
+    torch.manual_seed(seed)
+    model = getattr(transformers, f"{family}ForConditionalGeneration")(config)
+    _save(model, dest, {"eos_token_id": eos, "pad_token_id": pad})
+    _write_json(dest / "preprocessor_config.json", preprocessor)
+    (dest / "chat_template.jinja").write_text(template)
+    return dest
+
+
 def build_tiny_qwen2_5_vl(
     dest: Path, *, text_sizes: dict[str, Any] | None = None, vision_sizes: dict[str, Any] | None = None
 ) -> Path:
@@ -154,16 +186,8 @@ def build_tiny_qwen2_5_vl(
 
     ``text_sizes`` / ``vision_sizes`` override the widths and depths (benchmarks build larger ones).
     """
-    import torch
-    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
-
-    dest = Path(dest)
-    dest.mkdir(parents=True, exist_ok=True)
-    tokenizer = _qwen_tokenizer(dest, QWEN2_5_VL_CHAT_TEMPLATE)
-    eos, pad = tokenizer.convert_tokens_to_ids(IM_END), tokenizer.convert_tokens_to_ids(ENDOFTEXT)
-    text = dict(_TEXT, vocab_size=len(tokenizer), bos_token_id=pad, eos_token_id=eos, pad_token_id=pad)
     # mrope_section sums to half the head size (32 / 2 = 16): temporal, height, width frequencies.
-    text["rope_parameters"] = {"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": [4, 6, 6]}
+    rope = {"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": [4, 6, 6]}
     vision = {
         "depth": 1,
         "hidden_size": 32,
@@ -176,27 +200,21 @@ def build_tiny_qwen2_5_vl(
         "fullatt_block_indexes": [0],
         "out_hidden_size": 64,
     }
-    text, vision = _sized(text, vision, text_sizes, vision_sizes)
-    config = Qwen2_5_VLConfig(text_config=text, vision_config=vision, tie_word_embeddings=True, **_qwen_ids(tokenizer))
-    config.architectures = ["Qwen2_5_VLForConditionalGeneration"]
-    torch.manual_seed(2)
-    _save(Qwen2_5_VLForConditionalGeneration(config), dest, {"eos_token_id": eos, "pad_token_id": pad})
-    _write_json(
-        dest / "preprocessor_config.json",
-        {
-            "min_pixels": 3136,
-            "max_pixels": 12845056,
-            "patch_size": 14,
-            "temporal_patch_size": 2,
-            "merge_size": 2,
-            "image_mean": CLIP_MEAN,
-            "image_std": CLIP_STD,
-            "image_processor_type": "Qwen2VLImageProcessor",
-            "processor_class": "Qwen2_5_VLProcessor",
-        },
-    )
-    (dest / "chat_template.jinja").write_text(QWEN2_5_VL_CHAT_TEMPLATE)
-    return dest
+    preprocessor = {
+        "min_pixels": 3136,
+        "max_pixels": 12845056,
+        "patch_size": 14,
+        "temporal_patch_size": 2,
+        "merge_size": 2,
+        "image_mean": CLIP_MEAN,
+        "image_std": CLIP_STD,
+        "image_processor_type": "Qwen2VLImageProcessor",
+        "processor_class": "Qwen2_5_VLProcessor",
+    }
+    return _build_qwen(
+        dest, "Qwen2_5_VL", QWEN2_5_VL_CHAT_TEMPLATE, {"rope_parameters": rope}, vision, preprocessor, 2,
+        text_sizes, vision_sizes,
+    )  # fmt: skip
 
 
 def build_tiny_qwen3_vl(
@@ -206,20 +224,7 @@ def build_tiny_qwen3_vl(
 
     ``text_sizes`` / ``vision_sizes`` override the widths and depths (benchmarks build larger ones).
     """
-    import torch
-    from transformers import Qwen3VLConfig, Qwen3VLForConditionalGeneration
-
-    dest = Path(dest)
-    dest.mkdir(parents=True, exist_ok=True)
-    tokenizer = _qwen_tokenizer(dest, QWEN3_VL_CHAT_TEMPLATE)
-    eos, pad = tokenizer.convert_tokens_to_ids(IM_END), tokenizer.convert_tokens_to_ids(ENDOFTEXT)
-    text = dict(_TEXT, vocab_size=len(tokenizer), bos_token_id=pad, eos_token_id=eos, pad_token_id=pad, head_dim=32)
-    text["rope_parameters"] = {
-        "rope_type": "default",
-        "rope_theta": 5000000.0,
-        "mrope_section": [4, 6, 6],
-        "mrope_interleaved": True,
-    }
+    rope = {"rope_type": "default", "rope_theta": 5000000.0, "mrope_section": [4, 6, 6], "mrope_interleaved": True}
     vision = {
         "depth": 1,
         "hidden_size": 32,
@@ -232,26 +237,20 @@ def build_tiny_qwen3_vl(
         "num_position_embeddings": 2304,
         "deepstack_visual_indexes": [0],
     }
-    text, vision = _sized(text, vision, text_sizes, vision_sizes)
-    config = Qwen3VLConfig(text_config=text, vision_config=vision, tie_word_embeddings=True, **_qwen_ids(tokenizer))
-    config.architectures = ["Qwen3VLForConditionalGeneration"]
-    torch.manual_seed(3)
-    _save(Qwen3VLForConditionalGeneration(config), dest, {"eos_token_id": eos, "pad_token_id": pad})
-    _write_json(
-        dest / "preprocessor_config.json",
-        {
-            "size": {"longest_edge": 16777216, "shortest_edge": 65536},
-            "patch_size": 16,
-            "temporal_patch_size": 2,
-            "merge_size": 2,
-            "image_mean": [0.5, 0.5, 0.5],
-            "image_std": [0.5, 0.5, 0.5],
-            "image_processor_type": "Qwen2VLImageProcessorFast",
-            "processor_class": "Qwen3VLProcessor",
-        },
-    )
-    (dest / "chat_template.jinja").write_text(QWEN3_VL_CHAT_TEMPLATE)
-    return dest
+    preprocessor = {
+        "size": {"longest_edge": 16777216, "shortest_edge": 65536},
+        "patch_size": 16,
+        "temporal_patch_size": 2,
+        "merge_size": 2,
+        "image_mean": [0.5, 0.5, 0.5],
+        "image_std": [0.5, 0.5, 0.5],
+        "image_processor_type": "Qwen2VLImageProcessorFast",
+        "processor_class": "Qwen3VLProcessor",
+    }
+    return _build_qwen(
+        dest, "Qwen3VL", QWEN3_VL_CHAT_TEMPLATE, {"head_dim": 32, "rope_parameters": rope}, vision, preprocessor, 3,
+        text_sizes, vision_sizes,
+    )  # fmt: skip
 
 
 def build_tiny_gemma3(
