@@ -13,7 +13,6 @@ own view size. (``test_api_families.py`` runs the same on the transformers engin
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from api_support import KEY
@@ -27,24 +26,13 @@ from family_checks import (
     check_stored_continuation,
     image_urls,
 )
+from gguf_fixtures import FIXTURES, LLAMACPP
 from openai import OpenAI
 from spec_oracle import expected_image_tokens
 
 from oculi.testing.server import ServerProcess, running_server
 
-try:
-    import llama_cpp.mtmd_cpp  # noqa: F401
-
-    HAVE_LLAMA_CPP = True
-except (ImportError, OSError):
-    HAVE_LLAMA_CPP = False
-
-pytestmark = [
-    pytest.mark.llamacpp,
-    pytest.mark.skipif(not HAVE_LLAMA_CPP, reason="llama-cpp-python is not installed (scripts/build_llamacpp.sh)"),
-]
-
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "gguf"
+pytestmark = LLAMACPP
 
 
 @pytest.fixture(scope="module", params=sorted(VIEW_SIZES))

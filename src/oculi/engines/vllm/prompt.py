@@ -55,6 +55,15 @@ def image_uuid(image: PreparedImage) -> str:
     return f"{image.sha256}:{plan.cols}x{plan.rows}{'+thumb' if plan.thumbnail else ''}"
 
 
+def vllm_prompt(ids: list[int], images: list[Any], uuids: list[str]) -> dict[str, Any]:
+    """``AsyncLLM.generate``'s prompt: token ids, and the images with their cache identities when there are any."""
+    prompt: dict[str, Any] = {"prompt_token_ids": ids}
+    if images:
+        prompt["multi_modal_data"] = {"image": images}
+        prompt["multi_modal_uuids"] = {"image": uuids}
+    return prompt
+
+
 class TiledPrompter:
     """InternVL family: intake's tiles as ``TileStack``s (see module docstring)."""
 
@@ -91,11 +100,7 @@ class TiledPrompter:
         image_tokens = sum(image.plan.views * self.tokens_per_view for image in images)
         length = len(ids) - placeholders + image_tokens + MARKERS_PER_IMAGE * len(images)
         uuids = [image_uuid(image) for image in images]
-        prompt: dict[str, Any] = {"prompt_token_ids": ids}
-        if stacks:
-            prompt["multi_modal_data"] = {"image": stacks}
-            prompt["multi_modal_uuids"] = {"image": uuids}
-        return VLLMPrompt(prompt, length, image_tokens, uuids)
+        return VLLMPrompt(vllm_prompt(ids, stacks, uuids), length, image_tokens, uuids)
 
 
 class ViewImagesPrompter:
@@ -136,11 +141,7 @@ class ViewImagesPrompter:
         length = None
         if self.family.layout is ViewLayout.GRID:  # each <|image_pad|> becomes that image's tokens, nothing else
             length = len(ids) - ids.count(self.image_token_id) + image_tokens
-        prompt: dict[str, Any] = {"prompt_token_ids": ids}
-        if pil:
-            prompt["multi_modal_data"] = {"image": pil}
-            prompt["multi_modal_uuids"] = {"image": uuids}
-        return VLLMPrompt(prompt, length, image_tokens, uuids)
+        return VLLMPrompt(vllm_prompt(ids, pil, uuids), length, image_tokens, uuids)
 
 
 class ProcessorPrompter:
@@ -166,8 +167,4 @@ class ProcessorPrompter:
         ids = list(
             self.processor.tokenizer(render_template(self.processor, conversation, tools, switch=switch))["input_ids"]
         )
-        prompt: dict[str, Any] = {"prompt_token_ids": ids}
-        if pil:
-            prompt["multi_modal_data"] = {"image": pil}
-            prompt["multi_modal_uuids"] = {"image": uuids}
-        return VLLMPrompt(prompt, uuids=uuids)
+        return VLLMPrompt(vllm_prompt(ids, pil, uuids), uuids=uuids)

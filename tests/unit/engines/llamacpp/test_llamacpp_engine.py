@@ -7,10 +7,10 @@ installed; ``scripts/build_llamacpp.sh`` installs it.
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import numpy as np
 import pytest
+from gguf_fixtures import FIXTURES, LLAMACPP
 from PIL import Image
 from spec_oracle import expected_image_tokens as spec_tokens
 
@@ -19,19 +19,7 @@ from oculi.engines.base import Engine, EngineRequest
 from oculi.errors import ContextLengthExceeded, InvalidRequest
 from oculi.settings import Settings
 
-try:
-    import llama_cpp.mtmd_cpp  # noqa: F401
-
-    HAVE_LLAMA_CPP = True
-except (ImportError, OSError):
-    HAVE_LLAMA_CPP = False
-
-pytestmark = [
-    pytest.mark.llamacpp,
-    pytest.mark.skipif(not HAVE_LLAMA_CPP, reason="llama-cpp-python is not installed (scripts/build_llamacpp.sh)"),
-]
-
-FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "gguf"
+pytestmark = LLAMACPP
 SLOTS = 4
 
 

@@ -22,10 +22,10 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
-from pathlib import Path
 
 import numpy as np
 import pytest
+from gguf_fixtures import FIXTURES, LLAMACPP
 from PIL import Image
 from spec_oracle import expected_image_tokens as spec_tokens
 
@@ -34,19 +34,7 @@ from oculi.engines.base import EngineRequest
 from oculi.errors import ContextLengthExceeded
 from oculi.settings import Settings
 
-try:
-    import llama_cpp.mtmd_cpp  # noqa: F401
-
-    HAVE_LLAMA_CPP = True
-except (ImportError, OSError):
-    HAVE_LLAMA_CPP = False
-
-pytestmark = [
-    pytest.mark.llamacpp,
-    pytest.mark.skipif(not HAVE_LLAMA_CPP, reason="llama-cpp-python is not installed (scripts/build_llamacpp.sh)"),
-]
-
-FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "gguf"
+pytestmark = LLAMACPP
 FAMILIES = {"tiny-qwen2_5_vl": ("qwen2_5_vl", 448), "tiny-qwen3_vl": ("qwen3_vl", 512), "tiny-gemma3": ("gemma3", 896)}
 SLOTS = 4
 QUESTION = "What is in this image? Describe it."

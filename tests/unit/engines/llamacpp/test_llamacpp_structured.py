@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
+from gguf_fixtures import FIXTURES, LLAMACPP
 from PIL import Image
 from structured_models import Receipt, Weather
 
@@ -35,19 +35,7 @@ from oculi.settings import Settings
 from oculi.structured import plan
 from oculi.structured.calls import CallCollector
 
-try:
-    import llama_cpp.mtmd_cpp  # noqa: F401
-
-    HAVE_LLAMA_CPP = True
-except (ImportError, OSError):
-    HAVE_LLAMA_CPP = False
-
-pytestmark = [
-    pytest.mark.llamacpp,
-    pytest.mark.skipif(not HAVE_LLAMA_CPP, reason="llama-cpp-python is not installed (scripts/build_llamacpp.sh)"),
-]
-
-FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "gguf"
+pytestmark = LLAMACPP
 SCHEMA = OutputSpec(response_format=ResponseFormat(FormatKind.JSON_SCHEMA, "receipt", Receipt.model_json_schema()))
 TOOL = OutputSpec(
     tools=[FunctionTool("get_weather", "Weather for a city", Weather.model_json_schema())],
