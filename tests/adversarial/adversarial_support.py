@@ -26,10 +26,10 @@ from contextlib import contextmanager
 import httpx
 import numpy as np
 from PIL import Image
+from servers import KEY
 
 from oculi.testing.server import ServerProcess
 
-KEY = "sk-oculi-adversarial"
 AUTH = {"authorization": f"Bearer {KEY}"}
 MiB = 1024 * 1024
 #: ``/health`` must answer within this while the server is under attack (SPEC §10).

@@ -1,6 +1,6 @@
 """Servers under attack: ``oculi serve`` subprocesses with short connection timeouts.
 
-Session-scoped (each start loads models): ``lite_server`` is the default
+From the suite's server factory (``tests/servers.py``), session-scoped: ``lite_server`` is the default
 ``oculi serve`` (oculi-lite), ``vlm_server`` the transformers engine on the
 tiny InternVL checkpoint, ``gguf_server`` llama.cpp on the GGUF fixtures
 (skipped when the llama.cpp extra is not installed). Header and body
@@ -10,15 +10,14 @@ timeouts are a few seconds so slow clients are cut off quickly here.
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from adversarial_support import KEY, MiB
+from adversarial_support import MiB
+from servers import GGUF, Config, Servers
 
-from oculi.testing.server import ServerProcess, running_server
+from oculi.testing.server import ServerProcess
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "gguf"
 #: Timeouts of the servers under test (seconds).
 HEADER_TIMEOUT = 2
 BODY_TIMEOUT = 3
@@ -33,28 +32,24 @@ _ENV = {
 
 
 @pytest.fixture(scope="session")
-def lite_server() -> Iterator[ServerProcess]:
-    """The default ``oculi serve``: oculi-lite (OCR, classifier, faces)."""
-    with running_server(api_keys=[KEY], grpc=False, env=_ENV) as server:
-        yield server
+def lite_server(servers: Servers) -> ServerProcess:
+    """The default ``oculi serve``: oculi-lite (OCR, classifier, faces), short header and body deadlines."""
+    return servers.get(Config.of(env=_ENV, grpc=False))
 
 
 @pytest.fixture(scope="session")
-def vlm_server(tiny_internvl: Path) -> Iterator[ServerProcess]:
+def vlm_server(servers: Servers, tiny_internvl: Path) -> ServerProcess:
     """The transformers engine on the tiny InternVL checkpoint, with a small decoded-memory budget."""
     # Its clients upload many large bodies at once: the short body deadline is the lite server's test.
     env = {**_ENV, "OCULI_MAX_INFLIGHT_DECODED_BYTES": str(VLM_DECODED_BUDGET), "OCULI_REQUEST_BODY_TIMEOUT": "60"}
-    with running_server(models=[str(tiny_internvl)], api_keys=[KEY], grpc=True, env=env) as server:
-        yield server
+    return servers.get(Config.of(tiny_internvl, env=env))
 
 
 @pytest.fixture(scope="session")
-def gguf_server() -> Iterator[ServerProcess]:
+def gguf_server(servers: Servers) -> ServerProcess:
     """llama.cpp on the tiny InternVL (SPEC tiles) and LLaVA (mtmd's own preprocessing) GGUF fixtures."""
     if importlib.util.find_spec("llama_cpp") is None:
         pytest.skip("llama-cpp-python is not installed (scripts/build_llamacpp.sh)")
     names = ("tiny-internvl", "tiny-llava")
-    env = {**_ENV, "OCULI_MMPROJ": ",".join(str(FIXTURES / f"{n}-mmproj.gguf") for n in names)}
-    models = [str(FIXTURES / f"{n}.gguf") for n in names]
-    with running_server(models=models, api_keys=[KEY], grpc=False, env=env) as server:
-        yield server
+    env = {**_ENV, "OCULI_MMPROJ": ",".join(str(GGUF / f"{n}-mmproj.gguf") for n in names)}
+    return servers.get(Config.of(*(GGUF / f"{n}.gguf" for n in names), env=env, grpc=False))

@@ -14,16 +14,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from PIL import Image
-
-KEY = "sk-oculi-test-key-one"
-OTHER_KEY = "sk-oculi-test-key-two"
-MiB = 1024 * 1024
-
-#: Limits of the scripted server: small, so 413 and 429 are cheap to reach.
-SCRIPTED_MAX_BODY = 4 * MiB
-SCRIPTED_MAX_QUEUE = 4
-SCRIPTED_MAX_IMAGE_BUDGET = 1 * MiB
-
+from servers import (  # noqa: F401  (the suite's keys and the scripted server's limits, re-exported)
+    KEY,
+    OTHER_KEY,
+    SCRIPTED_MAX_BODY,
+    SCRIPTED_MAX_IMAGE_BUDGET,
+    SCRIPTED_MAX_QUEUE,
+    MiB,
+)
 
 # --- images ------------------------------------------------------------------------------
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,17 +18,15 @@ import pytest
 from api_support import KEY, OTHER_KEY, ImageServer, data_url, image_bytes
 from openai import OpenAI
 
-from oculi.testing.server import ServerProcess, running_server
+from oculi.testing.server import ServerProcess
 
 CHAT = "/v1/chat/completions"
 
 
 @pytest.fixture(scope="module")
-def lite(image_server: ImageServer) -> Iterator[ServerProcess]:
-    with running_server(
-        api_keys=[KEY, OTHER_KEY], fetch_allow=["127.0.0.1/32"], grpc=False, env={"OCULI_JOB_POLL_SECONDS": "0.2"}
-    ) as server:
-        yield server
+def lite(lite_server: ServerProcess) -> ServerProcess:
+    """The shared oculi-lite server (jobs polled every 0.2 s)."""
+    return lite_server
 
 
 @pytest.fixture(scope="module")

@@ -28,14 +28,15 @@ from family_checks import (
     image_urls,
 )
 from openai import OpenAI
+from servers import Servers, family
 from spec_oracle import expected_image_tokens
 
-from oculi.testing.server import ServerProcess, running_server
+from oculi.testing.server import ServerProcess
 
 
 @pytest.fixture(scope="module")
-def family_server(tiny_family: Path) -> Iterator[ServerProcess]:
-    with running_server(models=[str(tiny_family)], api_keys=[KEY], env={"OCULI_THREADS": "2"}) as server:
+def family_server(servers: Servers, tiny_family: Path) -> Iterator[ServerProcess]:
+    with servers.lease(family(tiny_family)) as server:
         yield server
 
 

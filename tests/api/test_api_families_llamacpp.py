@@ -28,24 +28,24 @@ from family_checks import (
 )
 from gguf_fixtures import FIXTURES, LLAMACPP
 from openai import OpenAI
+from servers import Servers, family
 from spec_oracle import expected_image_tokens
 
-from oculi.testing.server import ServerProcess, running_server
+from oculi.testing.server import ServerProcess
 
 pytestmark = LLAMACPP
 
 
 @pytest.fixture(scope="module", params=sorted(VIEW_SIZES))
-def gguf_server(request) -> Iterator[tuple[str, ServerProcess]]:
+def gguf_server(request: pytest.FixtureRequest, servers: Servers) -> Iterator[tuple[str, ServerProcess]]:
     name = request.param
     env = {
-        "OCULI_THREADS": "2",
         "OCULI_ENGINE": "llamacpp",
         "OCULI_MMPROJ": str(FIXTURES / f"{name}-mmproj.gguf"),
         "OCULI_LLAMACPP_CONTEXT": "8192",
         "OCULI_MAX_BATCH_SIZE": "8",
     }
-    with running_server(models=[str(FIXTURES / f"{name}.gguf")], api_keys=[KEY], env=env) as server:
+    with servers.lease(family(FIXTURES / f"{name}.gguf", env)) as server:
         yield name, server
 
 

@@ -1,5 +1,8 @@
 """Liveness vs readiness, and the graceful stop an orchestrator relies on.
 
+The probes' answers are checked on the app in this process (no server needed); the
+graceful stop on a real ``oculi serve`` process sent SIGTERM.
+
 ``/health`` (liveness) and ``/health/ready`` (readiness) answer without a key,
 because probes carry none, but then say only ok / not ok. Readiness turns 503
 when the store stops answering while liveness stays 200 (a restart would not
@@ -9,29 +12,41 @@ process exits within one grace period.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
 import time
 import uuid
+from pathlib import Path
 
 import httpx
 import pytest
 from api_support import KEY
+from servers import app_client
 
+from oculi.engines.registry import EngineRegistry
+from oculi.engines.testing import ScriptedEngine
+from oculi.settings import Settings
 from oculi.testing.server import running_server
 
 AUTH = {"authorization": f"Bearer {KEY}"}
 
 
-def test_live_and_ready_answer_anonymous_callers_with_ok_only() -> None:
-    with running_server(scripted=True, api_keys=[KEY], grpc=False) as server:
+def scripted_app(store_url: str) -> contextlib.AbstractAsyncContextManager[httpx.AsyncClient]:
+    """The HTTP app in this process on the scripted engine, key ``KEY``, store ``store_url``."""
+    settings = Settings(store_url=store_url, api_keys=[KEY], job_shutdown_grace_seconds=0)
+    return app_client(settings, EngineRegistry([ScriptedEngine()], {}))
+
+
+async def test_live_and_ready_answer_anonymous_callers_with_ok_only(tmp_path: Path) -> None:
+    async with scripted_app(f"sqlite:///{tmp_path / 'oculi.db'}") as client:
         for path in ("/health", "/health/ready"):
-            anonymous = httpx.get(server.base_url + path)
+            anonymous = await client.get(path)
             assert anonymous.status_code == 200 and anonymous.json() == {"status": "ok"}, path
-        assert httpx.get(server.base_url + "/health/ready", headers=AUTH).json() == {"status": "ok"}
+        assert (await client.get("/health/ready", headers=AUTH)).json() == {"status": "ok"}
         # A wrong key is anonymous too: it learns nothing more.
-        wrong = httpx.get(server.base_url + "/health/ready", headers={"authorization": "Bearer nope"})
+        wrong = await client.get("/health/ready", headers={"authorization": "Bearer nope"})
         assert wrong.status_code == 200 and wrong.json() == {"status": "ok"}
 
 
@@ -65,7 +80,7 @@ def test_sigterm_finishes_the_request_in_flight_and_exits_within_one_grace() -> 
 
 
 @pytest.mark.postgres
-def test_ready_is_503_while_the_store_does_not_answer_and_liveness_stays_200() -> None:
+async def test_ready_is_503_while_the_store_does_not_answer_and_liveness_stays_200() -> None:
     psycopg = pytest.importorskip("psycopg")
     admin_url = os.environ.get("OCULI_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
     try:
@@ -76,14 +91,14 @@ def test_ready_is_503_while_the_store_does_not_answer_and_liveness_stays_200() -
     admin.execute(f"CREATE DATABASE {name}")
     store_url = admin_url.rsplit("/", 1)[0] + "/" + name
     try:
-        with running_server(scripted=True, api_keys=[KEY], grpc=False, store_url=store_url) as server:
-            assert httpx.get(server.base_url + "/health/ready").status_code == 200
+        async with scripted_app(store_url) as client:
+            assert (await client.get("/health/ready")).status_code == 200
             admin.execute(f"DROP DATABASE {name} WITH (FORCE)")  # the store is gone: connections cut, no database
-            anonymous = httpx.get(server.base_url + "/health/ready", timeout=10)
+            anonymous = await client.get("/health/ready")
             assert anonymous.status_code == 503 and anonymous.json() == {"status": "unavailable"}
-            detailed = httpx.get(server.base_url + "/health/ready", headers=AUTH, timeout=10).json()
+            detailed = (await client.get("/health/ready", headers=AUTH)).json()
             assert set(detailed["problems"]) == {"store"}
-            live = httpx.get(server.base_url + "/health")
+            live = await client.get("/health")
             assert live.status_code == 200 and live.json() == {"status": "ok"}
     finally:
         admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

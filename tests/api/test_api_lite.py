@@ -1,13 +1,13 @@
 """oculi-lite, the default model, through the HTTP API with the official ``openai`` client.
 
-The server is started the way a new user starts it: no ``--model``. The
+The server is the suite's shared oculi-lite (``lite_server``), started the way a new user
+starts it: no ``--model``. The
 sign is rendered here with Pillow, so its words are known.
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 
 import pytest
 from api_support import KEY, data_url
@@ -15,16 +15,9 @@ from openai import OpenAI
 from PIL import Image, ImageDraw, ImageFont
 from spec_oracle import expected_image_tokens
 
-from oculi.testing.server import ServerProcess, running_server
+from oculi.testing.server import ServerProcess
 
 SIGN_WORDS = ("EMERGENCY", "EXIT")
-
-
-@pytest.fixture(scope="module")
-def lite_server() -> Iterator[ServerProcess]:
-    """``oculi serve`` with no model: oculi-lite is the default (every ``grok-*`` name maps to it)."""
-    with running_server(api_keys=[KEY], grpc=False) as server:
-        yield server
 
 
 @pytest.fixture(scope="module")

@@ -1,28 +1,20 @@
 """The playground on a thinking model: a collapsible "Thinking" section that streams, and reasoning in the usage line.
 
-A real headless Chromium (see ``test_api_playground``) against ``oculi serve``
-on the tiny thinking checkpoint, whose answers are all thinking (random
+A real headless Chromium (see ``test_api_playground``) against the suite's shared
+``oculi serve`` on the tiny thinking checkpoint (``tests/servers.py``), whose answers are all thinking (random
 weights never close the block).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from playground_support import CHROMIUM, Page, browser_or_fail
 from playwright.sync_api import Browser, sync_playwright
+from servers import KEY
 
-from oculi.testing.server import ServerProcess, running_server
-
-KEY = "oculi-playground-thinking-key-0123456789"
-
-
-@pytest.fixture(scope="module")
-def thinking_server(tiny_thinking: Path) -> Iterator[ServerProcess]:
-    with running_server(models=[str(tiny_thinking)], api_keys=[KEY], grpc=False, env={"OCULI_THREADS": "2"}) as s:
-        yield s
+from oculi.testing.server import ServerProcess
 
 
 @pytest.fixture(scope="module")

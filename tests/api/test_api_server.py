@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import httpx
+from servers import KEY
 
 from oculi.testing.server import running_server, stop_server
 
@@ -29,7 +30,7 @@ def test_no_keys_binds_localhost_only_and_shuts_down_cleanly() -> None:
 
 
 def test_structured_logs_carry_the_request_id() -> None:
-    with running_server(scripted=True, grpc=False, api_keys=["k"], env={"OCULI_LOG_JSON": "true"}) as server:
+    with running_server(scripted=True, grpc=False, api_keys=[KEY], env={"OCULI_LOG_JSON": "true"}) as server:
         response = httpx.get(server.v1 + "/models", headers={"authorization": "Bearer wrong"})
         assert response.status_code == 401
         request_id = response.headers["x-request-id"]

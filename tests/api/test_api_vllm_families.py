@@ -32,28 +32,24 @@ from family_checks import (
     responses_image_tokens,
 )
 from openai import OpenAI
+from servers import VLLM_ENV, Servers, family
 from spec_oracle import expected_image_tokens
 
-from oculi.testing.server import ServerProcess, running_server
+from oculi.testing.server import ServerProcess
 
 if importlib.util.find_spec("vllm") is None and not os.environ.get("CI"):
     pytest.skip("vLLM is not installed (OCULI_VLLM=cpu ./scripts/install.sh installs it)", allow_module_level=True)
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
-VLLM_ENV = {
-    "OCULI_ENGINE": "vllm",
-    "OCULI_VLLM_ENFORCE_EAGER": "true",
-    "OCULI_VLLM_MAX_MODEL_LEN": "8192",
-    "OCULI_MAX_BATCH_SIZE": "16",
-    "VLLM_CPU_KVCACHE_SPACE": "1",
-}
+#: A context of 8192 (12 MP at ``high`` on Qwen is 7 views in one prompt) and 16 sequences at once.
+ENGINE = {**VLLM_ENV, "OCULI_VLLM_MAX_MODEL_LEN": "8192", "OCULI_MAX_BATCH_SIZE": "16"}
 
 
 @pytest.fixture(scope="module")
-def server(tiny_family: Path) -> Iterator[ServerProcess]:
-    with running_server(models=[str(tiny_family)], api_keys=[KEY], env=VLLM_ENV, startup_timeout=600) as s:
-        yield s
+def server(servers: Servers, tiny_family: Path) -> Iterator[ServerProcess]:
+    with servers.lease(family(tiny_family, ENGINE)) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

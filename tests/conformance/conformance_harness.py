@@ -14,6 +14,7 @@ marked with ``IMAGE_TOKENS_MARK`` so the test can find it in the output.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -28,13 +29,12 @@ from typing import Any
 
 import httpx
 import pytest
+from servers import KEY as API_KEY  # the key the test server accepts: the suite's first
 
 EXAMPLES = Path(__file__).resolve().parent / "examples"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NODE_MODULES = REPO_ROOT / "node_modules"
 
-#: The API key the test server accepts.
-API_KEY = "oculi-conformance-key"
 #: Printed in front of the image-token count by the appended usage probes.
 IMAGE_TOKENS_MARK = "OCULI_IMAGE_TOKENS="
 
@@ -99,6 +99,42 @@ def _wait_ready(server: OculiServer, timeout: float) -> None:
     raise RuntimeError(f"oculi serve did not become ready in {timeout:.0f}s:\n{server.log_tail()}")
 
 
+# --- the clients the examples run with ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Clients:
+    """One set of official clients: the Python that has openai / xai-sdk, the ``node_modules`` with the npm ones."""
+
+    name: str
+    python: str
+    node_modules: Path
+
+    def version(self, package: str) -> str | None:
+        """The installed version of a client package (``openai``, ``xai-sdk``, ``npm:openai``, ``npm:@ai-sdk/xai``)."""
+        if package.startswith("npm:"):
+            manifest = self.node_modules / package.removeprefix("npm:") / "package.json"
+            return json.loads(manifest.read_text())["version"] if manifest.is_file() else None
+        code = f"import importlib.metadata as m; print(m.version({package!r}))"
+        done = subprocess.run([self.python, "-c", code], capture_output=True, text=True, timeout=60)
+        return done.stdout.strip() if done.returncode == 0 else None
+
+
+#: The clients pinned by pyproject.toml / constraints.txt and package-lock.json (the install command's).
+PINNED = Clients("pinned", sys.executable, NODE_MODULES)
+
+
+def client_packages(example: str) -> tuple[str, ...]:
+    """The client packages an example program runs on (none for curl)."""
+    if example.startswith("xai_sdk_"):
+        return ("xai-sdk",)
+    if example.startswith("openai_"):
+        return ("npm:openai",) if example.endswith(".mjs") else ("openai",)
+    if example.startswith("ai_sdk_"):
+        return ("npm:ai", "npm:@ai-sdk/xai")
+    return ()
+
+
 # --- running one example -------------------------------------------------------------------------
 
 
@@ -157,6 +193,7 @@ class ExampleRunner:
     server: OculiServer
     scratch: Path
     env: dict[str, str] = field(default_factory=dict)
+    clients: Clients = PINNED
     _pool: ThreadPoolExecutor | None = None
 
     def submit(self, name: str, **options: Any) -> Future[ExampleRun]:
@@ -217,11 +254,11 @@ class ExampleRunner:
 
     def _argv(self, program: Path, workdir: Path, preload: str | None) -> list[str]:
         if program.suffix == ".py":
-            return [sys.executable, "-c", PYTHON_RUNNER, str(program)]
+            return [self.clients.python, "-c", PYTHON_RUNNER, str(program)]
         if program.suffix == ".sh":
             return ["bash", str(program)]
         # ESM resolves bare imports from the importing file's directory upwards.
-        (workdir / "node_modules").symlink_to(NODE_MODULES, target_is_directory=True)
+        (workdir / "node_modules").symlink_to(self.clients.node_modules, target_is_directory=True)
         argv = [node_executable() or "node"]
         if preload is not None:
             shutil.copyfile(EXAMPLES / preload, workdir / preload)

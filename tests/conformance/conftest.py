@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from conformance_harness import API_KEY, ExampleRunner, OculiServer, external_server
+from conformance_harness import ExampleRunner, OculiServer, external_server
 from conformance_images import (
     GIF_PATH,
     HUGE_PATH,
@@ -18,6 +17,8 @@ from conformance_images import (
     make_image,
     oversize_png_bytes,
 )
+
+from oculi.testing.server import ServerProcess
 
 
 @pytest.fixture(scope="session")
@@ -48,16 +49,17 @@ def images(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Images]:
 
 
 @pytest.fixture(scope="session")
-def oculi_server(tiny_internvl: Path) -> Iterator[OculiServer]:
-    """ONE real ``oculi serve`` (HTTP + gRPC) serving the tiny random-weight InternVL checkpoint."""
-    from oculi.testing.server import running_server
+def oculi_server(internvl_server: ServerProcess) -> OculiServer:
+    """ONE real ``oculi serve`` (HTTP + gRPC) serving the tiny random-weight InternVL checkpoint.
 
+    The suite's shared InternVL server; with ``$OCULI_CONFORMANCE_SERVER`` (``HTTP_PORT:GRPC_PORT``)
+    the examples go to that already running server instead.
+    """
     if os.environ.get("OCULI_CONFORMANCE_SERVER"):
-        yield external_server(os.environ["OCULI_CONFORMANCE_SERVER"])
-        return
-
-    with running_server(models=[str(tiny_internvl)], api_keys=[API_KEY], fetch_allow=["127.0.0.1/32"]) as process:
-        yield OculiServer(process.process, process.http_port, process.grpc_port, process.log_path)
+        return external_server(os.environ["OCULI_CONFORMANCE_SERVER"])
+    return OculiServer(
+        internvl_server.process, internvl_server.http_port, internvl_server.grpc_port, internvl_server.log_path
+    )
 
 
 @pytest.fixture(scope="session")

@@ -21,12 +21,12 @@ import grpc
 import pytest
 import xai_sdk
 from openai import OpenAI
+from servers import KEY
 from xai_sdk.chat import user
 from xai_sdk.proto import batch_pb2
 
 from oculi.testing.server import ServerProcess, running_server
 
-KEY = "sk-window-test"
 WINDOW_S = 4
 REQUESTS = 40
 SLOW = "[[tokens:2]] [[delay:0.5]]"  # about a second per request

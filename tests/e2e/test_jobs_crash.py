@@ -31,11 +31,11 @@ import httpx
 import psycopg
 import pytest
 import xai_sdk
+from servers import KEY
 from xai_sdk.chat import user
 
 from oculi.testing.server import ServerProcess, running_server
 
-KEY = "sk-crash-test"
 AUTH = {"authorization": f"Bearer {KEY}"}
 JOB_ENV = {"OCULI_JOB_LEASE_SECONDS": "2", "OCULI_JOB_POLL_SECONDS": "0.2", "OCULI_MAX_BATCH_SIZE": "8"}
 SLOW = "[[tokens:5]] [[delay:0.4]]"  # about 2 s per job

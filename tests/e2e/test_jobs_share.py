@@ -12,10 +12,10 @@ import time
 from pathlib import Path
 
 import httpx
+from servers import KEY
 
 from oculi.testing.server import running_server
 
-KEY = "sk-share-test"
 AUTH = {"authorization": f"Bearer {KEY}"}
 
 

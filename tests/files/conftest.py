@@ -1,8 +1,9 @@
 """Servers of the Files API tests (real ``oculi serve`` processes, official clients).
 
-``files_server`` serves the tiny InternVL checkpoint (usage judged by the
-SPEC §3 oracle) over HTTP and gRPC with two keys; ``limited_server`` serves
-oculi-lite with small file limits so size refusals and quotas are cheap to reach.
+``files_server`` is the suite's shared tiny InternVL server (usage judged by the
+SPEC §3 oracle; HTTP and gRPC, two keys); ``limited_server`` serves oculi-lite
+with small file limits so size refusals and quotas are cheap to reach. Both come
+from the suite's server factory (``tests/servers.py``).
 """
 
 from __future__ import annotations
@@ -11,32 +12,30 @@ import contextlib
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 from files_support import KEY, LIMITED_MAX_FILE, LIMITED_QUOTA_BYTES, LIMITED_QUOTA_COUNT, OTHER_KEY
 from openai import OpenAI
+from servers import Config, Servers
 
-from oculi.testing.server import ServerProcess, running_server
-
-
-@pytest.fixture(scope="session")
-def files_server(tiny_internvl: Path) -> Iterator[ServerProcess]:
-    """The tiny InternVL model, HTTP + gRPC, keys ``KEY`` and ``OTHER_KEY``."""
-    with running_server(models=[str(tiny_internvl)], api_keys=[KEY, OTHER_KEY], env={"OCULI_THREADS": "2"}) as server:
-        yield server
+from oculi.testing.server import ServerProcess
 
 
 @pytest.fixture(scope="session")
-def limited_server() -> Iterator[ServerProcess]:
+def files_server(internvl_server: ServerProcess) -> ServerProcess:
+    """The shared tiny InternVL server: HTTP + gRPC, keys ``KEY`` and ``OTHER_KEY``."""
+    return internvl_server
+
+
+@pytest.fixture(scope="session")
+def limited_server(servers: Servers) -> ServerProcess:
     """oculi-lite with a 4 MiB file limit and a quota of 3 files / 6 MiB per key."""
     env = {
         "OCULI_MAX_FILE_BYTES": str(LIMITED_MAX_FILE),
         "OCULI_FILE_QUOTA_BYTES": str(LIMITED_QUOTA_BYTES),
         "OCULI_FILE_QUOTA_COUNT": str(LIMITED_QUOTA_COUNT),
     }
-    with running_server(api_keys=[KEY, OTHER_KEY], env=env) as server:
-        yield server
+    return servers.get(Config.of(env=env))
 
 
 @pytest.fixture

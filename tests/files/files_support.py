@@ -5,10 +5,8 @@ from __future__ import annotations
 import io
 
 from PIL import Image
+from servers import KEY, OTHER_KEY, MiB  # noqa: F401  (the suite's keys, re-exported)
 
-KEY = "sk-oculi-files-key-one"
-OTHER_KEY = "sk-oculi-files-key-two"
-MiB = 1024 * 1024
 #: Limits of ``limited_server`` (conftest): small, so refusals are cheap to reach.
 LIMITED_MAX_FILE = 4 * MiB
 LIMITED_QUOTA_BYTES = 6 * MiB

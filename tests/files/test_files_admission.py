@@ -21,10 +21,11 @@ import pytest
 from files_support import KEY, picture
 from openai import OpenAI
 from PIL import Image
+from servers import Config, Servers
 from xai_sdk import Client
 from xai_sdk.chat import file, user
 
-from oculi.testing.server import ServerProcess, running_server
+from oculi.testing.server import ServerProcess
 
 COUNT = 40  # the issue's report: 40 file images were a 413, from about 26 on
 TOKENS = 256  # each 64×64 image: detail auto → low, one 448 view
@@ -32,9 +33,9 @@ DECODED_BUDGET = 256 * 1024 * 1024
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[ServerProcess]:
-    env = {"OCULI_MAX_INFLIGHT_DECODED_BYTES": str(DECODED_BUDGET)}
-    with running_server(api_keys=[KEY], fetch_allow=["127.0.0.1/32"], env=env) as server:
+def server(servers: Servers) -> Iterator[ServerProcess]:
+    """oculi-lite with a 256 MiB decoded-memory budget."""
+    with servers.lease(Config.of(env={"OCULI_MAX_INFLIGHT_DECODED_BYTES": str(DECODED_BUDGET)})) as server:
         yield server
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import io
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -20,10 +19,9 @@ from pathlib import Path
 import grpc
 import pytest
 from PIL import Image
+from servers import KEY as API_KEY
 
-from oculi.testing.server import running_server
-
-API_KEY = "oculi-grpc-test-key-0123456789"
+from oculi.testing.server import ServerProcess
 
 
 def encode(image: Image.Image, fmt: str) -> bytes:
@@ -146,19 +144,10 @@ class OculiServer:
 
 
 @pytest.fixture(scope="session")
-def oculi_server(tiny_internvl: Path) -> Iterator[OculiServer]:
-    """``oculi serve`` (the CLI) in a subprocess: the tiny InternVL checkpoint, an API key, a fresh SQLite store."""
-    oculi = Path(sys.executable).with_name("oculi")
-    command = [str(oculi), "serve"] if oculi.exists() else [sys.executable, "-m", "oculi.cli", "serve"]
-    with running_server(
-        models=[str(tiny_internvl)],
-        api_keys=[API_KEY],
-        fetch_allow=["127.0.0.1/32"],
-        env={"OCULI_DEVICE": "cpu"},
-        command=command,
-    ) as server:
-        probe = KeepaliveProbe(server.grpc_port, API_KEY)
-        try:
-            yield OculiServer(server.grpc_port, server.http_port, API_KEY, tiny_internvl, probe)
-        finally:
-            probe.close()
+def oculi_server(internvl_server: ServerProcess, tiny_internvl: Path) -> Iterator[OculiServer]:
+    """The shared tiny InternVL ``oculi serve`` (``tests/servers.py``), with a keepalive probe opened on it."""
+    probe = KeepaliveProbe(internvl_server.grpc_port, API_KEY)
+    try:
+        yield OculiServer(internvl_server.grpc_port, internvl_server.http_port, API_KEY, tiny_internvl, probe)
+    finally:
+        probe.close()

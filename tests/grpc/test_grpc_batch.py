@@ -9,30 +9,20 @@ call's error.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import grpc
 import pytest
 import xai_sdk
+from servers import KEY
+from servers import OTHER_KEY as OTHER
 from xai_sdk.chat import file, image, user
 from xai_sdk.proto import batch_pb2
 
-from oculi.testing.server import ServerProcess, running_server
+from oculi.testing.server import ServerProcess
 
-KEY = "sk-batch-key-one"
-OTHER = "sk-batch-key-two"
 GIF = "data:image/gif;base64,R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7"
 QUESTIONS = ("What colours are in this picture?", "What does the sign say?")
-
-
-@pytest.fixture(scope="module")
-def lite_server(image_server: Any) -> Iterator[ServerProcess]:
-    """oculi-lite (the default model) with two keys; images may come from the local image server."""
-    with running_server(
-        api_keys=[KEY, OTHER], fetch_allow=["127.0.0.1/32"], env={"OCULI_JOB_POLL_SECONDS": "0.2"}
-    ) as server:
-        yield server
 
 
 @pytest.fixture(scope="module")

@@ -1,8 +1,8 @@
 """What a real model cannot be made to do on demand, over gRPC: fail mid-stream, run slowly, answer n choices.
 
-The server runs the scripted engine (``oculi.engines.testing``): directives in
-the last user message pick its behaviour, and it logs every cancellation with
-the request id, which is also the gRPC response id.
+The server is the suite's shared scripted server (``tests/servers.py``): directives in the
+last user message pick its behaviour, and it logs every cancellation with the request id,
+which is also the gRPC response id.
 """
 
 from __future__ import annotations
@@ -13,22 +13,21 @@ from collections.abc import Iterator
 
 import grpc
 import pytest
+from servers import KEY as API_KEY
+from servers import SCRIPTED_MAX_QUEUE as MAX_QUEUE
 from xai_sdk import Client
 from xai_sdk.chat import user
 from xai_sdk.proto import chat_pb2, chat_pb2_grpc, sample_pb2
 
-from oculi.testing.server import ServerProcess, running_server
+from oculi.testing.server import ServerProcess
 
-API_KEY = "oculi-grpc-scripted-key-42"
 METADATA = (("authorization", f"Bearer {API_KEY}"),)
-MAX_QUEUE = 2
 
 
 @pytest.fixture(scope="module")
-def scripted() -> Iterator[ServerProcess]:
-    # At most 2 generations at once, so the overload test can fill the server.
-    with running_server(scripted=True, api_keys=[API_KEY], env={"OCULI_MAX_QUEUE": str(MAX_QUEUE)}) as server:
-        yield server
+def scripted(scripted_server: ServerProcess) -> ServerProcess:
+    # The shared scripted server: at most MAX_QUEUE generations at once, so the overload test can fill it.
+    return scripted_server
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,8 @@
-"""The split and the budget on the llama.cpp and vLLM engines (the transformers engine: the other modules here).
+"""The reasoning contract of every engine: the split and the budget on transformers, llama.cpp and vLLM.
 
 Each engine serves its form of the tiny thinking checkpoint behind a real
-server: llama.cpp the GGUF conversion (``tests/fixtures/gguf/
+server: transformers the checkpoint itself (the suite's shared ``thinking_server``),
+llama.cpp the GGUF conversion (``tests/fixtures/gguf/
 tiny-internvl-thinking.gguf`` with tiny-internvl's projector), vLLM the
 head-size-32 build. Checked with the openai client on chat and Responses
 and with xai-sdk: all reasoning when cut inside the thinking, both halves
@@ -15,51 +16,38 @@ import importlib.util
 import json
 import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import xai_sdk
 from openai import OpenAI
 from reasoning_support import BUDGET, KEY, picture_url
+from servers import GGUF, VLLM_ENV, Servers, family, vllm_available
 from xai_sdk.chat import image, user
 
 from oculi.testing.checkpoints import cached_checkpoint
-from oculi.testing.server import ServerProcess, running_server
+from oculi.testing.server import ServerProcess
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "gguf"
-BUDGETS = json.dumps({"low": BUDGET})
-
-
-def _llamacpp() -> Iterator[ServerProcess]:
-    if importlib.util.find_spec("llama_cpp") is None and not os.environ.get("CI"):
-        pytest.skip("llama-cpp-python is not installed (scripts/build_llamacpp.sh)")
-    env = {
-        "OCULI_THREADS": "2",
-        "OCULI_REASONING_BUDGETS": BUDGETS,
-        "OCULI_MMPROJ": str(FIXTURES / "tiny-internvl-mmproj.gguf"),
-    }
-    with running_server(models=[str(FIXTURES / "tiny-internvl-thinking.gguf")], api_keys=[KEY], env=env) as server:
-        yield server
+#: Each engine's server: its form of the thinking checkpoint and the suite's reasoning budgets.
+BUDGETS = {"OCULI_REASONING_BUDGETS": json.dumps({"low": BUDGET, "medium": 2 * BUDGET})}
+TAGS = ("<think>", "</think>")
 
 
-def _vllm() -> Iterator[ServerProcess]:
-    if importlib.util.find_spec("vllm") is None and not os.environ.get("CI"):
-        pytest.skip("vLLM is not installed (OCULI_VLLM=cpu ./scripts/install.sh installs it)")
-    env = {
-        "OCULI_ENGINE": "vllm",
-        "OCULI_VLLM_ENFORCE_EAGER": "true",
-        "OCULI_VLLM_MAX_MODEL_LEN": "4096",
-        "VLLM_CPU_KVCACHE_SPACE": "1",
-        "OCULI_REASONING_BUDGETS": BUDGETS,
-    }
-    checkpoint = cached_checkpoint("tiny-internvl-thinking-vllm")
-    with running_server(models=[str(checkpoint)], api_keys=[KEY], env=env, startup_timeout=600) as server:
-        yield server
-
-
-@pytest.fixture(scope="module", params=["llamacpp", "vllm"])
-def server(request: pytest.FixtureRequest) -> Iterator[ServerProcess]:
-    yield from (_llamacpp() if request.param == "llamacpp" else _vllm())
+@pytest.fixture(scope="module", params=["transformers", "llamacpp", "vllm"])
+def server(request: pytest.FixtureRequest, servers: Servers) -> Iterator[ServerProcess]:
+    if request.param == "transformers":
+        yield request.getfixturevalue("thinking_server")
+        return
+    if request.param == "llamacpp":
+        if importlib.util.find_spec("llama_cpp") is None and not os.environ.get("CI"):
+            pytest.skip("llama-cpp-python is not installed (scripts/build_llamacpp.sh)")
+        engine = {**BUDGETS, "OCULI_MMPROJ": str(GGUF / "tiny-internvl-mmproj.gguf")}
+        config = family(GGUF / "tiny-internvl-thinking.gguf", engine)
+    else:
+        if not vllm_available():
+            pytest.skip("vLLM is not installed (OCULI_VLLM=cpu ./scripts/install.sh installs it)")
+        config = family(cached_checkpoint("tiny-internvl-thinking-vllm"), {**VLLM_ENV, **BUDGETS})
+    with servers.lease(config) as leased:
+        yield leased
 
 
 @pytest.fixture
@@ -79,9 +67,11 @@ def ask(text: str = "What is in the picture?") -> list:
 def test_cut_inside_thinking_is_all_reasoning(client: OpenAI) -> None:
     out = client.chat.completions.create(model="grok-4", messages=ask(), max_tokens=8, temperature=0)
     message = out.choices[0].message
-    assert getattr(message, "reasoning_content", None) and message.content == ""
+    reasoning = getattr(message, "reasoning_content", None)
+    assert reasoning and not any(tag in reasoning for tag in TAGS) and message.content == ""
     assert out.choices[0].finish_reason == "length"
-    assert out.usage is not None and out.usage.completion_tokens_details.reasoning_tokens == 8
+    assert out.usage is not None and out.usage.completion_tokens == 8
+    assert out.usage.completion_tokens_details.reasoning_tokens == 8
 
 
 def test_budget_splits_both_halves_on_every_surface(client: OpenAI, server: ServerProcess) -> None:
@@ -90,8 +80,8 @@ def test_budget_splits_both_halves_on_every_surface(client: OpenAI, server: Serv
     )
     message = out.choices[0].message
     reasoning = getattr(message, "reasoning_content", None)
-    assert reasoning and message.content and "</think>" not in reasoning + message.content
-    assert out.usage is not None
+    assert reasoning and message.content and not any(tag in reasoning + message.content for tag in TAGS)
+    assert out.usage is not None and out.usage.completion_tokens > BUDGET
     # vLLM counts its budget without the end tag it forces (one token here): both are "the budget".
     assert out.usage.completion_tokens_details.reasoning_tokens in (BUDGET, BUDGET + 1)
     streamed = ""

@@ -7,7 +7,6 @@ import pytest
 from oculi.domain import ImagePart
 from oculi.errors import InvalidRequest, Overloaded, PayloadTooLarge
 from oculi.intake.cost import decoded_cost
-from oculi.memory import trim
 from oculi.metrics import Metrics
 from oculi.service.admission import TEXT_BYTES_PER_CHAR, Admission, check_text_length
 
@@ -61,7 +60,3 @@ def test_text_is_bounded_by_the_context_before_tokenizing() -> None:
     with pytest.raises(InvalidRequest, match="32001 characters") as refused:
         check_text_length(32 * 1000 + 1, 1000, "input")
     assert refused.value.param == "input"
-
-
-def test_trim_is_harmless() -> None:
-    assert trim() in (True, False)

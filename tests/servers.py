@@ -1,0 +1,238 @@
+"""The suite's one factory of real ``oculi serve`` processes, keyed by their settings.
+
+A test says what server it needs as a ``Config`` (models, keys, gRPC on or
+off, extra ``OCULI_*`` settings); the session-scoped ``servers`` fixture
+(``tests/conftest.py``) starts one process per distinct ``Config`` the first
+time it is asked for and stops them all when the session ends. So every
+folder that needs "the tiny InternVL with keys A and B" shares one process,
+whatever folder asks first — the model of httpx's session-scoped test server.
+
+The common servers have names (``internvl``, ``lite``, ``thinking`` ...):
+use them unless the test needs a setting that would change what other
+tests see (small limits, short timeouts, a private store); then build a
+``Config`` of its own, which is still started once for all who share it.
+A test that must stop, kill or crash its server (SIGTERM, ``kill -9``)
+uses ``running_server`` directly: such a process cannot be shared.
+
+Every shared server accepts the suite's two keys, ``KEY`` and ``OTHER_KEY``
+(two owners, for isolation tests), and fetches images from 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import httpx
+
+from oculi.testing.server import ServerProcess, running_server
+
+if TYPE_CHECKING:
+    from oculi.engines.registry import EngineRegistry
+    from oculi.settings import Settings
+
+#: The suite's API keys: every shared server accepts both (two owners, for isolation tests).
+KEY = "sk-oculi-test-key-one"
+OTHER_KEY = "sk-oculi-test-key-two"
+KEYS = (KEY, OTHER_KEY)
+#: Where the test image servers listen: every shared server may fetch from there.
+LOCALHOST = ("127.0.0.1/32",)
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+GGUF = FIXTURES / "gguf"
+#: The vLLM engine on these CPU machines: eager (no graph capture), a short context, 1 GiB of KV cache.
+VLLM_ENV: Mapping[str, str] = {
+    "OCULI_ENGINE": "vllm",
+    "OCULI_VLLM_ENFORCE_EAGER": "true",
+    "OCULI_VLLM_MAX_MODEL_LEN": "4096",
+    "VLLM_CPU_KVCACHE_SPACE": "1",
+}
+#: vLLM loads in about 100 s on two busy cores; other engines in seconds.
+VLLM_STARTUP_TIMEOUT = 600.0
+
+
+@dataclass(frozen=True)
+class Config:
+    """What a test server is: equal configs share one process."""
+
+    models: tuple[str, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
+    keys: tuple[str, ...] = KEYS
+    fetch_allow: tuple[str, ...] = LOCALHOST
+    grpc: bool = True
+    scripted: bool = False
+    startup_timeout: float = field(default=180.0, compare=False)
+
+    @classmethod
+    def of(
+        cls,
+        *models: str | Path,
+        env: Mapping[str, str] | None = None,
+        keys: Sequence[str] = KEYS,
+        grpc: bool = True,
+        scripted: bool = False,
+    ) -> Config:
+        """A config from plain arguments (``env`` in any order: it is sorted, so equal settings share)."""
+        engine_env = dict(env or {})
+        timeout = VLLM_STARTUP_TIMEOUT if engine_env.get("OCULI_ENGINE") == "vllm" else 180.0
+        return cls(
+            models=tuple(str(m) for m in models),
+            env=tuple(sorted(engine_env.items())),
+            keys=tuple(keys),
+            grpc=grpc,
+            scripted=scripted,
+            startup_timeout=timeout,
+        )
+
+    def describe(self) -> str:
+        """A short name for logs: the models' folder names and the settings."""
+        models = ",".join(Path(m).name for m in self.models) or ("scripted" if self.scripted else "oculi-lite")
+        return models + "".join(f" {k}={v}" for k, v in self.env)
+
+
+class Servers:
+    """Started servers by ``Config``: ``get`` keeps one for the session, ``lease`` for a module.
+
+    Each server holds hundreds of megabytes (a vLLM one gigabytes: an engine process and a
+    worker beside it), so a server only one module needs is *leased*: started on first use,
+    stopped when its last lease ends (the module's fixture tears down), unless a session-wide
+    ``get`` holds it too. The suite's named servers (``internvl`` …) are held by ``get``.
+    """
+
+    def __init__(self) -> None:
+        self._running: dict[Config, tuple[contextlib.AbstractContextManager[ServerProcess], ServerProcess]] = {}
+        self._held: set[Config] = set()
+        self._leases: dict[Config, int] = {}
+        #: How many processes this factory started (printed at the end of the session), and which restarted.
+        self.starts: list[str] = []
+        self.restarts: list[str] = []
+
+    def get(self, config: Config) -> ServerProcess:
+        """The running server of ``config``, started now if needed, kept until the session ends."""
+        self._held.add(config)
+        return self._start(config)
+
+    @contextlib.contextmanager
+    def lease(self, config: Config) -> Iterator[ServerProcess]:
+        """The running server of ``config`` while the ``with`` block lasts (shared with other holders)."""
+        self._leases[config] = self._leases.get(config, 0) + 1
+        try:
+            yield self._start(config)
+        finally:
+            self._leases[config] -= 1
+            if self._leases[config] == 0 and config not in self._held:
+                self.stop(config)
+
+    def _start(self, config: Config) -> ServerProcess:
+        entry = self._running.get(config)
+        if entry is not None and entry[1].alive():
+            return entry[1]
+        if entry is not None:  # it died (a test killed it): start a fresh one
+            self.stop(config)
+            self.restarts.append(config.describe())
+        manager = running_server(
+            models=config.models,
+            api_keys=config.keys,
+            fetch_allow=config.fetch_allow,
+            env=dict(config.env),
+            grpc=config.grpc,
+            scripted=config.scripted,
+            startup_timeout=config.startup_timeout,
+        )
+        server = manager.__enter__()
+        self._running[config] = (manager, server)
+        worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+        self.starts.append(f"[{worker}] {config.describe()}")
+        return server
+
+    def stop(self, config: Config) -> None:
+        """Stop the server of ``config`` if it runs."""
+        entry = self._running.pop(config, None)
+        if entry is not None:
+            entry[0].__exit__(None, None, None)
+
+    def close(self) -> None:
+        for config in list(self._running):
+            self.stop(config)
+
+
+# --- the shared servers -------------------------------------------------------------------------
+
+#: Two CPU threads per engine: the suite runs on two cores.
+THREADS = {"OCULI_THREADS": "2"}
+
+
+def internvl(checkpoint: Path) -> Config:
+    """The tiny InternVL on transformers, HTTP + gRPC: the API, gRPC, Files and conformance tests' server."""
+    return Config.of(checkpoint, env=THREADS)
+
+
+def lite() -> Config:
+    """oculi-lite (no ``--model``), HTTP + gRPC; background jobs polled every 0.2 s so batches finish quickly."""
+    return Config.of(env={"OCULI_JOB_POLL_SECONDS": "0.2"})
+
+
+MiB = 1024 * 1024
+#: Limits of the shared scripted server: small, so 413 and 429 are cheap to reach.
+SCRIPTED_MAX_BODY = 4 * MiB
+SCRIPTED_MAX_QUEUE = 4
+SCRIPTED_MAX_IMAGE_BUDGET = 1 * MiB
+
+
+def scripted() -> Config:
+    """The scripted engine (``oculi.testing.scripted``: behaviours a real model cannot show on demand), small limits."""
+    env = {
+        "OCULI_MAX_BODY_BYTES": str(SCRIPTED_MAX_BODY),
+        "OCULI_MAX_QUEUE": str(SCRIPTED_MAX_QUEUE),
+        "OCULI_MAX_INFLIGHT_IMAGE_BYTES": str(SCRIPTED_MAX_IMAGE_BUDGET),
+    }
+    return Config.of(env=env, scripted=True)
+
+
+#: Reasoning tokens of the ``low`` effort on the thinking servers (``medium``: twice as many).
+THINKING_BUDGET = 6
+
+
+def thinking(checkpoint: Path, budgets: Mapping[str, int] | None = None) -> Config:
+    """The tiny thinking checkpoint on transformers with small reasoning budgets (``OCULI_REASONING_BUDGETS``)."""
+    budgets = budgets or {"low": THINKING_BUDGET, "medium": 2 * THINKING_BUDGET}
+    return Config.of(checkpoint, env={**THREADS, "OCULI_REASONING_BUDGETS": json.dumps(dict(budgets))})
+
+
+def family(checkpoint: Path, engine_env: Mapping[str, str] | None = None) -> Config:
+    """One SPEC §3 family's tiny checkpoint (or GGUF) on the engine ``engine_env`` selects (transformers by default)."""
+    return Config.of(checkpoint, env={**THREADS, **(engine_env or {})})
+
+
+# --- the app in this process -----------------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def app_client(settings: Settings, registry: EngineRegistry | None = None) -> AsyncIterator[httpx.AsyncClient]:
+    """The whole HTTP app in this process (``Runtime.open`` + ``create_app``), called through httpx's ASGI transport.
+
+    For what needs no process of its own: configuration (a parser, a key set) and the
+    probes' answers. ``registry`` injects engines (e.g. the scripted one); by default
+    the settings' models are loaded as a server would load them.
+    """
+    from oculi.app import create_app
+    from oculi.runtime import Runtime
+
+    runtime = await Runtime.open(settings, registry=registry)
+    try:
+        transport = httpx.ASGITransport(app=create_app(runtime))
+        async with httpx.AsyncClient(transport=transport, base_url="http://oculi", timeout=120) as client:
+            yield client
+    finally:
+        await runtime.close()
+
+
+def vllm_available() -> bool:
+    """Whether the vLLM engine can run here (CI always installs it: there a missing vLLM is a failure)."""
+    import importlib.util
+
+    return importlib.util.find_spec("vllm") is not None or bool(os.environ.get("CI"))
