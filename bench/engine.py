@@ -43,7 +43,7 @@ from PIL import Image
 from oculi.domain import Conversation, Detail, GenerationParams, ImagePart, Message, Role, TextPart
 from oculi.engines import hf
 from oculi.engines.base import EngineRequest
-from oculi.engines.hf.loading import load_processor
+from oculi.engines.common.checkpoint import load_processor
 from oculi.intake.pipeline import Intake
 from oculi.intake.tiling import plan_tiles, render_grid, render_views
 from oculi.intake.types import ViewLayout

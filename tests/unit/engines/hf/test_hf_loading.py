@@ -6,7 +6,7 @@ import pytest
 
 from oculi.engines import hf
 from oculi.engines.base import Engine
-from oculi.engines.hf.loading import model_id, resolve_checkpoint
+from oculi.engines.common.checkpoint import model_id, resolve_checkpoint
 from oculi.errors import ModelUnavailable
 from oculi.settings import Settings
 

@@ -4,7 +4,7 @@ Tiny random GGUF fixtures (``scripts/make_gguf_fixtures.py``: the tiny
 checkpoints of ``oculi.testing.family_checkpoints`` through llama.cpp's own
 converter). Checked per family:
 
-- the projector is recognised and measured exact (``views.exact``);
+- the projector is recognised and measured exact (``projector.exact``);
 - image tokens equal the SPEC oracle, and image *and* text tokens equal the
   transformers engine's on the same request (same wrappers, same template);
 - greedy answers equal llama.cpp's reference path: ``mtmd_tokenize`` +
@@ -251,12 +251,12 @@ async def test_context_limit_counts_image_tokens_not_positions(gguf_family, prep
 def test_a_projector_that_does_not_keep_the_views_is_measured_inexact():
     """LLaVA's CLIP resizes every image to 224 px: a Qwen grid image would not keep its tokens, so not exact."""
     from oculi import families
-    from oculi.engines.llamacpp.views import exact
+    from oculi.engines.llamacpp.projector import exact
 
     engine = _load("tiny-llava")
     try:
         assert engine.family is None and engine.inexact_reason is None  # not a SPEC §3 family: mtmd decides
-        reason = exact(families.QWEN2_5_VL, engine.runtime.native.image_chunks)
+        reason = exact(families.QWEN2_5_VL, engine.worker.native.image_chunks)
         assert reason == "mtmd makes a 448×896 image into image chunks of [256] tokens, not [512]"
     finally:
         engine.runtime.close()
