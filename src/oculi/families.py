@@ -187,6 +187,11 @@ def size_edges(least: int, most: int) -> dict[str, Any]:
     return {"size": {"shortest_edge": least, "longest_edge": most}}
 
 
+def two_frame_edges(least: int, most: int) -> dict[str, Any]:
+    """GLM-V's image processor options: as Qwen3-VL's, but it counts an image as two frames (temporal patch 2)."""
+    return size_edges(2 * least, 2 * most)
+
+
 # --- the families ----------------------------------------------------------------------------------
 
 _QWEN_IMAGE = ImageText(placeholder="<|image_pad|>", token="<|image_pad|>")
@@ -243,7 +248,7 @@ GLM4V = Family(
     ImageText(placeholder="<|image|>", token="<|image|>"),
     mrope=True,
     projectors=frozenset({"glm4v"}),
-    pins=size_edges,
+    pins=two_frame_edges,
 )
 GEMMA3 = Family(
     "gemma3",

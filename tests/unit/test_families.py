@@ -20,7 +20,7 @@ from oculi import families
 from oculi.domain import Detail
 from oculi.families import FAMILIES, Family, Grouping
 from oculi.intake.tiling import plan_tiles, render_grid, render_views
-from oculi.intake.types import MAX_TILES, TOKENS_PER_TILE, TilePlan, ViewLayout
+from oculi.intake.types import TOKENS_PER_TILE, TilePlan, ViewLayout
 
 #: The tiny checkpoint of each family: adding a family is an entry plus this line (and its builder).
 FIXTURES = {
@@ -148,17 +148,9 @@ def test_model_images_of_one_request_image(plan, stack, each_view, grid):
         assert sum(images) == plan.views  # every view is in exactly one model image: (tiles + 1) · 256 tokens
 
 
-def test_grid_families_pin_one_view_to_the_largest_grid():
+def test_only_families_a_processor_resizes_are_pinned():
     for family in FAMILIES:
-        pins = family.vllm_processor_kwargs()
-        if family.grouping is not Grouping.GRID:
-            assert pins == {}
-            continue
-        least, most = family.view_size**2, MAX_TILES * family.view_size**2
-        assert pins in (
-            {"min_pixels": least, "max_pixels": most},
-            {"size": {"shortest_edge": least, "longest_edge": most}},
-        )
+        assert bool(family.vllm_processor_kwargs()) == (family.grouping is Grouping.GRID), family.name
 
 
 def test_wrappers():

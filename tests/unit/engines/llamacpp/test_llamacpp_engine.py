@@ -241,9 +241,9 @@ async def test_a_request_arriving_during_a_many_tile_image_starts_after_the_tile
     is read (and answers) before A's remaining tiles, instead of waiting for A's whole image."""
     import threading
 
-    runtime = gguf_internvl.runtime
+    worker = gguf_internvl.worker
     submitted, calls = threading.Semaphore(0), []
-    submit, decode_image = runtime.submit, runtime.native.decode_image
+    submit, decode_image = worker.submit, worker.native.decode_image
 
     def counting_submit(job):
         submit(job)
@@ -255,8 +255,8 @@ async def test_a_request_arriving_during_a_many_tile_image_starts_after_the_tile
             assert submitted.acquire(timeout=30), "B was never submitted"
         return decode_image(seq_id, chunk, n_past)
 
-    monkeypatch.setattr(runtime, "submit", counting_submit)
-    monkeypatch.setattr(runtime.native, "decode_image", held_decode_image)
+    monkeypatch.setattr(worker, "submit", counting_submit)
+    monkeypatch.setattr(worker.native, "decode_image", held_decode_image)
     a = _request(gguf_internvl, prepare_image, [((1920, 1080), Detail.HIGH)], max_tokens=2)
     b = _request(gguf_internvl, prepare_image, [((448, 448), Detail.LOW)], max_tokens=2)
     # pixels no earlier test sent (no slot holds them in KV, the embedding cache has none of their tiles)

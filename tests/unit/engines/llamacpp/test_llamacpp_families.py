@@ -9,7 +9,7 @@ converter). Checked per family:
   transformers engine's on the same request (same wrappers, same template);
 - greedy answers equal llama.cpp's reference path: ``mtmd_tokenize`` +
   ``mtmd_helper_eval_chunks`` on the same bitmaps in a fresh context, then a
-  greedy loop — so oculi's runtime continues Qwen's multimodal rotary
+  greedy loop — so oculi's worker continues Qwen's multimodal rotary
   positions (an image advances ``n_pos``, not ``n_tokens``) and Gemma 3's
   non-causal image attention as llama.cpp does;
 - answers from reused or copied KV (a continued conversation, concurrent
@@ -52,7 +52,7 @@ def gguf_family(request):
     """Each family's GGUF fixture on the llama.cpp engine (name, engine)."""
     engine = _load(request.param)
     yield request.param, engine
-    engine.runtime.close()
+    engine.worker.close()
 
 
 def _image(width: int, height: int, seed: int = 0) -> Image.Image:
@@ -214,7 +214,7 @@ async def test_answers_from_reused_and_copied_kv_equal_answers_from_scratch(gguf
         try:
             fresh = await collect(fresh_engine, fresh_request)
         finally:
-            fresh_engine.runtime.close()
+            fresh_engine.worker.close()
         assert fresh.usage.cached_prompt_tokens == 0
         assert fresh.usage.prompt_image_tokens == reused.usage.prompt_image_tokens == tokens
         assert fresh.text == reused.text
@@ -232,7 +232,7 @@ async def test_concurrent_mixed_requests_are_exact_and_decoded_together(gguf_fam
     results = await asyncio.gather(*(collect(engine, r) for r in requests))
     for result, case in zip(results, cases, strict=True):
         assert result.usage.prompt_image_tokens == sum(spec_tokens(*s, d) for s, d, _ in case)
-    assert engine.runtime.peak_running >= 2
+    assert engine.worker.peak_running >= 2
 
 
 async def test_context_limit_counts_image_tokens_not_positions(gguf_family, prepare_image):
@@ -245,7 +245,7 @@ async def test_context_limit_counts_image_tokens_not_positions(gguf_family, prep
             await small.generate(request).__anext__()
         assert "2048" in info.value.message
     finally:
-        small.runtime.close()
+        small.worker.close()
 
 
 def test_a_projector_that_does_not_keep_the_views_is_measured_inexact():
@@ -259,4 +259,4 @@ def test_a_projector_that_does_not_keep_the_views_is_measured_inexact():
         reason = exact(families.QWEN2_5_VL, engine.worker.native.image_chunks)
         assert reason == "mtmd makes a 448×896 image into image chunks of [256] tokens, not [512]"
     finally:
-        engine.runtime.close()
+        engine.worker.close()

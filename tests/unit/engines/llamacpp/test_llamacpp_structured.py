@@ -50,7 +50,7 @@ def gguf():
     settings = Settings(max_batch_size=8, llamacpp_context=2048, threads=1, offline=True)
     engine = llamacpp.load(str(FIXTURES / "tiny-internvl.gguf"), str(FIXTURES / "tiny-internvl-mmproj.gguf"), settings)
     yield engine
-    engine.runtime.close()
+    engine.worker.close()
 
 
 def _request(engine, prepare_image, seed: int, output: OutputSpec, n: int = 1) -> EngineRequest:
@@ -84,7 +84,7 @@ async def test_mixed_batch_of_eight(gguf, prepare_image, collect):
     specs = [SCHEMA, OutputSpec(), TOOL, OutputSpec(response_format=ResponseFormat(FormatKind.JSON_OBJECT))]
     requests = [_request(gguf, prepare_image, 20 + i, specs[i % 4]) for i in range(8)]
     results = await asyncio.gather(*(collect(gguf, r) for r in requests))
-    assert gguf.runtime.peak_running > 1
+    assert gguf.worker.peak_running > 1
     for i, out in enumerate(results):
         if i % 4 == 0:
             Receipt.model_validate_json(out.text)
