@@ -113,6 +113,11 @@ class Native:
         # slot's KV back to any shared prefix and continues from there, which a window-sized cache cannot
         # serve (llama.cpp's seq_rm still reports success, but the cells the window needs are gone).
         self.swa = int(llama_cpp.llama_model_n_swa(self.model))
+        #: Whether a sequence's KV can be cut back to a prefix: not when a layer keeps a recurrent state
+        #: (Qwen3.5's linear attention, Mamba), which holds only the end of what it read.
+        self.trimmable = not (
+            llama_cpp.llama_model_is_recurrent(self.model) or llama_cpp.llama_model_is_hybrid(self.model)
+        )
         cparams.swa_full = self.swa > 0
         cparams.n_threads = n_threads
         cparams.n_threads_batch = n_threads

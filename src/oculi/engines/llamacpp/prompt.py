@@ -51,9 +51,10 @@ from oculi.intake.types import PixelSpec, PreparedImage, TilePlan, ViewLayout
 MTMD_MARKER = "<__media__>"
 
 # What chat templates emit for an image content item, most specific first.
-# Qwen2-VL style wrappers are included because mtmd adds its own.
+# Qwen2-VL's and GLM-V's wrappers are included because mtmd adds its own.
 PLACEHOLDERS = (
     "<|vision_start|><|image_pad|><|vision_end|>",
+    "<|begin_of_image|><|image|><|end_of_image|>",
     "<IMG_CONTEXT>",
     "<image>",
     "<|image|>",

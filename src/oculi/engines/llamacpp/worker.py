@@ -21,7 +21,9 @@ through a queue. The worker interleaves requests instead of serialising them:
   when another slot, even a busy one, shares a much longer prefix (concurrent
   questions about the same image), its KV stream is copied over instead, at
   admission or before any image chunk of the prompt (the request admitted
-  just before may have read the image meanwhile);
+  just before may have read the image meanwhile) — except for a model with
+  recurrent layers (Qwen3.5's linear attention), whose state cannot be cut
+  back to a prefix: each prompt is read whole;
 - encoded image embeddings are cached by content key (LRU, byte budget), so
   the same image sent again in another slot is decoded from the cache
   without running the vision encoder again.
@@ -356,8 +358,11 @@ class Worker:
     def _read_ahead(self, job: Job, keys: list[int | str], i: int) -> bool:
         """Whether a prefill admitted before ``job``'s is yet to read ``keys[: i + 1]`` too (then ``job`` copies it).
 
-        One that has read it already but was no donor (it shares too few positions) is not waited for.
+        One that has read it already but was no donor (it shares too few positions) is not waited for;
+        nothing is, when the model's KV cannot be trimmed (no copy follows).
         """
+        if not self.native.trimmable:
+            return False
         for prefill in self._prefilling:
             if prefill.job is job:
                 return False
@@ -374,6 +379,8 @@ class Worker:
         is copied into ``main`` (the caller trims it). Never the whole prompt: the
         last unit is evaluated again for its logits.
         """
+        if not self.native.trimmable:  # a recurrent state cannot be cut back to a shared prefix: read it all
+            return done
         keys = [_unit_key(u) for u in units]
         own = max(done, _common_prefix(main.keys, keys))
         donors = [(_common_prefix(s.keys, keys), s) for s in self._slots if s not in slots]
