@@ -84,7 +84,7 @@ async def overhead(store_url: str, urls: list[str], engine: str) -> tuple[float,
     registry = None
     if engine == "scripted":
         from oculi.engines.registry import EngineRegistry
-        from oculi.engines.testing import ScriptedEngine
+        from oculi.testing.scripted import ScriptedEngine
 
         registry = EngineRegistry([ScriptedEngine("oculi-lite")], {})
     runtime = await Runtime.open(settings, registry=registry)

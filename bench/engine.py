@@ -2,7 +2,7 @@
 
 ``--family internvl`` (default): a random-weight checkpoint at the real size
 of InternVL3-1B (``build_internvl3_1b_random``, cached). ``--family
-qwen2_5_vl | qwen3_vl | gemma3``: a random-weight checkpoint of that
+qwen2_5_vl | qwen3_vl | qwen3_5 | glm4v | gemma3``: a random-weight checkpoint of that
 architecture with a small text model (8 layers, width 512) and vision tower
 (4 layers, width 256) — real geometry (patches, merges, view size), sizes a
 2-core machine runs in minutes (built once under ``.cache/``).
@@ -43,13 +43,20 @@ from PIL import Image
 from oculi.domain import Conversation, Detail, GenerationParams, ImagePart, Message, Role, TextPart
 from oculi.engines import hf
 from oculi.engines.base import EngineRequest
-from oculi.engines.hf.loading import load_processor
+from oculi.engines.common.checkpoint import load_processor
+from oculi.families import Grouping
 from oculi.intake.pipeline import Intake
 from oculi.intake.tiling import plan_tiles, render_grid, render_views
 from oculi.intake.types import ViewLayout
 from oculi.settings import Settings
 from oculi.testing.checkpoints import cached_checkpoint, default_cache_root
-from oculi.testing.family_checkpoints import build_tiny_gemma3, build_tiny_qwen2_5_vl, build_tiny_qwen3_vl
+from oculi.testing.family_checkpoints import (
+    build_tiny_gemma3,
+    build_tiny_qwen2_5_vl,
+    build_tiny_qwen3_5,
+    build_tiny_qwen3_vl,
+)
+from oculi.testing.glm import build_tiny_glm4v
 
 QUESTION = "Describe this image in detail."
 TOKENS = 32
@@ -92,7 +99,7 @@ def reference_request(engine: hf.HFEngine, processor, image: Image.Image, detail
     # The reference gets the same JPEG bytes and decodes them itself.
     raw = base64.b64decode(data_url(image).split(",", 1)[1])
     pil = Image.open(io.BytesIO(raw)).convert("RGB")
-    if engine.family is None or engine.family.name == "internvl":
+    if engine.family is None or engine.family.grouping is Grouping.STACK:  # InternVL: its processor tiles
         messages = [{"role": "user", "content": [{"type": "image", "image": pil}, {"type": "text", "text": QUESTION}]}]
         inputs = processor.apply_chat_template(
             messages,
@@ -148,6 +155,40 @@ _SMALL = {
             },
         },
         {"depth": 4, "hidden_size": 256, "intermediate_size": 1024, "num_heads": 4, "deepstack_visual_indexes": [1]},
+    ),
+    "qwen3_5": (
+        build_tiny_qwen3_5,
+        {
+            **_SMALL_TEXT,
+            "head_dim": 64,
+            "layer_types": ["linear_attention"] * 3
+            + ["full_attention"]
+            + ["linear_attention"] * 3
+            + ["full_attention"],
+            "linear_num_key_heads": 4,
+            "linear_num_value_heads": 8,
+            "rope_parameters": {  # a quarter of the head rotates: 16 dims, sections sum to 8
+                "rope_type": "default",
+                "rope_theta": 1e7,
+                "mrope_section": [2, 3, 3],
+                "mrope_interleaved": True,
+                "partial_rotary_factor": 0.25,
+            },
+        },
+        {"depth": 4, "hidden_size": 256, "intermediate_size": 1024, "num_heads": 4},
+    ),
+    "glm4v": (
+        build_tiny_glm4v,
+        {  # half the head rotates: 32 dims, sections sum to 16
+            **_SMALL_TEXT,
+            "rope_parameters": {
+                "rope_type": "default",
+                "rope_theta": 1e4,
+                "mrope_section": [4, 6, 6],
+                "partial_rotary_factor": 0.5,
+            },
+        },
+        {"depth": 4, "hidden_size": 256, "intermediate_size": 1024, "num_heads": 4},
     ),
     "gemma3": (
         build_tiny_gemma3,

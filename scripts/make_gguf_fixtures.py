@@ -151,6 +151,8 @@ def _convert(vendor: Path, src: Path, out: Path, outtype: str, mmproj: bool) -> 
     argv = [str(vendor / "convert_hf_to_gguf.py"), str(src), "--outfile", str(out), "--outtype", outtype]
     if mmproj:
         argv.append("--mmproj")
+    elif json.loads((src / "config.json").read_text()).get("model_type") in {"qwen3_5", "qwen3_5_moe"}:
+        argv.append("--no-mtp")  # the converter expects multi-token-prediction layers the tiny model has none of
     saved = sys.argv
     sys.argv = argv
     try:
@@ -311,6 +313,8 @@ TINY = {
     "tiny-qwen2_5_vl": ("family_checkpoints", "build_tiny_qwen2_5_vl", "native"),
     "tiny-qwen3_vl": ("family_checkpoints", "build_tiny_qwen3_vl", "native"),
     "tiny-gemma3": ("family_checkpoints", "build_tiny_gemma3", "native"),
+    "tiny-qwen3_5": ("family_checkpoints", "build_tiny_qwen3_5", "native"),
+    "tiny-glm4v": ("glm", "build_tiny_glm4v", "native"),
 }
 
 

@@ -110,7 +110,9 @@ def tiny_llava() -> Path:
     return cached_checkpoint("tiny-llava")
 
 
-@pytest.fixture(scope="session", params=["tiny-qwen2_5_vl", "tiny-qwen3_vl", "tiny-gemma3"])
+@pytest.fixture(
+    scope="session", params=["tiny-qwen2_5_vl", "tiny-qwen3_vl", "tiny-qwen3_5", "tiny-glm4v", "tiny-gemma3"]
+)
 def tiny_family(request) -> Path:
     """Each tiny random-weight checkpoint of the other SPEC §3 families (Qwen2.5-VL, Qwen3-VL, Gemma 3)."""
     from oculi.testing.checkpoints import cached_checkpoint

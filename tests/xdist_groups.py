@@ -9,8 +9,8 @@ groups are silently lost. So the grouping is done here, by pytest-xdist's own sc
 
 - every vLLM test in one group (one vLLM engine at a time holds gigabytes);
 - then the suite's named shared servers (``SHARED_SERVERS``): a test on one of them goes where it runs;
-- then any other test that asks the factory for a server, or starts its own, by its module;
-- everything else (unit tests) in a group of its own, spread freely.
+- every other test with its module (module fixtures — a server, an engine loaded in-process, a
+  container image — are then made once).
 
 The biggest groups are handed out first (``loadscope``'s ordering), so both workers stay busy.
 """
@@ -30,18 +30,13 @@ SHARED_SERVERS = ("internvl_server", "thinking_server", "scripted_server", "lite
 TABLE = "oculi_groups"
 
 
-def group_of(item: pytest.Item) -> str | None:
-    """The group a test must share a worker with, or None when it may run anywhere."""
+def group_of(item: pytest.Item) -> str:
+    """The group of tests a test must share a worker with."""
     names = getattr(item, "fixturenames", ())
     if "vllm" in item.nodeid.lower() and ("servers" in names or "/vllm/" in item.nodeid):
         return "vllm"
     shared = next((name for name in SHARED_SERVERS if name in names), None)
-    if shared is not None:
-        return shared
-    module = getattr(item, "module", None)
-    if "servers" in names or (module is not None and "running_server" in vars(module)):
-        return item.nodeid.split("::")[0]
-    return None
+    return shared if shared is not None else item.nodeid.split("::")[0]
 
 
 def write_table(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -49,7 +44,7 @@ def write_table(config: pytest.Config, items: list[pytest.Item]) -> None:
     path = getattr(config, "workerinput", {}).get(TABLE)
     if path is None:
         return
-    table = {item.nodeid: group for item in items if (group := group_of(item)) is not None}
+    table = {item.nodeid: group_of(item) for item in items}
     tmp = f"{path}.{os.getpid()}"
     Path(tmp).write_text(json.dumps(table))
     os.replace(tmp, path)  # both workers write the same table; whichever lands last is as good

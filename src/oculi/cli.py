@@ -201,11 +201,11 @@ def view_of(model: str, settings: Settings) -> str:
 
     from oculi import families
     from oculi.engines import llamacpp
-    from oculi.engines.hf.loading import resolve_checkpoint
+    from oculi.engines.common.checkpoint import resolve_checkpoint
 
     if llamacpp.handles(model):
         from oculi.engines.llamacpp.files import read_gguf_metadata, resolve_model_files
-        from oculi.engines.llamacpp.views import projector_family
+        from oculi.engines.llamacpp.projector import projector_family
 
         try:
             _, mmproj = resolve_model_files(model, None, settings)

@@ -26,8 +26,8 @@ from api_support import KEY
 from servers import app_client
 
 from oculi.engines.registry import EngineRegistry
-from oculi.engines.testing import ScriptedEngine
 from oculi.settings import Settings
+from oculi.testing.scripted import ScriptedEngine
 from oculi.testing.server import running_server
 
 AUTH = {"authorization": f"Bearer {KEY}"}

@@ -1,6 +1,6 @@
 """Crash tests of the durable job machinery: no acknowledged deferred or batch request is lost or completed twice.
 
-Real server processes (``python -m oculi.engines.testing``: the full server
+Real server processes (``python -m oculi.testing.scripted``: the full server
 with the scripted engine, whose ``[[delay:S]]`` directive makes each job
 last long enough to be caught mid-flight), the real xai-sdk for batches,
 plain HTTP for deferred completions, and the real database read directly:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from oculi.engines.registry import EngineRegistry
-from oculi.engines.testing import ScriptedEngine
 from oculi.runtime import Runtime
 from oculi.settings import Settings
+from oculi.testing.scripted import ScriptedEngine
 
 
 async def test_ready_when_open_and_not_ready_once_draining(tmp_path: Path) -> None:

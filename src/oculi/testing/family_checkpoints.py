@@ -1,15 +1,15 @@
-"""Tiny random-weight checkpoints of the Qwen2.5-VL, Qwen3-VL and Gemma 3 families, built offline.
+"""Tiny random-weight checkpoints of the Qwen2.5-VL, Qwen3-VL, Qwen3.5 and Gemma 3 families, built offline.
 
 Like ``checkpoints.py`` for InternVL: the real architecture classes, the real
 processor files (image processor geometry, mean/std, processor class), a
 chat template shaped like the real one, and the family's special tokens in a
 real trained BPE tokenizer — tiny widths so they build and run in seconds.
-Text head size is 32 in all three (vLLM's CPU attention takes 32–512), so
+Text head size is 32 in all of them (vLLM's CPU attention takes 32–512), so
 the same checkpoint serves on every engine.
 
 The geometry that makes SPEC §3 exact (see ``oculi.families``):
 - Qwen2.5-VL: 14 px patches merged 2×2 → a 448 px view is 256 tokens;
-- Qwen3-VL: 16 px patches merged 2×2 → a 512 px view is 256 tokens;
+- Qwen3-VL and Qwen3.5: 16 px patches merged 2×2 → a 512 px view is 256 tokens;
 - Gemma 3: SigLIP at 896 px, 14 px patches pooled to 256 tokens per image.
 
 Facts that shaped these builders (``shared/notes/model-fixtures.md``): the
@@ -54,6 +54,17 @@ _QWEN_TEMPLATE = (
 )
 QWEN2_5_VL_CHAT_TEMPLATE = "{% set DEFAULT_SYSTEM = true %}" + _QWEN_TEMPLATE
 QWEN3_VL_CHAT_TEMPLATE = "{% set DEFAULT_SYSTEM = false %}" + _QWEN_TEMPLATE
+
+THINK_START = "<think>"
+THINK_END = "</think>"
+# Qwen3.5 thinks by default: its generation prompt opens ``<think>``; ``enable_thinking=false`` writes an empty
+# think block instead (as Qwen3's template does).
+QWEN3_5_CHAT_TEMPLATE = QWEN3_VL_CHAT_TEMPLATE.replace(
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}",
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}"
+    "{% if enable_thinking is defined and enable_thinking is false %}{{ '<think>\\n\\n</think>\\n\\n' }}"
+    "{% else %}{{ '<think>\\n' }}{% endif %}{% endif %}",
+)
 
 GEMMA_BOS = "<bos>"
 GEMMA_EOS = "<eos>"
@@ -101,11 +112,11 @@ _TEXT: dict[str, Any] = {
 }
 
 
-def _write_json(path: Path, data: dict[str, Any]) -> None:
+def write_json(path: Path, data: dict[str, Any]) -> None:
     path.write_text(json.dumps(data, indent=2) + "\n")
 
 
-def _save(model: Any, dest: Path, generation: dict[str, Any], spread: float = 0.5) -> None:
+def save_weights(model: Any, dest: Path, generation: dict[str, Any], spread: float = 0.5) -> None:
     """Spread the weights (so outputs depend on the input), save float32 weights and the generation config."""
     import torch
     from transformers import GenerationConfig
@@ -116,7 +127,7 @@ def _save(model: Any, dest: Path, generation: dict[str, Any], spread: float = 0.
     GenerationConfig(**generation).save_pretrained(dest)
 
 
-def _sized(
+def with_sizes(
     text: dict[str, Any], vision: dict[str, Any], text_sizes: dict[str, Any] | None, vision_sizes: dict[str, Any] | None
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The configs with size overrides applied; Qwen's vision output width follows the text width."""
@@ -127,13 +138,14 @@ def _sized(
     return text, vision
 
 
-def _qwen_tokenizer(dest: Path, template: str) -> Any:
+def _qwen_tokenizer(dest: Path, template: str, plain_tokens: tuple[str, ...] = ()) -> Any:
     return save_tokenizer(
         dest,
         QWEN_SPECIAL_TOKENS,
         template,
         CONTEXT,
         {"image_token": IMAGE_PAD, "video_token": VIDEO_PAD, "vision_bos_token": VISION_START},
+        plain_tokens=plain_tokens,
     )
 
 
@@ -157,24 +169,25 @@ def _build_qwen(
     seed: int,
     text_sizes: dict[str, Any] | None,
     vision_sizes: dict[str, Any] | None,
+    plain_tokens: tuple[str, ...] = (),
 ) -> Path:
-    """A Qwen-family checkpoint (``Qwen2_5_VL`` or ``Qwen3VL``): tokenizer, config, weights and processor files."""
+    """A Qwen-family checkpoint (``Qwen2_5_VL``, ``Qwen3VL``, ``Qwen3_5``): tokenizer, config, weights, processor."""
     import torch
     import transformers
 
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
-    tokenizer = _qwen_tokenizer(dest, template)
+    tokenizer = _qwen_tokenizer(dest, template, plain_tokens)
     eos, pad = tokenizer.convert_tokens_to_ids(IM_END), tokenizer.convert_tokens_to_ids(ENDOFTEXT)
     text = dict(_TEXT, vocab_size=len(tokenizer), bos_token_id=pad, eos_token_id=eos, pad_token_id=pad, **text_extra)
-    text, vision = _sized(text, vision, text_sizes, vision_sizes)
+    text, vision = with_sizes(text, vision, text_sizes, vision_sizes)
     config_class = getattr(transformers, f"{family}Config")
     config = config_class(text_config=text, vision_config=vision, tie_word_embeddings=True, **_qwen_ids(tokenizer))
     config.architectures = [f"{family}ForConditionalGeneration"]
     torch.manual_seed(seed)
     model = getattr(transformers, f"{family}ForConditionalGeneration")(config)
-    _save(model, dest, {"eos_token_id": eos, "pad_token_id": pad})
-    _write_json(dest / "preprocessor_config.json", preprocessor)
+    save_weights(model, dest, {"eos_token_id": eos, "pad_token_id": pad})
+    write_json(dest / "preprocessor_config.json", preprocessor)
     (dest / "chat_template.jinja").write_text(template)
     return dest
 
@@ -253,6 +266,62 @@ def build_tiny_qwen3_vl(
     )  # fmt: skip
 
 
+def build_tiny_qwen3_5(
+    dest: Path, *, text_sizes: dict[str, Any] | None = None, vision_sizes: dict[str, Any] | None = None
+) -> Path:
+    """A tiny random ``Qwen3_5ForConditionalGeneration``: 16 px patches merged 2×2 (512 px = 256 tokens).
+
+    The text model is hybrid like the real one: a Gated DeltaNet (linear
+    attention) layer, then a full attention layer. Its linear key / value head
+    size is 128, the only size vLLM's CPU kernel takes; the rotary part is a
+    quarter of the head (``partial_rotary_factor`` 0.25), so ``mrope_section``
+    sums to 4. ``<think>`` / ``</think>`` are plain tokens and the template
+    thinks by default, as Qwen3.5's does.
+    """
+    rope = {
+        "rope_type": "default",
+        "rope_theta": 10000000.0,
+        "mrope_section": [2, 1, 1],
+        "mrope_interleaved": True,
+        "partial_rotary_factor": 0.25,
+    }
+    text = {
+        "head_dim": 32,
+        "rope_parameters": rope,
+        "layer_types": ["linear_attention", "full_attention"],
+        "linear_conv_kernel_dim": 4,
+        "linear_key_head_dim": 128,
+        "linear_value_head_dim": 128,
+        "linear_num_key_heads": 1,
+        "linear_num_value_heads": 2,
+    }
+    vision = {
+        "depth": 1,
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "num_heads": 2,
+        "patch_size": 16,
+        "spatial_merge_size": 2,
+        "temporal_patch_size": 2,
+        "out_hidden_size": 64,
+        "num_position_embeddings": 2304,
+    }
+    preprocessor = {
+        "size": {"longest_edge": 16777216, "shortest_edge": 65536},
+        "patch_size": 16,
+        "temporal_patch_size": 2,
+        "merge_size": 2,
+        "image_mean": [0.5, 0.5, 0.5],
+        "image_std": [0.5, 0.5, 0.5],
+        "image_processor_type": "Qwen2VLImageProcessorFast",
+        "processor_class": "Qwen3VLProcessor",
+    }
+    return _build_qwen(
+        dest, "Qwen3_5", QWEN3_5_CHAT_TEMPLATE, text, vision, preprocessor, 5, text_sizes, vision_sizes,
+        plain_tokens=(THINK_START, THINK_END),
+    )  # fmt: skip
+
+
 def build_tiny_gemma3(
     dest: Path, *, text_sizes: dict[str, Any] | None = None, vision_sizes: dict[str, Any] | None = None
 ) -> Path:
@@ -302,7 +371,7 @@ def build_tiny_gemma3(
         "patch_size": 14,
         "vision_use_head": False,
     }
-    text, vision = _sized(text, vision, text_sizes, vision_sizes)
+    text, vision = with_sizes(text, vision, text_sizes, vision_sizes)
     config = Gemma3Config(
         text_config=text,
         vision_config=vision,
@@ -315,13 +384,13 @@ def build_tiny_gemma3(
     torch.manual_seed(4)
     generation = {"bos_token_id": ids(GEMMA_BOS), "eos_token_id": eos_ids, "pad_token_id": ids(GEMMA_PAD)}
     # Gemma's scaled embeddings saturate on one token with a wide spread; a narrow one keeps outputs input-dependent.
-    _save(Gemma3ForConditionalGeneration(config), dest, generation, spread=0.05)
+    save_weights(Gemma3ForConditionalGeneration(config), dest, generation, spread=0.05)
     # Published Gemma 3 checkpoints name the vision tower ``vision_tower.vision_model.*``; vLLM maps only those.
     for file in dest.glob("*.safetensors"):
         tensors = load_file(file)
         renamed = {_published_name(k): v for k, v in tensors.items()}
         save_file(renamed, file, metadata={"format": "pt"})
-    _write_json(
+    write_json(
         dest / "preprocessor_config.json",
         {
             "do_normalize": True,
@@ -337,7 +406,7 @@ def build_tiny_gemma3(
             "size": {"height": 896, "width": 896},
         },
     )
-    _write_json(dest / "processor_config.json", {"image_seq_length": 256, "processor_class": "Gemma3Processor"})
+    write_json(dest / "processor_config.json", {"image_seq_length": 256, "processor_class": "Gemma3Processor"})
     (dest / "chat_template.jinja").write_text(GEMMA3_CHAT_TEMPLATE)
     return dest
 

@@ -7,7 +7,7 @@
 The server is ``oculi serve`` (the console script next to this Python,
 given the settings as its command-line flags), or ``python -m oculi.server``
 when the script is not installed, or — with ``scripted=True`` — the scripted
-engine of ``oculi.engines.testing``; the latter two read the same settings
+engine of ``oculi.testing.scripted``; the latter two read the same settings
 from ``OCULI_*`` environment variables (always set, so every variant agrees).
 It listens on free ports of 127.0.0.1. Unless given, the store is a fresh
 SQLite file in a temporary directory (``server.db_path``). The context manager waits until ``/health``
@@ -33,7 +33,7 @@ from pathlib import Path
 import httpx
 
 SERVER_COMMAND = (sys.executable, "-m", "oculi.server")
-SCRIPTED_COMMAND = (sys.executable, "-m", "oculi.engines.testing")
+SCRIPTED_COMMAND = (sys.executable, "-m", "oculi.testing.scripted")
 #: ``oculi serve``: the console script installed next to the running interpreter.
 CLI = Path(sys.executable).parent / "oculi"
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from oculi.testing.internvl import build_tiny_internvl
 from oculi.testing.vocab import INTERNVL_CHAT_TEMPLATE
 
 THINK_START = "<think>"
@@ -43,8 +44,6 @@ def build_tiny_internvl_thinking(dest: Path, *, text_heads: tuple[int, int] = (4
     ``text_heads``: as ``build_tiny_internvl``'s ((2, 1) for vLLM's CPU attention).
     """
     from transformers import AutoTokenizer, InternVLForConditionalGeneration
-
-    from oculi.testing.checkpoints import build_tiny_internvl
 
     dest = build_tiny_internvl(Path(dest), text_heads=text_heads)
     tokenizer = AutoTokenizer.from_pretrained(dest)

@@ -71,7 +71,7 @@ def engine(request: pytest.FixtureRequest):
     settings = Settings(max_batch_size=8, llamacpp_context=2048, threads=1, offline=True)
     gguf = llamacpp.load(str(FIXTURES / "tiny-internvl.gguf"), str(FIXTURES / "tiny-internvl-mmproj.gguf"), settings)
     yield gguf
-    gguf.runtime.close()
+    gguf.worker.close()
 
 
 def _request(engine, prepare_image, seed: int, output: OutputSpec, n: int = 1) -> EngineRequest:
@@ -119,5 +119,5 @@ async def test_mixed_batch_of_eight(engine, prepare_image, collect):
             Weather.model_validate(_tool_call(out.text)["arguments"])
         elif kind == 3 and out.finish[0] is FinishReason.STOP:
             assert isinstance(json.loads(out.text), dict)
-    if hasattr(engine, "runtime"):  # llama.cpp reports how many choices shared a decode step
-        assert engine.runtime.peak_running > 1
+    if hasattr(engine, "worker"):  # llama.cpp reports how many choices shared a decode step
+        assert engine.worker.peak_running > 1

@@ -7,9 +7,9 @@ import pytest
 from oculi.domain import Delta, FinishReason
 from oculi.errors import ConfigurationError, InvalidRequest
 from oculi.reasoning import PARSERS, ReasoningCollector, ReasoningFormat, ThinkSplitter, ThinkTracker, plan_thinking
-from oculi.reasoning.budget import ThinkTokens
 from oculi.reasoning.formats import detect_format
 from oculi.reasoning.sealed import ReasoningSeal
+from oculi.reasoning.tracker import ThinkTokens
 
 QWEN = ReasoningFormat("qwen3", "<think>", "</think>", opens_in_prompt=True, switchable=True)
 KIMI = ReasoningFormat("kimi", *PARSERS["kimi"], opens_in_prompt=True)
@@ -118,7 +118,7 @@ def test_seal_round_trip_and_tamper() -> None:
 
 def test_assistant_reasoning_is_stored_and_handed_to_the_template() -> None:
     from oculi.domain import Choice, Conversation, Message, Role, TextPart
-    from oculi.engines.template import template_messages
+    from oculi.engines.common.template import template_messages
 
     turn = Message(Role.ASSISTANT, [TextPart("Blue.")], reasoning="The sky scatters short waves.")
     conversation = Conversation([Message(Role.USER, [TextPart("Why?")]), turn])

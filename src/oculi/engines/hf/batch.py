@@ -9,6 +9,11 @@ sequence together. Sequences of different
 lengths share one left-padded KV cache: a new job's cache is padded on the
 left to the batch's length (or the batch to its), an attention mask hides the
 padding, and explicit position ids keep every sequence at its own positions.
+A hybrid model's linear-attention layers (Qwen3.5's Gated DeltaNet) keep a
+convolution and a recurrent state per sequence instead of keys and values:
+those are stacked, selected and repeated along the batch beside the KV
+layers and never padded (a prefill is one sequence alone, a decode step one
+real token per sequence), so padding never enters a state.
 Finished or cancelled sequences leave the batch at the next step and their
 seats go to waiting jobs, so a request never waits for a whole batch to end.
 
@@ -35,10 +40,11 @@ from typing import Any
 import torch
 
 from oculi.domain import Delta, FinishReason, GenerationParams, Usage
+from oculi.engines.common.guide import TokenGuide
 from oculi.engines.hf.prompt import Prompt
 from oculi.engines.hf.text import TextStream
 from oculi.engines.hf.vision import VisionEncoder
-from oculi.reasoning.budget import ThinkTracker
+from oculi.reasoning.tracker import ThinkTracker
 from oculi.structured.matcher import TokenConstraint
 
 log = logging.getLogger(__name__)
@@ -77,8 +83,9 @@ class _Sequence:
         self.stream = stream
         self.tokens: list[int] = []
         self.done = False
-        self.constraint = job.constraints[index] if job.constraints else None
-        self.tracker = job.thinking[index] if job.thinking else None
+        self.guide = TokenGuide(
+            job.constraints[index] if job.constraints else None, job.thinking[index] if job.thinking else None
+        )
         seed = job.params.seed
         base = secrets.randbits(62) if seed is None else int(seed)
         self.generator = torch.Generator(device="cpu")
@@ -92,16 +99,13 @@ class _Sequence:
         """The next token from this sequence's logits row, under its grammar when it has one.
 
         A thinking sequence whose budget is spent emits its end tag instead;
-        its grammar applies once the thinking is over.
+        its grammar applies once the thinking is over (``TokenGuide``).
         """
-        if self.tracker is not None:
-            forced = self.tracker.forced()
-            if forced is not None:
-                return forced
-            if self.tracker.thinking:
-                return sample(logits, self.job.params, self.generator)
-        if self.constraint is not None:
-            logits = self.constraint.mask(logits.clone())
+        forced = self.guide.forced()
+        if forced is not None:
+            return forced
+        if self.guide.masking:
+            logits = self.guide.mask(logits.clone())
         return sample(logits, self.job.params, self.generator)
 
 
@@ -118,6 +122,40 @@ def sample(logits: torch.Tensor, params: GenerationParams, generator: torch.Gene
         sorted_probs[drop] = 0.0
         probs = torch.zeros_like(probs).scatter_(0, order, sorted_probs)
     return int(torch.multinomial(probs, 1, generator=generator))
+
+
+def _is_state(layer: Any) -> bool:
+    """A linear-attention layer's cache: per-sequence states, no sequence axis."""
+    return hasattr(layer, "recurrent_states")
+
+
+def _states(layer: Any) -> list[tuple[dict[int, Any], int]]:
+    """The (state dict, index) pairs a linear-attention layer holds (convolution and recurrent, per state)."""
+    out: list[tuple[dict[int, Any], int]] = []
+    for states in (layer.conv_states, layer.recurrent_states):
+        out.extend((states, i) for i, tensor in states.items() if tensor is not None)
+    return out
+
+
+def _select(cache: Any, index: torch.Tensor, trim: int = 0) -> None:
+    """Keep the batch rows ``index`` of every layer; drop ``trim`` leading positions of the KV layers."""
+    for layer in cache.layers:
+        if _is_state(layer):
+            for states, i in _states(layer):
+                states[i] = states[i].index_select(0, index)
+        else:
+            layer.keys = layer.keys.index_select(0, index)[:, :, trim:]
+            layer.values = layer.values.index_select(0, index)[:, :, trim:]
+
+
+def _repeat(cache: Any, n: int) -> None:
+    """Each batch row ``n`` times in a row (a request's ``n`` choices share its prefill)."""
+    for layer in cache.layers:
+        if _is_state(layer):
+            for states, i in _states(layer):
+                states[i] = states[i].repeat_interleave(n, dim=0)
+        else:
+            layer.batch_repeat_interleave(n)
 
 
 def _left_pad(tensor: torch.Tensor, pad: int) -> torch.Tensor:
@@ -153,6 +191,9 @@ class BatchScheduler:
         self._active: list[_Sequence] = []
         self._cache: Any = None
         self._closing = False
+        text = model.config.get_text_config()
+        #: Per layer: a linear-attention layer (per-sequence states) or an attention layer (keys and values).
+        self._linear = [kind == "linear_attention" for kind in getattr(text, "layer_types", None) or []]
         self._thread = threading.Thread(target=self._run, name="oculi-hf-scheduler", daemon=True)
         self._thread.start()
 
@@ -227,21 +268,30 @@ class BatchScheduler:
                 log.exception("prefill failed")
                 job.emit(exc)
 
+    def _new_cache(self) -> Any:
+        """An empty cache for one prefill: full attention layers (even sliding-window ones: the batch pads, merges
+        and trims every layer alike, and the window is applied by the attention mask), and a state layer for each
+        linear-attention layer of a hybrid model."""
+        from transformers import DynamicCache
+        from transformers.cache_utils import DynamicLayer, LinearAttentionLayer
+
+        cache = DynamicCache()
+        if any(self._linear):
+            cache.layers = [LinearAttentionLayer() if linear else DynamicLayer() for linear in self._linear]
+            cache.layer_class_to_replicate = None
+        return cache
+
     @torch.inference_mode()
     def _prefill(self, job: Job) -> None:
-        from transformers import DynamicCache
-
         prompt = job.prompt
         ids = prompt.input_ids
         kwargs = dict(prompt.model_kwargs)
         if prompt.images and self.encoder is not None:
             kwargs.update(self.encoder.model_kwargs(prompt.images))
-        # A cache of full layers even for sliding-window ones: the batch pads, merges and trims every layer
-        # alike, and the sliding window is applied by the attention mask (relative positions are unchanged).
         out = self.model(
             input_ids=ids,
             attention_mask=torch.ones_like(ids),
-            past_key_values=DynamicCache(),
+            past_key_values=self._new_cache(),
             use_cache=True,
             logits_to_keep=1,
             **kwargs,
@@ -250,7 +300,7 @@ class BatchScheduler:
         cache = out.past_key_values
         n = max(1, job.params.n)
         if n > 1:
-            cache.batch_repeat_interleave(n)
+            _repeat(cache, n)
         logits = out.logits[0, -1].float().cpu()
         stop = list(job.params.stop)
         seqs = [_Sequence(job, i, prompt.length, TextStream(self.tokenizer, stop)) for i in range(n)]
@@ -293,16 +343,12 @@ class BatchScheduler:
             return
         seq.tokens.append(token)
         job.completion_tokens += 1
-        thinking = seq.tracker is not None and seq.tracker.thinking
-        if seq.tracker is not None:
-            seq.tracker.advance(token)
+        complete = seq.guide.advance(token)  # an end-of-sequence token counts as a reasoning token while thinking
         if token in self.eos_token_ids:
             self._finish(seq, seq.stream.flush(), FinishReason.STOP)
             return
         text, stopped = seq.stream.push(token)
-        constrained = seq.constraint is not None and not thinking
-        if constrained and seq.constraint is not None and (not seq.constraint.advance(token) or seq.constraint.done):
-            # The grammar is complete: the answer is whole (a refused token cannot happen under the mask).
+        if complete:  # the grammar is complete: the answer is whole
             self._finish(seq, text + seq.stream.flush(), FinishReason.STOP)
         elif stopped:
             self._finish(seq, text, FinishReason.STOP)
@@ -335,6 +381,10 @@ class BatchScheduler:
         old, new = self._cache.get_seq_length(), cache.get_seq_length()
         total = max(old, new)
         for mine, theirs in zip(self._cache.layers, cache.layers, strict=True):
+            if _is_state(mine):  # per-sequence states: stacked, never padded
+                for (states, i), (other, _) in zip(_states(mine), _states(theirs), strict=True):
+                    states[i] = torch.cat([states[i], other[i]], dim=0)
+                continue
             mine.keys = torch.cat([_left_pad(mine.keys, total - old), _left_pad(theirs.keys, total - new)], dim=0)
             mine.values = torch.cat([_left_pad(mine.values, total - old), _left_pad(theirs.values, total - new)], dim=0)
         self._active = self._active + seqs
@@ -350,10 +400,7 @@ class BatchScheduler:
         self._active = [self._active[i] for i in keep]
         index = torch.tensor(keep, device=self.device)
         length = self._cache.get_seq_length()
-        trim = min(length - s.length for s in self._active)
-        for layer in self._cache.layers:
-            layer.keys = layer.keys.index_select(0, index)[:, :, trim:]
-            layer.values = layer.values.index_select(0, index)[:, :, trim:]
+        _select(self._cache, index, trim=min(length - s.length for s in self._active))
 
     def _fail_all(self, exc: BaseException) -> None:
         jobs = {id(s.job): s.job for s in self._active}

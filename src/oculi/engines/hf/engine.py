@@ -6,8 +6,8 @@ Data flow of one request::
                   ──context check──▶ Job ──▶ BatchScheduler thread (prefill, batched decode)
                   ──emit──▶ asyncio queue ──▶ Delta stream
 
-InternVL, Qwen2.5-VL, Qwen3-VL and Gemma 3 checkpoints are first-class
-(``prompt.ViewPrompter``, families in ``oculi.families``): intake's SPEC §3
+Checkpoints of the families in ``oculi.families`` are first-class
+(``prompt.ViewPrompter``): intake's SPEC §3
 views, rendered at the family's view size, go straight into the vision tower
 and each image costs exactly ``views × 256`` tokens. Other families use the
 checkpoint's processor (``prompt.ProcessorPrompter``). Loading lives in
@@ -27,10 +27,10 @@ from typing import Any
 from oculi import families
 from oculi.domain import Delta, Usage
 from oculi.engines.base import EngineRequest, ModelInfo, Token, check_params
+from oculi.engines.common.checkpoint import load_processor, model_id, pick_device, pick_dtype, resolve_checkpoint
+from oculi.engines.common.thinking import reasoning_format, thinking_model
 from oculi.engines.hf.batch import DONE, BatchScheduler, Job
-from oculi.engines.hf.loading import load_processor, model_id, pick_device, pick_dtype, resolve_checkpoint
 from oculi.engines.hf.prompt import ProcessorPrompter, Prompt, ViewPrompter
-from oculi.engines.hf.thinking import reasoning_format, thinking
 from oculi.engines.hf.vision import VisionEncoder
 from oculi.errors import ContextLengthExceeded, ModelUnavailable
 from oculi.intake.types import PixelSpec
@@ -39,13 +39,9 @@ from oculi.structured.matcher import Constraints
 
 log = logging.getLogger(__name__)
 
-#: Families whose text positions are not one integer per token (multimodal RoPE): the batched decode
-#: places them only for the view families (``ViewPrompter`` computes them); others are refused rather than
-#: answered wrongly.
-MROPE_FAMILIES = frozenset({"qwen2_vl", "qwen2_5_vl", "qwen3_vl", "qwen3_vl_moe", "qwen2_5_omni", "glm4v", "glm4v_moe"})
-
-#: Kinds of attention layer the batched decode serves (sliding windows run over a full cache, masked).
-SERVED_LAYER_TYPES = frozenset({"full_attention", "sliding_attention"})
+#: Kinds of attention layer the batched decode serves (sliding windows run over a full cache, masked; linear
+#: attention keeps per-sequence states, ``batch``).
+SERVED_LAYER_TYPES = frozenset({"full_attention", "sliding_attention", "linear_attention"})
 
 
 def load(spec: str, settings: Settings) -> HFEngine:
@@ -73,14 +69,34 @@ def check_supported(config: Any, spec: str) -> None:
     """Refuse checkpoints the batched decode cannot serve correctly, saying why."""
     text = config.get_text_config()
     layer_types = set(getattr(text, "layer_types", None) or ["full_attention"])
-    mrope = config.model_type in MROPE_FAMILIES and families.match(config) is None
+    mrope = families.match(config) is None and multimodal_positions(config)
     if mrope or layer_types - SERVED_LAYER_TYPES:
         reason = "multimodal rotary positions" if mrope else f"attention layers of kinds {sorted(layer_types)}"
         raise ModelUnavailable(
             f"The model {spec} ({config.model_type}) uses {reason}, which oculi's transformers engine does not "
-            f"batch yet. Serve an InternVL, Qwen2.5-VL, Qwen3-VL, Gemma 3 or LLaVA-style checkpoint, "
+            f"batch yet. Serve a checkpoint of a SPEC §3 family "
+            f"({', '.join(f.name for f in families.FAMILIES)}) or a LLaVA-style one, "
             f"or this model through the vLLM engine."
         )
+
+
+def multimodal_positions(config: Any) -> bool:
+    """Whether the architecture places its text positions in 3-D from the image grids (multimodal RoPE).
+
+    Such a model has a ``get_rope_index`` next to its classes; the batched
+    decode places those positions only for a family (``Family.mrope``: the
+    view prompter computes them), so any other such model is refused.
+    """
+    import sys
+
+    from transformers import AutoModelForImageTextToText
+
+    try:
+        model_class = AutoModelForImageTextToText._model_mapping[type(config)]
+    except (KeyError, ValueError):
+        return False
+    module = sys.modules.get(model_class.__module__)
+    return any(hasattr(getattr(module, name), "get_rope_index") for name in dir(module) if name.endswith("Model"))
 
 
 def _eos_ids(model: Any, config: Any, tokenizer: Any) -> set[int]:
@@ -127,7 +143,7 @@ class HFEngine:
         architecture = (config.architectures or [type(model).__name__])[0]
         parameters = sum(p.numel() for p in model.parameters())
         fmt = reasoning_format(processor, settings.reasoning_parser)
-        self.thinking = thinking(fmt, self.tokenizer)
+        self.thinking = thinking_model(fmt, self.tokenizer)
         self._info = ModelInfo(
             id=name,
             architecture=architecture,

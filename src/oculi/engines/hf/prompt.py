@@ -6,13 +6,14 @@ Then:
 
 - ``ViewPrompter`` (the families of ``oculi.families``): intake's SPEC §3
   views go straight to the model and each image costs exactly
-  ``views × 256`` tokens. Each placeholder is expanded the way the family's
-  own processor expands it — InternVL: ``<img>`` + ``views × 256``
-  ``<IMG_CONTEXT>`` + ``</img>`` for the image; Gemma 3: one
+  ``views × 256`` tokens. The template writes one placeholder per model
+  image (``Family.model_images``), and each is expanded the way the family's
+  own processor expands it (``Family.image_text``) — e.g. InternVL: ``<img>``
+  + ``views × 256`` ``<IMG_CONTEXT>`` + ``</img>``; Gemma 3: a
   ``<start_of_image>`` + 256 soft tokens + ``<end_of_image>`` block per view;
-  Qwen2.5-VL / Qwen3-VL: ``<|image_pad|>`` × (tokens of that model image)
-  for the grid image and again for the thumbnail. Qwen's multimodal rotary
-  positions are computed here (``mrope``) and the scheduler continues them.
+  Qwen: ``<|image_pad|>`` × (tokens of that model image) for the grid image
+  and again for the thumbnail. A family with multimodal rotary positions
+  (``Family.mrope``) gets them computed here and the scheduler continues them.
 - ``ProcessorPrompter`` (any other family): the checkpoint's processor expands
   the placeholders and makes the pixels from the decoded images; the image
   tokens are what it produced.
@@ -28,9 +29,10 @@ import numpy as np
 import torch
 
 from oculi.domain import Conversation, FunctionTool
+from oculi.engines.common.template import render_template
 from oculi.engines.hf.vision import ImageInput
-from oculi.engines.template import template_messages, template_tools
-from oculi.families import GEMMA3, Family
+from oculi.errors import ImageError, public_reason
+from oculi.families import Family
 from oculi.intake.types import PixelSpec, PreparedImage, ViewLayout
 
 #: Largest side of the decoded image handed to processor-driven families.
@@ -64,29 +66,6 @@ class Prompt:
         return self.length - self.image_tokens
 
 
-def render_template(
-    processor: Any,
-    conversation: Conversation,
-    tools: list[FunctionTool] | None = None,
-    image_repeats: Sequence[int] | None = None,
-    switch: dict[str, Any] | None = None,
-) -> str:
-    """The prompt text from the checkpoint's chat template, ending with the assistant turn's opening.
-
-    ``tools`` go to the template's ``tools`` variable (templates without tool
-    support ignore it; constrained decoding still makes the call valid).
-    ``image_repeats[i]``: image placeholders the template writes for image ``i``
-    (a family that takes one request image as several model images).
-    ``switch``: more template variables (``enable_thinking``).
-    """
-    messages = template_messages(conversation, image_repeats=image_repeats)
-    extra: dict[str, Any] = {"tools": template_tools(tools)} if tools else {}
-    extra.update(switch or {})
-    if getattr(processor, "chat_template", None):
-        return str(processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False, **extra))
-    return str(processor.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False, **extra))
-
-
 class ViewPrompter:
     """A family of ``oculi.families``: intake's views in, the family's placeholders expanded (module docstring)."""
 
@@ -105,24 +84,16 @@ class ViewPrompter:
             tuple(float(x) for x in image_processor.image_mean),  # type: ignore[arg-type]
             tuple(float(x) for x in image_processor.image_std),  # type: ignore[arg-type]
         )
-        self.unit = 0  # Qwen: pixels per token side (patch · merge)
+        self.placeholder = family.image_text.placeholder
+        self._patch = 0  # multimodal positions: pixels per patch side of the grids
         self._rope_index = None
-        if family.layout is ViewLayout.GRID:
-            vision = config.vision_config
-            self.unit = int(vision.patch_size) * int(vision.spatial_merge_size)
-            self.placeholder = str(processor.image_token)
+        if family.mrope:
+            self._patch = int(config.vision_config.patch_size)
             self._rope_index = model.model.get_rope_index  # a pure function of ids and grids
-        elif family is GEMMA3:
-            self.placeholder = str(processor.boi_token)
-        else:  # InternVL
-            self.placeholder = str(tokenizer.context_image_token)
-            self._internvl_wrap = (str(tokenizer.start_image_token), str(tokenizer.end_image_token))
 
     def repeats(self, image: PreparedImage) -> int:
         """Placeholders the chat template writes for ``image``: one per image the model takes."""
-        if self.family.layout is ViewLayout.GRID:
-            return 2 if image.plan.thumbnail else 1
-        return image.plan.views if self.family is GEMMA3 else 1
+        return len(self.family.model_images(image.plan))
 
     def build(
         self,
@@ -154,11 +125,11 @@ class ViewPrompter:
             raise ValueError(f"the prompt holds {image_tokens} image tokens, not the {expected} the views cost")
         kwargs: dict[str, Any] = {}
         offset = 0
-        if self.family is GEMMA3:  # image tokens attend to each other both ways, as Gemma 3's processor marks them
+        if self.family.bidirectional_images:  # image tokens attend to each other both ways, as the processor marks
             kwargs["token_type_ids"] = image_mask.long().to(self.device)
         if self._rope_index is not None and images:
             positions, deltas = self._rope_index(
-                ids, mm_token_type_ids=image_mask.int(), image_grid_thw=_grids(inputs, self.unit // 2)
+                ids, mm_token_type_ids=image_mask.int(), image_grid_thw=_grids(inputs, self._patch)
             )
             kwargs["position_ids"] = positions.to(self.device)
             offset = int(deltas.reshape(-1)[0])
@@ -167,19 +138,15 @@ class ViewPrompter:
     def _expand(self, image: PreparedImage) -> tuple[list[str], tuple[torch.Tensor, ...]]:
         """The text each of ``image``'s placeholders becomes, and its pixels as model-dtype tensors."""
         views = image.plan.views
+        text = self.family.image_text
+        expansions = [text.expand(n * self.tokens_per_view) for n in self.family.model_images(image.plan)]
         if self.family.layout is ViewLayout.GRID:
-            if image.model_images is None or len(image.model_images) != self.repeats(image):
+            if image.model_images is None or len(image.model_images) != len(expansions):
                 raise ValueError(f"image {image.index} was not prepared as a grid image and a thumbnail")
-            pixels = tuple(self._tensor(array) for array in image.model_images)
-            texts = [self.placeholder * (p.shape[1] // self.unit) * (p.shape[2] // self.unit) for p in pixels]
-            return texts, pixels
+            return expansions, tuple(self._tensor(array) for array in image.model_images)
         if image.pixel_values is None or image.pixel_values.shape[0] != views:
             raise ValueError(f"image {image.index} was not prepared as {views} views")
-        pixels = (self._tensor(image.pixel_values),)
-        if self.family is GEMMA3:
-            return [str(self.processor.full_image_sequence)] * views, pixels
-        start, end = self._internvl_wrap
-        return [start + self.placeholder * (views * self.tokens_per_view) + end], pixels
+        return expansions, (self._tensor(image.pixel_values),)
 
     def _tensor(self, array: Any) -> torch.Tensor:
         # Copy: intake's arrays are shared with its cache and read-only.
@@ -220,7 +187,14 @@ class ProcessorPrompter:
             if image.image is None:
                 raise ValueError(f"image {image.index} was not prepared as a decoded image")
             pil.append(image.image)
-        inputs = self.processor(text=[text], images=pil or None, return_tensors="pt")
+        try:
+            inputs = self.processor(text=[text], images=pil or None, return_tensors="pt")
+        except ValueError as exc:  # e.g. Qwen2-VL's resize refuses a 2048×1 strip: the image's fault, a 400
+            if not pil:
+                raise
+            raise ImageError(
+                f"the model's image processor cannot take an image of this shape ({public_reason(exc)})."
+            ) from exc
         ids = inputs.pop("input_ids")
         inputs.pop("attention_mask", None)
         kwargs: dict[str, Any] = {}

@@ -5,13 +5,13 @@ its ``Llama`` class or chat handlers: those serve one sequence at a time and
 under-report image tokens for some architectures). The pieces:
 
 - ``files``: which GGUF pair a model spec names (file, dir, hub repo);
-- ``views``: which family of ``oculi.families`` the projector is, and
+- ``projector``: which family of ``oculi.families`` the projector is, and
   whether mtmd takes its SPEC §3 views exactly (measured at load);
 - ``prompt``: chat template + images → pieces; the families get SPEC §3's
-  views as bitmaps of the family's view size (InternVL, Gemma 3: one per
-  tile and thumbnail; Qwen: the grid image and the thumbnail), other
-  architectures mtmd's own preprocessing;
-- ``runtime``: the worker thread that owns the llama.cpp context:
+  views as bitmaps of the family's view size (one per model image the
+  family takes: ``Family.model_images``), other architectures mtmd's own
+  preprocessing;
+- ``worker``: the thread that owns the llama.cpp context:
   parallel sequences decoded in one batch, KV prefix reuse per slot, and a
   cache of encoded image embeddings;
 - this module: the ``Engine`` protocol on top (async streaming, cancellation).
@@ -31,15 +31,15 @@ from pathlib import Path
 import numpy as np
 
 from oculi.domain import Delta
-from oculi.engines.base import EngineRequest, ModelInfo, Token
+from oculi.engines.base import EngineRequest, ModelInfo, Token, check_params
 from oculi.engines.llamacpp.files import read_gguf_metadata, resolve_model_files
 from oculi.engines.llamacpp.native import Native
+from oculi.engines.llamacpp.projector import exact, projector_family
 from oculi.engines.llamacpp.prompt import ChatTemplate, Layout, Piece, build_pieces, marked_prompt
-from oculi.engines.llamacpp.runtime import Job, Runtime
-from oculi.engines.llamacpp.thinking import reasoning_format, thinking
-from oculi.engines.llamacpp.views import AROUND, exact, projector_family
+from oculi.engines.llamacpp.thinking import reasoning_format, thinking_model
+from oculi.engines.llamacpp.worker import Job, Worker
 from oculi.errors import InvalidRequest
-from oculi.families import INTERNVL, Family
+from oculi.families import Family, Grouping
 from oculi.intake.types import IMAGENET_MEAN, IMAGENET_STD, PixelSpec
 from oculi.settings import Settings
 from oculi.structured.matcher import Constraints
@@ -86,7 +86,7 @@ def _layout(family: Family | None) -> tuple[Layout, PixelSpec]:
     if family is None:
         return Layout.MTMD, PixelSpec(tiles=False, full_image_max_side=FULL_IMAGE_MAX_SIDE)
     spec = family.pixel_spec(IMAGENET_MEAN, IMAGENET_STD, normalise=False)
-    return (Layout.TILES if family is INTERNVL else Layout.VIEWS), spec
+    return (Layout.TILES if family.grouping is Grouping.STACK else Layout.VIEWS), spec
 
 
 def _model_id(spec: str, text_path: Path) -> str:
@@ -119,7 +119,6 @@ class LlamaCppEngine:
         #: The family served exactly (its views as bitmaps), or None (mtmd's own preprocessing).
         self.family: Family | None = family if self.inexact_reason is None else None
         self.layout, self._spec = _layout(self.family)
-        self._around = AROUND.get(self.family.name, ("", "")) if self.family is not None else ("", "")
         self._template = ChatTemplate(
             native.chat_template(), native.token_text(native.bos()), native.token_text(native.eos())
         )
@@ -136,9 +135,9 @@ class LlamaCppEngine:
             structured_output=True,
             reasoning=reasoning_format(self._template, settings.reasoning_parser),
         )
-        self.thinking = thinking(self._info.reasoning, native)
+        self.thinking = thinking_model(self._info.reasoning, native)
         self.constraints = Constraints.for_llamacpp(native.vocab)
-        self._runtime = Runtime(native)
+        self._worker = Worker(native)
 
     @property
     def info(self) -> ModelInfo:
@@ -151,9 +150,9 @@ class LlamaCppEngine:
         return self._spec
 
     @property
-    def runtime(self) -> Runtime:
-        """The native runtime (benchmarks and tests read its cache counters)."""
-        return self._runtime
+    def worker(self) -> Worker:
+        """The worker thread and its slots (benchmarks and tests read its cache counters)."""
+        return self._worker
 
     def tokenize(self, text: str) -> list[Token]:
         """Tokenize plain text with the model's tokenizer (no template, special tokens as text)."""
@@ -173,7 +172,7 @@ class LlamaCppEngine:
             self._spec,
             lambda text, first: native.tokenize(text, add_special=first and native.add_bos(), parse_special=True),
             request.output.tools,
-            self._around,
+            self.family,
             self.thinking.switch(request.thinking) if self.thinking is not None else None,
         )
 
@@ -181,8 +180,9 @@ class LlamaCppEngine:
         """A family's prompt as llama.cpp's own tools take it: text with mtmd's media marker, and the bitmaps."""
         if self.layout is not Layout.VIEWS:
             raise ValueError("only the VIEWS layout has mtmd's own form (TILES writes its own wrappers)")
+        assert self.family is not None
         return marked_prompt(
-            self._template, request.conversation, request.images, self._spec, request.output.tools, self._around
+            self._template, request.conversation, request.images, self._spec, self.family, request.output.tools
         )
 
     async def generate(self, request: EngineRequest) -> AsyncIterator[Delta]:
@@ -192,12 +192,7 @@ class LlamaCppEngine:
         cached tokens from KV reuse); the last one the final usage.
         """
         params = request.params
-        if params.n < 1:
-            raise InvalidRequest("n must be at least 1.", param="n")
-        if params.max_tokens is not None and params.max_tokens < 1:
-            raise InvalidRequest("max_tokens must be at least 1.", param="max_tokens")
-        if params.temperature < 0 or not 0 < params.top_p <= 1:
-            raise InvalidRequest("temperature must be ≥ 0 and top_p in (0, 1].", param="temperature")
+        check_params(params)
         pieces = await asyncio.to_thread(self._pieces, request)
         loop = asyncio.get_running_loop()
         inbox: asyncio.Queue[Delta | BaseException | None] = asyncio.Queue()
@@ -211,7 +206,7 @@ class LlamaCppEngine:
             constraints = await asyncio.to_thread(lambda: [self.constraints.start(grammar) for _ in range(params.n)])
         trackers = self.thinking.trackers(request.thinking, params.n) if self.thinking is not None else None
         job = Job(pieces, params, emit, constraints=constraints, thinking=trackers)
-        self._runtime.submit(job)
+        self._worker.submit(job)
         try:
             while True:
                 item = await inbox.get()
@@ -222,8 +217,8 @@ class LlamaCppEngine:
                 yield item
         finally:
             job.cancelled.set()
-            self._runtime.wake()
+            self._worker.wake()
 
     async def close(self) -> None:
         """Stop the worker thread and free the model."""
-        await asyncio.to_thread(self._runtime.close)
+        await asyncio.to_thread(self._worker.close)

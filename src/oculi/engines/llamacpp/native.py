@@ -2,7 +2,7 @@
 
 ``Native`` owns the model, a context of ``n_seq`` parallel sequences (one KV
 stream each), the mtmd vision context, a reusable batch and the cache of
-encoded image embeddings. Its methods run on the runtime's worker thread
+encoded image embeddings. Its methods run on the worker thread (``worker.py``)
 (llama.cpp contexts are not thread-safe), except the vocabulary helpers
 (``tokenize``, ``piece``, ``token_text``, ``meta``), which only read the model.
 """
@@ -109,10 +109,15 @@ class Native:
         cparams.n_ubatch = n_ubatch
         cparams.n_seq_max = n_seq
         cparams.kv_unified = False  # a KV stream per sequence: attention cost follows each one's length
-        # Sliding-window layers (Gemma 3) keep every position, not only the last window: the runtime trims a
+        # Sliding-window layers (Gemma 3) keep every position, not only the last window: the worker trims a
         # slot's KV back to any shared prefix and continues from there, which a window-sized cache cannot
         # serve (llama.cpp's seq_rm still reports success, but the cells the window needs are gone).
         self.swa = int(llama_cpp.llama_model_n_swa(self.model))
+        #: Whether a sequence's KV can be cut back to a prefix: not when a layer keeps a recurrent state
+        #: (Qwen3.5's linear attention, Mamba), which holds only the end of what it read.
+        self.trimmable = not (
+            llama_cpp.llama_model_is_recurrent(self.model) or llama_cpp.llama_model_is_hybrid(self.model)
+        )
         cparams.swa_full = self.swa > 0
         cparams.n_threads = n_threads
         cparams.n_threads_batch = n_threads

@@ -4,22 +4,24 @@ The prompt is a list of pieces: runs of text token ids and images, each image
 one bitmap that libmtmd encodes. The families of ``oculi.families`` get
 SPEC §3's views, each bitmap exactly one view-size image (or Qwen's grid
 image), so mtmd neither slices nor resizes it and every view costs exactly
-256 tokens (the engine measures this at load, ``views.exact``). Three layouts:
+256 tokens (the engine measures this at load, ``projector.exact``). Three layouts:
 
-- ``TILES`` (InternVL): every tile of the SPEC plan and the thumbnail is its
-  own 448×448 bitmap, written the way transformers' InternVL processor writes
-  the image: ``<img>`` + the views' embeddings + ``</img>`` in place of the
+- ``TILES`` (a ``STACK`` family, InternVL): every tile of the SPEC plan and
+  the thumbnail is its own 448×448 bitmap, written the way transformers'
+  InternVL processor writes the image: the family's wrapper
+  (``ImageText.open``, ``<img>``) + the views' embeddings + ``</img>`` in place of the
   chat template's one image placeholder. mtmd's own InternVL rule differs
   (llava-uhd pinpoints up to 12 tiles, e.g. 1920×1080 → 2×2 slices + overview
   where SPEC §3 picks 2×1 + thumbnail) and wraps every slice in its own
   ``<img>…</img>``; neither is used here.
-- ``VIEWS`` (Qwen2.5-VL, Qwen3-VL, Gemma 3): the model takes one request image
-  as several images (Qwen: the grid as one ``cols·S × rows·S`` image, then the
+- ``VIEWS`` (every other family): the model takes one request image as
+  several images (``Family.model_images``; Qwen: the grid as one ``cols·S × rows·S`` image, then the
   thumbnail; Gemma 3: each view), so the template writes one placeholder per
   model image (as for the transformers engine) and each becomes one bitmap
   with mtmd's wrapper tokens — ``<|vision_start|>…<|vision_end|>`` and
   ``<start_of_image>…<end_of_image>``, what the families' processors write —
-  plus the text the processor puts around it (Gemma 3: ``\n\n`` each side).
+  plus the text the processor puts around it (``ImageText.around``; Gemma 3:
+  ``\n\n`` each side).
 - ``MTMD`` (every other architecture, and a family whose projector is not
   exact): the whole image is one bitmap and mtmd's own preprocessing decides
   slices and wrapper tokens; usage reports what mtmd produced. ``detail: low``
@@ -41,17 +43,18 @@ from typing import Any
 import numpy as np
 
 from oculi.domain import Conversation, Detail, FunctionTool, TextPart
-from oculi.engines.template import template_messages, template_tools
+from oculi.engines.common.template import template_messages, template_tools
 from oculi.errors import ImageDecodeError, InvalidRequest, public_reason
+from oculi.families import Family
 from oculi.intake.types import PixelSpec, PreparedImage, TilePlan, ViewLayout
 
 MTMD_MARKER = "<__media__>"
-IMG_START, IMG_END = "<img>", "</img>"
 
 # What chat templates emit for an image content item, most specific first.
-# Qwen2-VL style wrappers are included because mtmd adds its own.
+# Qwen2-VL's and GLM-V's wrappers are included because mtmd adds its own.
 PLACEHOLDERS = (
     "<|vision_start|><|image_pad|><|vision_end|>",
+    "<|begin_of_image|><|image|><|end_of_image|>",
     "<IMG_CONTEXT>",
     "<image>",
     "<|image|>",
@@ -217,13 +220,11 @@ def model_images(image: PreparedImage, spec: PixelSpec) -> list[np.ndarray]:
     return list(views_rgb(image, spec))
 
 
-def placeholders(image: PreparedImage, layout: Layout, spec: PixelSpec) -> int:
+def placeholders(image: PreparedImage, layout: Layout, family: Family | None) -> int:
     """Image placeholders the chat template writes for ``image``: one per image the model takes (``VIEWS``)."""
-    if layout is not Layout.VIEWS:
+    if layout is not Layout.VIEWS or family is None:
         return 1
-    if spec.layout is ViewLayout.GRID:
-        return 2 if image.plan.thumbnail else 1
-    return image.plan.views
+    return len(family.model_images(image.plan))
 
 
 def _decode(image: PreparedImage) -> Any:
@@ -248,17 +249,23 @@ def _plan_key(plan: TilePlan) -> str:
 
 
 def image_pieces(
-    image: PreparedImage, layout: Layout, spec: PixelSpec, tokenize: Callable[[str], list[int]]
+    image: PreparedImage,
+    layout: Layout,
+    spec: PixelSpec,
+    tokenize: Callable[[str], list[int]],
+    family: Family | None = None,
 ) -> list[list[Piece]]:
     """The pieces that replace each of ``image``'s placeholders in ``layout`` (see the module docstring)."""
     plan = _plan_key(image.plan)
     if layout is Layout.TILES:
+        if family is None:
+            raise ValueError("the TILES layout needs the family (its image wrapper)")
         size = spec.view_size
-        pieces: list[Piece] = [tokenize(IMG_START)]
+        pieces: list[Piece] = [tokenize(family.image_text.open)]
         for i, view in enumerate(views_rgb(image, spec)):
             key = f"{image.sha256}:{plan}:{i}"
             pieces.append(Bitmap(key, size, size, np.ascontiguousarray(view).tobytes(), wrapped=False))
-        pieces.append(tokenize(IMG_END))
+        pieces.append(tokenize(family.image_text.close))
         return [pieces]
     if layout is Layout.VIEWS:
         out: list[list[Piece]] = []
@@ -285,24 +292,28 @@ def build_pieces(
     spec: PixelSpec,
     tokenize: Callable[[str, bool], list[int]],
     tools: list[FunctionTool] | None = None,
-    around: tuple[str, str] = ("", ""),
+    family: Family | None = None,
     switch: dict[str, bool] | None = None,
 ) -> list[Piece]:
     """The whole prompt as pieces. ``tokenize(text, add_special)`` parses special tokens.
 
-    ``around``: text the family's processor writes before and after each
-    image it takes (``VIEWS``), added to the neighbouring text so that it is
-    tokenized together with it, as the processor's one string is.
+    ``family`` (``TILES`` and ``VIEWS``): how many model images one request
+    image is, the wrapper ``TILES`` writes, and the text the family's
+    processor writes around each image besides mtmd's wrapper
+    (``ImageText.around``, ``VIEWS``), added to the neighbouring text so
+    that it is tokenized together with it, as the processor's one string is.
     """
     n = len(conversation.images())
     if len(images) != n:
         raise InvalidRequest(f"The request has {n} image parts but {len(images)} prepared images.")
-    repeats = [placeholders(image, layout, spec) for image in images]
+    repeats = [placeholders(image, layout, family) for image in images]
     texts = split_on_images(template, conversation, sum(repeats), tools, repeats, switch)
-    groups = [group for image in images for group in image_pieces(image, layout, spec, lambda s: tokenize(s, False))]
+    groups = [
+        group for image in images for group in image_pieces(image, layout, spec, lambda s: tokenize(s, False), family)
+    ]
     if len(groups) != len(texts) - 1:
         raise ValueError(f"{len(groups)} image groups for {len(texts) - 1} placeholders")
-    before, after = around
+    before, after = _around(layout, family)
     pieces: list[Piece] = []
     for i, text in enumerate(texts):
         text = (after if i > 0 else "") + text + (before if i < len(groups) else "")
@@ -314,21 +325,26 @@ def build_pieces(
     return pieces
 
 
+def _around(layout: Layout, family: Family | None) -> tuple[str, str]:
+    """Text the family's processor writes outside mtmd's own wrapper of each ``VIEWS`` bitmap."""
+    return family.image_text.around if layout is Layout.VIEWS and family is not None else ("", "")
+
+
 def marked_prompt(
     template: ChatTemplate,
     conversation: Conversation,
     images: Sequence[PreparedImage],
     spec: PixelSpec,
+    family: Family,
     tools: list[FunctionTool] | None = None,
-    around: tuple[str, str] = ("", ""),
 ) -> tuple[str, list[np.ndarray]]:
     """The ``VIEWS`` prompt in llama.cpp's own form: text with mtmd's marker per bitmap, and the bitmaps.
 
     What ``mtmd_tokenize`` (llama-server, mtmd-cli) takes; evaluated by
-    ``mtmd_helper_eval_chunks`` it is the reference oculi's runtime is
+    ``mtmd_helper_eval_chunks`` it is the reference oculi's worker is
     compared with (same chunks, llama.cpp's own evaluation).
     """
-    repeats = [placeholders(image, Layout.VIEWS, spec) for image in images]
+    repeats = [placeholders(image, Layout.VIEWS, family) for image in images]
     texts = split_on_images(template, conversation, sum(repeats), tools, repeats)
-    before, after = around
+    before, after = family.image_text.around
     return (before + MTMD_MARKER + after).join(texts), [a for image in images for a in model_images(image, spec)]

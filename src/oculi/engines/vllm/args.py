@@ -3,8 +3,10 @@
 vLLM's own argument names are used unchanged (``tensor_parallel_size`` …), so
 vLLM's documentation applies as written; oculi only picks defaults that suit
 it (prefix caching on, request logging off) and sets what its engine needs
-(the tiled InternVL architecture through ``hf_overrides``; for Qwen, resize
-bounds around SPEC §3's view images so vLLM's processor keeps their size).
+(for a family whose views are one stacked image, InternVL, oculi's tiled
+architecture through ``hf_overrides``; for the others the family's processor
+pins, ``Family.vllm_processor_kwargs``, so vLLM's processor keeps SPEC §3's
+images at their size).
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from typing import Any
 
 from oculi import families
 from oculi.errors import ConfigurationError
-from oculi.intake.types import ViewLayout
 from oculi.settings import Settings
 
 #: Engine arguments oculi sets itself: a ``--vllm-arg`` may not override them (it would break the adapter).
@@ -74,32 +75,16 @@ def engine_kwargs(
         "structured_outputs_config": dict(STRUCTURED_OUTPUTS_CONFIG),
     }
     kwargs.update(parse_extra_args(settings.vllm_args, known))
-    bounds = view_resize_bounds(family)
-    if bounds:
+    pins = family.vllm_processor_kwargs() if family is not None else {}
+    if pins:
         given = kwargs.get("mm_processor_kwargs")
-        kwargs["mm_processor_kwargs"] = {**(given if isinstance(given, dict) else {}), **bounds}
-    if family is families.INTERNVL:
+        kwargs["mm_processor_kwargs"] = {**(given if isinstance(given, dict) else {}), **pins}
+    if family is not None and family.grouping is families.Grouping.STACK:
         from oculi.engines.vllm.plugin import ARCHITECTURE
 
         overrides = kwargs.get("hf_overrides")
         kwargs["hf_overrides"] = {**(overrides if isinstance(overrides, dict) else {}), "architectures": [ARCHITECTURE]}
     return {k: v for k, v in kwargs.items() if v is not None}
-
-
-def view_resize_bounds(family: families.Family | None) -> dict[str, Any]:
-    """Processor options that keep every SPEC §3 image of a Qwen family at its size.
-
-    Qwen's processor rounds an image to its 28 / 32 px grid (SPEC's views
-    already are) and scales it into a pixel-count range; checkpoints ship
-    various ranges (some deployments cap at ~1 MP), so the range is set to
-    exactly span one view (``low``, the thumbnail) to six (the largest grid).
-    """
-    if family is None or family.layout is not ViewLayout.GRID:
-        return {}
-    least, most = family.view_size**2, 6 * family.view_size**2
-    if family is families.QWEN3_VL:
-        return {"size": {"shortest_edge": least, "longest_edge": most}}
-    return {"min_pixels": least, "max_pixels": most}
 
 
 def known_fields(args_class: type) -> set[str]:

@@ -7,11 +7,12 @@ Data flow of one request::
 
 vLLM batches, schedules and caches (prefix cache, encoder cache keyed by
 oculi's content hash); oculi keeps its intake (images arrive decoded and
-tiled, never as URLs or bytes) and its accounting. InternVL checkpoints see
-exactly SPEC §3's views (``tiles.py``); Qwen2.5-VL, Qwen3-VL and Gemma 3 get
-the views rendered at their view size through vLLM's own processor
-(``prompt.ViewImagesPrompter``); other families use vLLM's processor on the
-decoded image and report its placeholder counts. Scaling knobs are vLLM's
+tiled, never as URLs or bytes) and its accounting. A family whose views are
+one stacked image (InternVL) sees exactly SPEC §3's views (``tiles.py``);
+the other families of ``oculi.families`` get the views rendered at their
+view size through vLLM's own processor (``prompt.ViewImagesPrompter``);
+other models use vLLM's processor on the decoded image and report its
+placeholder counts. Scaling knobs are vLLM's
 own (``args.py``, ``docs/scaling.md``). Response formats and required tool
 calls decode under oculi's grammar (``oculi.structured``) through vLLM's
 ``guidance`` structured-output backend (llguidance, the same compiler the
@@ -33,16 +34,24 @@ from typing import Any
 from oculi import families
 from oculi.domain import Delta, FinishReason, GenerationParams, Usage
 from oculi.engines.base import EngineRequest, ModelInfo, Token, check_params
-from oculi.engines.hf.loading import load_processor, model_id, resolve_checkpoint
-from oculi.engines.hf.thinking import reasoning_format
+from oculi.engines.common.checkpoint import load_processor, model_id, resolve_checkpoint
+from oculi.engines.common.thinking import reasoning_format, thinking_model
 from oculi.engines.vllm.args import engine_kwargs, known_fields
 from oculi.engines.vllm.prompt import ProcessorPrompter, TiledPrompter, ViewImagesPrompter, VLLMPrompt
-from oculi.engines.vllm.thinking import budget_option, engine_options, thinking
-from oculi.errors import ContextLengthExceeded, InvalidRequest, ModelUnavailable, Unavailable
+from oculi.engines.vllm.thinking import budget_option, engine_options
+from oculi.errors import (
+    ContextLengthExceeded,
+    ImageError,
+    InvalidRequest,
+    ModelUnavailable,
+    Unavailable,
+    public_reason,
+)
 from oculi.intake.types import PixelSpec
-from oculi.reasoning.budget import Thinking, ThinkTracker
 from oculi.reasoning.effort import ThinkingPlan
 from oculi.reasoning.formats import ReasoningFormat
+from oculi.reasoning.model import ThinkingModel
+from oculi.reasoning.tracker import ThinkTracker
 from oculi.settings import Settings
 from oculi.structured.grammar import JSON_OPTIONS, Grammar
 
@@ -137,7 +146,7 @@ class VLLMEngine:
             image_processor = processor.image_processor
             mean = tuple(float(x) for x in image_processor.image_mean)
             std = tuple(float(x) for x in image_processor.image_std)
-            if family is families.INTERNVL:
+            if family.grouping is families.Grouping.STACK:
                 self.prompter = TiledPrompter(processor, config, family.tokens_per_view(config))
                 self._pixel_spec = family.pixel_spec(mean, std)  # type: ignore[arg-type]
             else:  # vLLM's processor normalises: hand it the views as images
@@ -147,7 +156,7 @@ class VLLMEngine:
         else:
             self.prompter = ProcessorPrompter(processor)
             self._pixel_spec = PixelSpec(tiles=False, full_image_max_side=FULL_IMAGE_MAX_SIDE)
-        self.thinking: Thinking | None = None
+        self.thinking: ThinkingModel | None = None
         self._info = ModelInfo(
             id=name,
             architecture=(config.architectures or ["?"])[0],
@@ -168,7 +177,7 @@ class VLLMEngine:
     def set_reasoning(self, fmt: ReasoningFormat | None) -> None:
         """Serve as a thinking model of format ``fmt`` (vLLM was started with the matching options)."""
         self._info = dataclasses.replace(self._info, reasoning=fmt)
-        self.thinking = thinking(fmt, self.tokenizer)
+        self.thinking = thinking_model(fmt, self.tokenizer)
 
     @property
     def info(self) -> ModelInfo:
@@ -198,7 +207,7 @@ class VLLMEngine:
     async def generate(self, request: EngineRequest) -> AsyncIterator[Delta]:
         """Stream the answer; see ``Engine`` for the contract."""
         from vllm.exceptions import VLLMValidationError
-        from vllm.v1.engine.exceptions import EngineDeadError
+        from vllm.v1.engine.exceptions import EngineDeadError, EngineGenerateError
 
         params = request.params
         check_params(params)
@@ -244,6 +253,14 @@ class VLLMEngine:
                 raise Unavailable(DEAD_MESSAGE) from exc
             except VLLMValidationError as exc:
                 raise _client_error(exc, params) from exc
+            except EngineGenerateError as exc:
+                # vLLM's processor refused the input (e.g. Qwen2-VL's resize a 2048×1 strip): the image's fault.
+                if first and request.images and isinstance(exc.__cause__, ValueError):
+                    raise ImageError(
+                        f"the model's image processor cannot take an image of this shape "
+                        f"({public_reason(exc.__cause__)})."
+                    ) from exc
+                raise
             usage.reasoning_tokens = sum(t.count for t in trackers or [])
             yield Delta(usage=usage)
         finally:

@@ -1,18 +1,21 @@
 """Conversation + prepared images → a vLLM prompt (token ids, images, their cache identities).
 
-- InternVL family (``TiledPrompt``): the checkpoint's chat template writes one
-  ``<IMG_CONTEXT>`` per image; the images are intake's SPEC §3 views as
-  ``TileStack``s, which oculi's tiled processor (``tiles.py``) expands to
-  ``<img>`` + ``views × 256`` ``<IMG_CONTEXT>`` + ``</img>``. The counts are
-  known here, before vLLM sees the request (the context check needs them).
-- Qwen2.5-VL, Qwen3-VL, Gemma 3 (``ViewImagesPrompter``): intake's SPEC §3
-  views, rendered at the family's view size as uint8 images (Qwen: the grid
-  as one image and the thumbnail; Gemma 3: each view), go to vLLM's own
-  processor for the family, which takes them at their size (the engine pins
-  its resize bounds around them), so each view is exactly 256 tokens; the
+- A ``STACK`` family, InternVL (``TiledPrompter``): the checkpoint's chat
+  template writes one ``<IMG_CONTEXT>`` per image; the images are intake's
+  SPEC §3 views as ``TileStack``s, which oculi's tiled processor
+  (``tiles.py``) expands to ``<img>`` + ``views × 256`` ``<IMG_CONTEXT>`` +
+  ``</img>``. The counts are known here, before vLLM sees the request (the
+  context check needs them).
+- Every other family (``ViewImagesPrompter``): intake's SPEC §3 views,
+  rendered at the family's view size as uint8 images, one per model image
+  (``Family.model_images``; Qwen: the grid as one image and the thumbnail;
+  Gemma 3: each view), go to vLLM's own processor for the family, which takes
+  them at their size (the engine pins its processor options,
+  ``Family.vllm_processor_kwargs``), so each view is exactly 256 tokens; the
   chat template writes one placeholder per model image.
-- Any other family: the decoded images go to vLLM's own processor for the
-  checkpoint; the counts are what it produced (read back from the prompt ids).
+- Any other model (``ProcessorPrompter``): the decoded images go to vLLM's
+  own processor for the checkpoint; the counts are what it produced (read
+  back from the prompt ids).
 
 Each image's identity for vLLM's processor / encoder / prefix caches is
 oculi's content hash plus the view plan (the same bytes at another ``detail``
@@ -28,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from oculi.domain import Conversation, FunctionTool
-from oculi.engines.hf.prompt import render_template
+from oculi.engines.common.template import render_template
 from oculi.families import Family
 from oculi.intake.types import TOKENS_PER_TILE, PreparedImage, ViewLayout
 
@@ -65,7 +68,7 @@ def vllm_prompt(ids: list[int], images: list[Any], uuids: list[str]) -> dict[str
 
 
 class TiledPrompter:
-    """InternVL family: intake's tiles as ``TileStack``s (see module docstring)."""
+    """A ``STACK`` family (InternVL): intake's tiles as ``TileStack``s (see module docstring)."""
 
     def __init__(self, processor: Any, config: Any, tokens_per_view: int) -> None:
         self.processor = processor
@@ -104,7 +107,7 @@ class TiledPrompter:
 
 
 class ViewImagesPrompter:
-    """Qwen2.5-VL, Qwen3-VL, Gemma 3: SPEC §3 views as images for vLLM's processor (see module docstring)."""
+    """A family's SPEC §3 views as images for vLLM's processor, one per model image (see module docstring)."""
 
     def __init__(self, processor: Any, family: Family, image_token_id: int) -> None:
         self.processor = processor
@@ -132,6 +135,8 @@ class ViewImagesPrompter:
                 arrays = None if image.pixel_values is None else tuple(image.pixel_values)
             if arrays is None:
                 raise ValueError(f"image {image.index} was not prepared as {self.family.name} views")
+            if len(arrays) != len(self.family.model_images(image.plan)):
+                raise ValueError(f"image {image.index} was not prepared as {self.family.name} views")
             repeats.append(len(arrays))
             pil.extend(Image.fromarray(array) for array in arrays)
             uuids.extend(f"{image_uuid(image)}:{k}" for k in range(len(arrays)))
@@ -139,7 +144,7 @@ class ViewImagesPrompter:
         ids = list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
         image_tokens = sum(image.plan.views for image in images) * TOKENS_PER_TILE
         length = None
-        if self.family.layout is ViewLayout.GRID:  # each <|image_pad|> becomes that image's tokens, nothing else
+        if self.family.image_text.in_place:  # each placeholder becomes that image's tokens, nothing else
             length = len(ids) - ids.count(self.image_token_id) + image_tokens
         return VLLMPrompt(vllm_prompt(ids, pil, uuids), length, image_tokens, uuids)
 

@@ -1,7 +1,7 @@
 """The vLLM engine's side of thinking models: vLLM's own reasoning machinery, configured from oculi's format.
 
 The format comes from the checkpoint's chat template, as in the transformers
-engine (``engines.hf.thinking``). vLLM samples on its own side, so oculi asks
+engine (``engines.common.thinking``). vLLM samples on its own side, so oculi asks
 vLLM to do what the other engines do token by token:
 
 - ``ReasoningConfig`` (start / end strings) arms vLLM's thinking-budget state,
@@ -23,17 +23,9 @@ import logging
 import os
 from typing import Any
 
-from oculi.reasoning.budget import Thinking
 from oculi.reasoning.formats import ReasoningFormat
 
 log = logging.getLogger(__name__)
-
-
-def thinking(fmt: ReasoningFormat | None, tokenizer: Any) -> Thinking | None:
-    """The engine-side thinking of a model with format ``fmt`` (None when it does not think)."""
-    if fmt is None:
-        return None
-    return Thinking(fmt, lambda text: list(tokenizer(text, add_special_tokens=False)["input_ids"]))
 
 
 def engine_options(fmt: ReasoningFormat | None, known: set[str], structured: dict[str, Any]) -> dict[str, Any]:

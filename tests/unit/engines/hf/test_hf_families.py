@@ -1,4 +1,8 @@
-"""Qwen2.5-VL, Qwen3-VL and Gemma 3 on the transformers engine: SPEC §3 exact, and equal to plain transformers.
+"""The view families on the transformers engine: SPEC §3 exact, and equal to plain transformers.
+
+Every family of ``oculi.families`` but InternVL (``test_hf_usage`` and
+``test_hf_parity`` cover it): Qwen2.5-VL, Qwen3-VL, Qwen3.5 (hybrid: linear-
+attention states batched beside the KV layers), GLM-4.1V and Gemma 3.
 
 Reference = the family's own processor on the *same rendered images* (oculi's
 views at the family's view size as uint8 pictures: Qwen's grid image and
@@ -30,7 +34,7 @@ from oculi.intake.tiling import render_grid, render_views
 from oculi.intake.types import ViewLayout
 
 QUESTION = "What is in this image? Describe it."
-VIEW_SIZES = {"qwen2_5_vl": 448, "qwen3_vl": 512, "gemma3": 896}
+VIEW_SIZES = {"qwen2_5_vl": 448, "qwen3_vl": 512, "qwen3_5": 512, "glm4v": 448, "gemma3": 896}
 
 
 def _image(width: int, height: int, seed: int = 0) -> Image.Image:
@@ -113,7 +117,9 @@ async def test_concurrent_mixed_requests_equal_their_solo_answers(family_engine,
     """Eight requests of different images, details and lengths, batched together, answer as they do alone.
 
     Qwen's rotary positions run ahead of the cache index by a per-request offset; Gemma 3's sliding
-    window spans the batch's left padding: any cross-talk or misplaced position changes greedy tokens.
+    window spans the batch's left padding; Qwen3.5's linear-attention states are stacked, joined and
+    dropped as sequences of different lengths join and leave mid-decode: any cross-talk, padding in a
+    state or misplaced position changes greedy tokens.
     """
     cases = [((900, 600), Detail.HIGH), ((300, 900), Detail.HIGH), ((200, 200), Detail.LOW), ((1, 700), Detail.AUTO)]
     requests = []

@@ -8,7 +8,7 @@ from PIL import Image
 
 from oculi.domain import Conversation, Detail, FinishReason, GenerationParams, ImagePart, Message, Role, TextPart
 from oculi.engines.base import EngineRequest
-from oculi.engines.hf.loading import load_processor
+from oculi.engines.common.checkpoint import load_processor
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import pytest
 
 from oculi.engines import hf
 from oculi.engines.base import Engine
-from oculi.engines.hf.loading import model_id, resolve_checkpoint
+from oculi.engines.common.checkpoint import model_id, resolve_checkpoint
 from oculi.errors import ModelUnavailable
 from oculi.settings import Settings
 
@@ -62,8 +62,16 @@ def test_hub_id_is_the_model_id():
 
 
 def test_families_the_batched_decode_cannot_serve_are_refused_with_a_reason():
-    from transformers import Glm4vConfig, Qwen2VLConfig
+    from transformers import Glm4vConfig, Qwen2VLConfig, Qwen3_5Config
 
+    # GLM-4.1V of another patch size is no family: its 3-D positions would have to come from its processor.
     with pytest.raises(ModelUnavailable, match="multimodal rotary positions"):
-        hf.check_supported(Glm4vConfig(), "zai-org/GLM-4.1V-9B-Thinking")
+        hf.check_supported(Glm4vConfig(vision_config={"patch_size": 16}), "someone/glm-4.1v-16px")
+    with pytest.raises(ModelUnavailable, match=r"attention layers of kinds \['chunked_attention'"):
+        config = Qwen3_5Config(
+            text_config={"layer_types": ["chunked_attention", "full_attention"], "num_hidden_layers": 2}
+        )
+        hf.check_supported(config, "someone/qwen3.5-chunked")
     hf.check_supported(Qwen2VLConfig(), "Qwen/Qwen2-VL-2B-Instruct")  # a view family: its positions are computed
+    hf.check_supported(Glm4vConfig(), "zai-org/GLM-4.1V-9B-Thinking")  # the GLM-V family
+    hf.check_supported(Qwen3_5Config(), "Qwen/Qwen3.5-27B")  # hybrid: linear-attention states are batched

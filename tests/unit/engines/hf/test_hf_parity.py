@@ -20,7 +20,7 @@ from PIL import Image
 
 from oculi.domain import Conversation, Detail, GenerationParams, ImagePart, Message, Role, TextPart
 from oculi.engines.base import EngineRequest
-from oculi.engines.hf.loading import load_processor
+from oculi.engines.common.checkpoint import load_processor
 
 QUESTION = "What is in this image? Describe it."
 

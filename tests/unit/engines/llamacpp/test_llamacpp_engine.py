@@ -35,7 +35,7 @@ def gguf_internvl():
         str(FIXTURES / "tiny-internvl.gguf"), str(FIXTURES / "tiny-internvl-mmproj.gguf"), _settings()
     )
     yield engine
-    engine.runtime.close()
+    engine.worker.close()
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +44,7 @@ def gguf_llava():
 
     engine = llamacpp.load(str(FIXTURES / "tiny-llava.gguf"), str(FIXTURES / "tiny-llava-mmproj.gguf"), _settings())
     yield engine
-    engine.runtime.close()
+    engine.worker.close()
 
 
 def _image(width: int, height: int, seed: int = 0) -> Image.Image:
@@ -174,10 +174,10 @@ async def test_concurrent_requests_are_decoded_together(gguf_internvl, prepare_i
         )
         for i in range(SLOTS)
     ]
-    before = gguf_internvl.runtime.peak_running
+    before = gguf_internvl.worker.peak_running
     results = await asyncio.gather(*(collect(gguf_internvl, r) for r in requests))
     assert all(r.usage.prompt_image_tokens == 256 for r in results)
-    assert gguf_internvl.runtime.peak_running >= 2 or before >= 2
+    assert gguf_internvl.worker.peak_running >= 2 or before >= 2
 
 
 async def test_continued_conversation_reuses_kv_and_does_not_reencode_the_image(gguf_internvl, prepare_image, collect):
@@ -187,7 +187,7 @@ async def test_continued_conversation_reuses_kv_and_does_not_reencode_the_image(
     first = await collect(
         gguf_internvl, EngineRequest("a", turn1, [image], GenerationParams(max_tokens=4, temperature=0))
     )
-    misses = gguf_internvl.runtime.cache.misses
+    misses = gguf_internvl.worker.cache.misses
     turn2 = turn1 + Conversation(
         [Message(Role.ASSISTANT, [TextPart(first.text)]), Message(Role.USER, [TextPart("And the colours?")])]
     )
@@ -196,7 +196,7 @@ async def test_continued_conversation_reuses_kv_and_does_not_reencode_the_image(
     )
     assert second.usage.prompt_image_tokens == first.usage.prompt_image_tokens == spec_tokens(1000, 700, Detail.HIGH)
     assert second.usage.cached_prompt_tokens >= first.usage.prompt_image_tokens
-    assert gguf_internvl.runtime.cache.misses == misses  # no view went through the vision encoder again
+    assert gguf_internvl.worker.cache.misses == misses  # no view went through the vision encoder again
 
 
 def test_tokenize_round_trips_text(gguf_internvl):
@@ -241,9 +241,9 @@ async def test_a_request_arriving_during_a_many_tile_image_starts_after_the_tile
     is read (and answers) before A's remaining tiles, instead of waiting for A's whole image."""
     import threading
 
-    runtime = gguf_internvl.runtime
+    worker = gguf_internvl.worker
     submitted, calls = threading.Semaphore(0), []
-    submit, decode_image = runtime.submit, runtime.native.decode_image
+    submit, decode_image = worker.submit, worker.native.decode_image
 
     def counting_submit(job):
         submit(job)
@@ -255,8 +255,8 @@ async def test_a_request_arriving_during_a_many_tile_image_starts_after_the_tile
             assert submitted.acquire(timeout=30), "B was never submitted"
         return decode_image(seq_id, chunk, n_past)
 
-    monkeypatch.setattr(runtime, "submit", counting_submit)
-    monkeypatch.setattr(runtime.native, "decode_image", held_decode_image)
+    monkeypatch.setattr(worker, "submit", counting_submit)
+    monkeypatch.setattr(worker.native, "decode_image", held_decode_image)
     a = _request(gguf_internvl, prepare_image, [((1920, 1080), Detail.HIGH)], max_tokens=2)
     b = _request(gguf_internvl, prepare_image, [((448, 448), Detail.LOW)], max_tokens=2)
     # pixels no earlier test sent (no slot holds them in KV, the embedding cache has none of their tiles)
@@ -296,6 +296,6 @@ async def test_answers_from_reused_kv_equal_answers_computed_from_scratch(gguf_i
         try:
             fresh = await collect(fresh_engine, request(question))
         finally:
-            fresh_engine.runtime.close()
+            fresh_engine.worker.close()
         assert fresh.usage.cached_prompt_tokens == 0
         assert reused.text == fresh.text

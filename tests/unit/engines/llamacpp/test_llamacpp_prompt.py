@@ -17,6 +17,7 @@ from oculi.engines.llamacpp.prompt import (
     views_rgb,
 )
 from oculi.errors import InvalidRequest
+from oculi.families import INTERNVL
 from oculi.intake.types import PixelSpec
 from oculi.testing.checkpoints import INTERNVL_CHAT_TEMPLATE
 
@@ -76,6 +77,7 @@ def test_tiles_layout_writes_img_tags_around_one_bitmap_per_view(prepare_image):
         Layout.TILES,
         spec,
         lambda text, first: vocab.get(text, [ord(c) for c in text]),
+        family=INTERNVL,
     )
     bitmaps = [p for p in pieces if isinstance(p, Bitmap)]
     assert (image.plan.cols, image.plan.rows) == (2, 1)  # SPEC §3 for 1920×1080, not mtmd's 2×2
@@ -85,7 +87,7 @@ def test_tiles_layout_writes_img_tags_around_one_bitmap_per_view(prepare_image):
     assert pieces[index - 1] == [1] and pieces[index + 3] == [2]
 
 
-def _views_pieces(family, template: str, prepare_image, size, detail, around=("", "")):
+def _views_pieces(family, template: str, prepare_image, size, detail):
     spec = family.pixel_spec((0.5,) * 3, (0.5,) * 3, normalise=False)  # type: ignore[arg-type]
     image = prepare_image(Image.new("RGB", size, (10, 200, 30)), detail, spec)
     conversation = _conversation(ImagePart("x", detail), TextPart("Describe."))
@@ -96,7 +98,7 @@ def _views_pieces(family, template: str, prepare_image, size, detail, around=(""
         return [ord(c) for c in text]
 
     pieces = build_pieces(
-        ChatTemplate(template, "<bos>", ""), conversation, [image], Layout.VIEWS, spec, tokenize, around=around
+        ChatTemplate(template, "<bos>", ""), conversation, [image], Layout.VIEWS, spec, tokenize, family=family
     )
     return image, pieces, texts
 
@@ -120,9 +122,7 @@ def test_gemma_views_are_one_bitmap_each_with_the_processors_newlines_around(pre
     from oculi.families import GEMMA3
     from oculi.testing.family_checkpoints import GEMMA3_CHAT_TEMPLATE
 
-    image, pieces, texts = _views_pieces(
-        GEMMA3, GEMMA3_CHAT_TEMPLATE, prepare_image, (900, 450), Detail.HIGH, around=("\n\n", "\n\n")
-    )
+    image, pieces, texts = _views_pieces(GEMMA3, GEMMA3_CHAT_TEMPLATE, prepare_image, (900, 450), Detail.HIGH)
     bitmaps = [p for p in pieces if isinstance(p, Bitmap)]
     assert len(bitmaps) == image.plan.views == 3 and all((b.width, b.height) == (896, 896) for b in bitmaps)
     assert len({b.key for b in bitmaps}) == 3

@@ -1,9 +1,9 @@
 """Which SPEC §3 family a GGUF projector belongs to, and whether mtmd takes its views exactly.
 
-The mmproj's ``clip.projector_type`` names the family (``oculi.families``):
-InternVL, Qwen2-VL / Qwen2.5-VL (448 px views), Qwen3-VL (512 px), Gemma 3
-(896 px). Its views are fed to libmtmd as bitmaps of exactly the size the
-model takes them at, and mtmd then neither slices nor resizes them *when its
+The mmproj's ``clip.projector_type`` names the family (``Family.projectors``
+in ``oculi.families``, llama.cpp's names from tools/mtmd/clip-impl.h). Its
+views are fed to libmtmd as bitmaps of exactly the size the model takes them
+at, and mtmd then neither slices nor resizes them *when its
 own preprocessing agrees*: Qwen's dynamic-resolution resize keeps a side that
 is a multiple of patch·merge and a pixel count within its min/max limits
 (8…4096 tokens by default, so 256…1536 tokens of SPEC §3 images fit);
@@ -25,25 +25,10 @@ from oculi import families
 from oculi.families import Family
 from oculi.intake.types import MAX_TILES, TOKENS_PER_TILE, ViewLayout
 
-#: ``clip.projector_type`` → family (llama.cpp's names, tools/mtmd/clip-impl.h).
-PROJECTORS: dict[str, Family] = {
-    "internvl": families.INTERNVL,
-    "qwen2vl_merger": families.QWEN2_5_VL,
-    "qwen2.5vl_merger": families.QWEN2_5_VL,
-    "qwen3vl_merger": families.QWEN3_VL,
-    "gemma3": families.GEMMA3,
-}
-
-#: Text the family's processor writes around each image it takes, besides mtmd's own wrapper tokens.
-AROUND: dict[str, tuple[str, str]] = {
-    # Gemma3Processor's full_image_sequence: "\n\n<start_of_image>" + soft tokens + "<end_of_image>\n\n"
-    families.GEMMA3.name: ("\n\n", "\n\n"),
-}
-
 
 def projector_family(projector_type: str) -> Family | None:
     """The family of an mmproj's ``clip.projector_type``, or None for the architectures SPEC §3 does not map onto."""
-    return PROJECTORS.get(projector_type)
+    return families.of_projector(projector_type)
 
 
 def probe_sizes(family: Family) -> list[tuple[int, int]]:

@@ -16,8 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from oculi.reasoning.effort import ThinkingPlan
-from oculi.reasoning.formats import ReasoningFormat, template_switch
+from oculi.reasoning.formats import ReasoningFormat
 
 _WATCH, _INSIDE, _AFTER = 0, 1, 2
 
@@ -81,22 +80,3 @@ class ThinkTracker:
         if token == end[-1] and tuple(seen) == end:  # compared only when the tag's last token comes
             self.state = _AFTER
             self._forcing = []
-
-
-class Thinking:
-    """One loaded thinking model, engine side: its format and tag ids; per request a switch and trackers."""
-
-    def __init__(self, fmt: ReasoningFormat, encode: Callable[[str], list[int]]) -> None:
-        self.fmt = fmt
-        self.tokens = ThinkTokens.of(fmt, encode)
-
-    def switch(self, plan: ThinkingPlan | None) -> dict[str, bool]:
-        """Chat-template variables for ``plan`` (``enable_thinking`` where the template has it)."""
-        return template_switch(self.fmt, plan is None or plan.enabled)
-
-    def trackers(self, plan: ThinkingPlan | None, n: int) -> list[ThinkTracker] | None:
-        """One tracker per choice (None when the request does not think: not a thinking request)."""
-        if plan is None:
-            return None
-        inside = plan.starts_inside(self.fmt)
-        return [ThinkTracker(self.tokens, inside=inside, budget=plan.budget) for _ in range(n)]

@@ -1,4 +1,4 @@
-"""The llama.cpp runtime: one model, one context of parallel sequences, one worker thread.
+"""The llama.cpp worker: one model, one context of parallel sequences, one thread.
 
 llama.cpp contexts are not thread-safe, so a single worker thread owns the
 model, the context and the mtmd (vision) context, and every request reaches it
@@ -21,7 +21,9 @@ through a queue. The worker interleaves requests instead of serialising them:
   when another slot, even a busy one, shares a much longer prefix (concurrent
   questions about the same image), its KV stream is copied over instead, at
   admission or before any image chunk of the prompt (the request admitted
-  just before may have read the image meanwhile);
+  just before may have read the image meanwhile) — except for a model with
+  recurrent layers (Qwen3.5's linear attention), whose state cannot be cut
+  back to a prefix: each prompt is read whole;
 - encoded image embeddings are cached by content key (LRU, byte budget), so
   the same image sent again in another slot is decoded from the cache
   without running the vision encoder again.
@@ -46,11 +48,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from oculi.domain import Delta, FinishReason, GenerationParams, Usage
+from oculi.engines.common.guide import TokenGuide
 from oculi.engines.llamacpp.native import ImageChunk, Native, Unit
 from oculi.engines.llamacpp.prompt import Bitmap, Piece
 from oculi.engines.llamacpp.text import TextStream
 from oculi.errors import ContextLengthExceeded, InvalidRequest, Overloaded
-from oculi.reasoning.budget import ThinkTracker
+from oculi.reasoning.tracker import ThinkTracker
 from oculi.structured.matcher import TokenConstraint
 
 log = logging.getLogger(__name__)
@@ -118,8 +121,7 @@ class Running:
     cells: int = 0  # KV cells the slot holds (an image chunk takes n_tokens cells for n_pos positions)
     next_token: int = -1
     generated: int = 0
-    constraint: TokenConstraint | None = None
-    tracker: ThinkTracker | None = None
+    guide: TokenGuide = field(default_factory=TokenGuide)
 
 
 @dataclass
@@ -136,7 +138,7 @@ class _Cancelled(Exception):
     """The request went away during prefill (never reaches a caller)."""
 
 
-class Runtime:
+class Worker:
     """The worker thread and its slots over a ``Native`` model; see the module docstring."""
 
     def __init__(self, native: Native) -> None:
@@ -344,10 +346,11 @@ class Runtime:
         max_tokens = min(job.params.max_tokens or self.n_ctx_seq, self.n_ctx_seq - cells)
         for index, slot in enumerate(slots):
             sampler = native.sampler(job.params, index)
-            constraint = job.constraints[index] if job.constraints else None
+            guide = TokenGuide(
+                job.constraints[index] if job.constraints else None, job.thinking[index] if job.thinking else None
+            )
             stream = TextStream(job.params.stop)
-            run = Running(job, index, slot, sampler, max_tokens, stream, n_past, cells, constraint=constraint)
-            run.tracker = job.thinking[index] if job.thinking else None
+            run = Running(job, index, slot, sampler, max_tokens, stream, n_past, cells, guide=guide)
             job.running += 1
             self._running.append(run)
             self._accept(run, self._sample(run, -1))
@@ -355,8 +358,11 @@ class Runtime:
     def _read_ahead(self, job: Job, keys: list[int | str], i: int) -> bool:
         """Whether a prefill admitted before ``job``'s is yet to read ``keys[: i + 1]`` too (then ``job`` copies it).
 
-        One that has read it already but was no donor (it shares too few positions) is not waited for.
+        One that has read it already but was no donor (it shares too few positions) is not waited for;
+        nothing is, when the model's KV cannot be trimmed (no copy follows).
         """
+        if not self.native.trimmable:
+            return False
         for prefill in self._prefilling:
             if prefill.job is job:
                 return False
@@ -373,6 +379,8 @@ class Runtime:
         is copied into ``main`` (the caller trims it). Never the whole prompt: the
         last unit is evaluated again for its logits.
         """
+        if not self.native.trimmable:  # a recurrent state cannot be cut back to a shared prefix: read it all
+            return done
         keys = [_unit_key(u) for u in units]
         own = max(done, _common_prefix(main.keys, keys))
         donors = [(_common_prefix(s.keys, keys), s) for s in self._slots if s not in slots]
@@ -403,12 +411,12 @@ class Runtime:
 
         A thinking choice whose budget is spent emits its end tag instead; its grammar waits for the answer.
         """
-        forced = run.tracker.forced() if run.tracker is not None else None
+        forced = run.guide.forced()
         if forced is not None:
             return forced
-        if run.constraint is not None and (run.tracker is None or not run.tracker.thinking):
+        if run.guide.masking:
             # Several choices of one job share the prefill's row: each masks it for itself just before sampling.
-            run.constraint.mask(self.native.logits(row))
+            run.guide.mask(self.native.logits(row))
         return self.native.sample(run.sampler, row)
 
     def _accept(self, run: Running, token: int) -> None:
@@ -417,12 +425,9 @@ class Runtime:
             self._finish(run, FinishReason.STOP)
             return
         run.generated += 1
-        thinking = run.tracker is not None and run.tracker.thinking
-        if run.tracker is not None:
-            run.tracker.advance(token)
+        complete = run.guide.advance(token)
         text = run.text.push(self.native.piece(token))
-        constraint = None if thinking else run.constraint
-        if constraint is not None and (not constraint.advance(token) or constraint.done):
+        if complete:  # the grammar is complete: the answer is whole
             self._finish(run, FinishReason.STOP, text + run.text.flush())
         elif run.text.stopped:
             self._finish(run, FinishReason.STOP, text)
@@ -440,7 +445,7 @@ class Runtime:
         run.slot.busy = False
         job.running -= 1
         job.usage.completion_tokens += run.generated
-        job.usage.reasoning_tokens += run.tracker.count if run.tracker is not None else 0
+        job.usage.reasoning_tokens += run.guide.reasoning_tokens
         if reason is FinishReason.CANCELLED:
             return
         if error is not None:

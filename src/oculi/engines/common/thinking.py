@@ -1,18 +1,17 @@
-"""The transformers engine's side of thinking models: recognising one from its chat template.
+"""Thinking models served from a transformers checkpoint (the transformers and vLLM engines).
 
 The checkpoint's chat template (processor's, else tokenizer's) is rendered
 once at load to see whether it opens a think block (``oculi.reasoning.formats``);
-``oculi.reasoning.budget.Thinking`` then gives each request its template
-switch and one ``ThinkTracker`` per choice, which the scheduler consults
-before sampling (budget, grammar) and after (counts).
+a ``ThinkingModel`` with the checkpoint's tokenizer then gives each request its
+template switch and one ``ThinkTracker`` per choice.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from oculi.reasoning.budget import Thinking
 from oculi.reasoning.formats import ReasoningFormat, detect_format
+from oculi.reasoning.model import ThinkingModel
 
 
 def reasoning_format(processor: Any, parser: str | None) -> ReasoningFormat | None:
@@ -28,8 +27,8 @@ def reasoning_format(processor: Any, parser: str | None) -> ReasoningFormat | No
     return detect_format(template, render, parser)
 
 
-def thinking(fmt: ReasoningFormat | None, tokenizer: Any) -> Thinking | None:
-    """The engine-side thinking of a model with format ``fmt`` (None when it does not think)."""
+def thinking_model(fmt: ReasoningFormat | None, tokenizer: Any) -> ThinkingModel | None:
+    """The engine-side thinking of a model with format ``fmt`` and this tokenizer (None when it does not think)."""
     if fmt is None:
         return None
-    return Thinking(fmt, lambda text: list(tokenizer(text, add_special_tokens=False)["input_ids"]))
+    return ThinkingModel(fmt, lambda text: list(tokenizer(text, add_special_tokens=False)["input_ids"]))

@@ -15,7 +15,7 @@ image tokens are the intake's SPEC §3 counts. Every cancellation is logged
 (``scripted engine: <request id> cancelled after K tokens``) so a test
 running the server as a subprocess can see the engine saw it.
 
-``python -m oculi.engines.testing`` serves this engine with settings from the
+``python -m oculi.testing.scripted`` serves this engine with settings from the
 ``OCULI_*`` environment (see ``oculi.testing.server``).
 """
 

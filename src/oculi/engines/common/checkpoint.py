@@ -1,4 +1,4 @@
-"""Finding and loading a transformers checkpoint: local directory or hub id.
+"""Finding and loading a transformers checkpoint: local directory or hub id (the transformers and vLLM engines).
 
 A spec that names an existing directory is used as is. Anything else is a hub
 id: taken from the local hub cache when present, else downloaded (with the

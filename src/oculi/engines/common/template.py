@@ -1,4 +1,10 @@
-"""A conversation as the ``messages`` list chat templates take (shared by the transformers and llama.cpp engines)."""
+"""A conversation as the ``messages`` list chat templates take, and a checkpoint's template rendered with it.
+
+Every engine renders the model's own chat template: the transformers and vLLM
+engines through the checkpoint's processor (``render_template``), the
+llama.cpp engine through the GGUF's embedded template (its ``ChatTemplate``);
+all of them build the messages with ``template_messages``.
+"""
 
 from __future__ import annotations
 
@@ -70,3 +76,27 @@ def template_tools(tools: list[FunctionTool]) -> list[dict[str, Any]] | None:
         }
         for t in tools
     ]
+
+
+def render_template(
+    processor: Any,
+    conversation: Conversation,
+    tools: list[FunctionTool] | None = None,
+    image_repeats: Sequence[int] | None = None,
+    switch: dict[str, Any] | None = None,
+) -> str:
+    """The prompt text from the checkpoint's chat template, ending with the assistant turn's opening.
+
+    ``processor``: the checkpoint's processor (its template, else its
+    tokenizer's). ``tools`` go to the template's ``tools`` variable (templates
+    without tool support ignore it; constrained decoding still makes the call
+    valid). ``image_repeats[i]``: image placeholders the template writes for
+    image ``i`` (a family that takes one request image as several model
+    images). ``switch``: more template variables (``enable_thinking``).
+    """
+    messages = template_messages(conversation, image_repeats=image_repeats)
+    extra: dict[str, Any] = {"tools": template_tools(tools)} if tools else {}
+    extra.update(switch or {})
+    if getattr(processor, "chat_template", None):
+        return str(processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False, **extra))
+    return str(processor.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False, **extra))

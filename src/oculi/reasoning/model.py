@@ -1,0 +1,35 @@
+"""A loaded thinking model, engine side: its tag ids, and per request its template switch and trackers.
+
+Each engine recognises a thinking model from its chat template
+(``formats.detect_format``) and builds one ``ThinkingModel`` with its own
+tokenizer; for each request it gives the chat template its switch
+(``enable_thinking``) and each choice a ``ThinkTracker`` (``tracker``) that
+the engine consults before sampling (budget, grammar) and after (counts).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from oculi.reasoning.effort import ThinkingPlan
+from oculi.reasoning.formats import ReasoningFormat, template_switch
+from oculi.reasoning.tracker import ThinkTokens, ThinkTracker
+
+
+class ThinkingModel:
+    """One loaded thinking model, engine side: its format and tag ids; per request a switch and trackers."""
+
+    def __init__(self, fmt: ReasoningFormat, encode: Callable[[str], list[int]]) -> None:
+        self.fmt = fmt
+        self.tokens = ThinkTokens.of(fmt, encode)
+
+    def switch(self, plan: ThinkingPlan | None) -> dict[str, bool]:
+        """Chat-template variables for ``plan`` (``enable_thinking`` where the template has it)."""
+        return template_switch(self.fmt, plan is None or plan.enabled)
+
+    def trackers(self, plan: ThinkingPlan | None, n: int) -> list[ThinkTracker] | None:
+        """One tracker per choice (None when the request does not think: not a thinking request)."""
+        if plan is None:
+            return None
+        inside = plan.starts_inside(self.fmt)
+        return [ThinkTracker(self.tokens, inside=inside, budget=plan.budget) for _ in range(n)]
