@@ -75,14 +75,14 @@ class BatchService(Servicer, batch_pb2_grpc.BatchMgmtServicer):
         if not request.input_file_id:
             return to_batch(await self.runtime.batches.create(call.owner, name, {"surface": "grpc"}))
         file = await self.runtime.files.get(call.owner, request.input_file_id, param="input_file_id")
-        _, data = await self.runtime.store.read_file(file.id, call.owner)
+        _, data = await self.runtime.store.files.read_file(file.id, call.owner)
         try:
             items = parse_input(data, None, call.owner)
         except InputFileError as exc:
             lines = "; ".join(e.message for e in exc.errors[:5])
             raise InvalidRequest(f"The input file is not a batch file: {lines}", param="input_file_id") from exc
-        meta = {"surface": "grpc", "input_file_id": file.id, "sealed": True}
-        record = await self.runtime.batches.create(call.owner, name, meta)
+        meta = {"surface": "grpc", "input_file_id": file.id}
+        record = await self.runtime.batches.create(call.owner, name, meta, sealed=True)
         await self.runtime.batches.add(record.id, call.owner, items, sealed_ok=True)
         return to_batch(await self.runtime.batches.get(record.id, call.owner))
 

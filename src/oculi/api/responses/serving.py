@@ -98,7 +98,7 @@ async def _events(
 
 async def retrieve(response_id: str, runtime: Runtime, caller: Caller) -> Response:
     """Handle ``GET /v1/responses/{id}`` (another key's id is a 404, like an unknown one)."""
-    record = await runtime.store.get_response(response_id, caller.owner)
+    record = await runtime.store.responses.get_response(response_id, caller.owner)
     if record is None or record.metadata.get("deferred") or record.status is ResponseStatus.IN_PROGRESS:
         raise _not_found(response_id)
     return JSONResponse(mapper.response_dict(mapper.to_response(ResponseFacts.from_stored(record))))
@@ -106,7 +106,7 @@ async def retrieve(response_id: str, runtime: Runtime, caller: Caller) -> Respon
 
 async def delete(response_id: str, runtime: Runtime, caller: Caller) -> Response:
     """Handle ``DELETE /v1/responses/{id}``."""
-    if not await runtime.store.delete_response(response_id, caller.owner):
+    if not await runtime.store.responses.delete_response(response_id, caller.owner):
         raise _not_found(response_id)
     return json_response(ResponseDeletedResponse(id=response_id))
 
