@@ -291,6 +291,8 @@ class Generator:
             self.reasoning_budgets,
             param=request.effort_param,
         )
+        if request.store:
+            await self.responses.check_available()
         history = await self.history(request.previous_response_id, request.owner)
         conversation = history.continued_by(request.conversation)
         parts = conversation.images()

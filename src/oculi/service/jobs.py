@@ -239,6 +239,10 @@ class JobWorker:
             except OculiError as exc:
                 log.warning("job worker %s: claiming failed (%s); retrying", self.id, exc.message)
             for job in claimed:
+                if (stale := self._running.get(job.id)) is not None:
+                    # Our own lease lapsed (the store was down) and we claimed the job again: the old run's
+                    # result can no longer be written (its attempt is gone), so the new run replaces it.
+                    stale[1].cancel()
                 task = asyncio.create_task(self._execute(job), name=f"job-{job.id}")
                 self._running[job.id] = (job, task)
                 task.add_done_callback(functools.partial(self._done, job.id))
@@ -247,8 +251,10 @@ class JobWorker:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.settings.poll_s)
 
-    def _done(self, job_id: str, _: asyncio.Task[None]) -> None:
-        self._running.pop(job_id, None)
+    def _done(self, job_id: str, task: asyncio.Task[None]) -> None:
+        entry = self._running.get(job_id)
+        if entry is not None and entry[1] is task:  # not a newer run of the same job
+            del self._running[job_id]
         self._wake.set()
 
     async def _heartbeat_loop(self) -> None:

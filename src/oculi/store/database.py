@@ -101,7 +101,7 @@ class Database:
 
     async def ping(self) -> None:
         """One ``SELECT 1`` round trip; ``StoreUnavailable`` when the database does not answer."""
-        await self.run(_select_one, write=False, what="readiness check")
+        await self.run(_select_one, write=False, what="checking the database")
 
     async def run(self, fn: Callable[..., T], *args: Any, write: bool, what: str) -> T:
         """Run ``fn(conn, *args)`` in one transaction on the executor; outages become ``StoreUnavailable``."""

@@ -39,6 +39,15 @@ class ResponseStore:
         self.db = db
         self.image_grace_s = image_grace_s
 
+    async def check_available(self) -> None:
+        """Refuse at once (``StoreUnavailable``) while the database is known to be down and still does not answer.
+
+        A request that will store its answer calls this first, so during an
+        outage it gets its 503 before the model runs, not after.
+        """
+        if not self.db.available:
+            await self.db.ping()
+
     # --- images ------------------------------------------------------------------
 
     async def put_images(self, images: dict[str, bytes]) -> None:

@@ -53,7 +53,7 @@ async def create(body: BatchCreateRequest, runtime: Runtime, caller: Caller) -> 
         "metadata": body.metadata,
     }
     try:
-        items = mapper.parse_input(data, body.endpoint, caller.owner)
+        items = mapper.parse_input(data, body.endpoint, caller.owner, runtime.generator.seal)
     except InputFileError as exc:
         errors = [e.model_dump(exclude_none=True) for e in exc.errors]
         meta |= {"status": "failed", "failed_at": now, "errors": errors}
