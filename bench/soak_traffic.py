@@ -78,8 +78,10 @@ class Outcome:
     cut: bool = False  # the bench itself closed the stream mid-way
     note: str = ""
 
-    def describe(self) -> str:
-        return f"{self.surface}@{self.replica} {self.status} {self.note[:160]}"
+    def describe(self, since: float = 0.0) -> str:
+        """One line for the report: surface, replica, start and end (seconds after ``since``), status, why."""
+        span = f"{self.started - since:.1f}-{self.ended - since:.1f}s"
+        return f"{self.surface}@{self.replica} {span} {self.status} {self.note[:160]}"
 
 
 def picture(seed: int, size: int = 96) -> bytes:
@@ -150,7 +152,9 @@ class Traffic:
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
-        limits = httpx.Limits(max_connections=MAX_IN_FLIGHT, max_keepalive_connections=64)
+        # Idle connections expire before the server's keep-alive timeout (5 s), as a careful client's do:
+        # otherwise a request sent just as the server closes an idle connection is lost in the race.
+        limits = httpx.Limits(max_connections=MAX_IN_FLIGHT, max_keepalive_connections=64, keepalive_expiry=2.0)
         self.http = httpx.AsyncClient(headers=AUTH, timeout=CLIENT_TIMEOUT_S, limits=limits)
         self.hostile = hostile_corpus()
         self._tasks: set[asyncio.Task[None]] = set()
