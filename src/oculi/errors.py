@@ -27,6 +27,7 @@ request id, never the exception text.
     ├── Overloaded (429, overloaded)                   RESOURCE_EXHAUSTED
     ├── QuotaExceeded (429, quota_exceeded)            RESOURCE_EXHAUSTED (x-should-retry: false)
     └── Unavailable (503, unavailable)                 UNAVAILABLE (transient only)
+        └── StoreUnavailable (store_unavailable)       ... the database is down; Retry-After
 """
 
 from __future__ import annotations
@@ -252,6 +253,21 @@ class Unavailable(OculiError):
     status = 503
     code = "unavailable"
     grpc_status = "UNAVAILABLE"
+
+
+class StoreUnavailable(Unavailable):
+    """The database behind the store does not answer (down, restarting, unreachable); retry shortly.
+
+    Carries ``Retry-After`` so clients back off instead of hammering a
+    database that is coming back; the message says the store is unavailable,
+    so an operator reading a client's log knows where to look.
+    """
+
+    code = "store_unavailable"
+    retry_after = 2
+
+    def http_headers(self) -> dict[str, str]:
+        return {"retry-after": str(self.retry_after)}
 
 
 class ConfigurationError(OculiError):

@@ -21,14 +21,14 @@ from oculi.memory import Trimmer
 from oculi.metrics import Metrics, watch_cache
 from oculi.reasoning.sealed import ReasoningSeal
 from oculi.service.admission import Admission
-from oculi.service.batches import BatchService
-from oculi.service.deferred import DeferredRunner
+from oculi.service.batches import BatchService, batch_finisher
+from oculi.service.deferred import DeferredRunner, deferred_finisher
 from oculi.service.files import FileService
 from oculi.service.generate import Generator
 from oculi.service.jobs import JobWorker, WorkerSettings
 from oculi.settings import Settings
-from oculi.store.base import Store
-from oculi.store.jobs import JobQueue, JobState
+from oculi.store.core import Store
+from oculi.store.jobs import JobState
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,6 @@ class Runtime:
     generator: Generator
     deferred: DeferredRunner
     auth: Authenticator
-    jobs: JobQueue
     batches: BatchService
     worker: JobWorker
     files: FileService
@@ -69,14 +68,15 @@ class Runtime:
         ``run_jobs``: start this process's job worker (servers); a one-shot
         command such as ``oculi ask`` must not claim the store's background jobs.
         """
-        from oculi.store.sql import SqlStore, open_store
-
         metrics = Metrics()
         registry = registry or EngineRegistry.load(settings)
         if store is None:
-            store = await open_store(settings.resolved_store_url(), retention_days=settings.retention_days)
-        else:
-            await store.open()
+            store = Store(
+                settings.resolved_store_url(),
+                retention_days=settings.retention_days,
+                job_max_attempts=settings.job_max_attempts,
+            )
+        await store.open()
         intake = Intake(settings, metrics)
         for engine in registry.engines():
             encoder = getattr(engine, "encoder", None)  # the transformers engine's image-encoding cache
@@ -92,11 +92,11 @@ class Runtime:
             max_decoded_bytes=settings.max_inflight_decoded_bytes,
             trimmer=Trimmer(settings.trim_memory_when_idle),
         )
-        files = FileService(store, settings)
+        files = FileService(store.files, settings)
         generator = Generator(
             registry,
             intake,
-            store,
+            store.responses,
             admission,
             retention_days=settings.retention_days,
             metrics=metrics,
@@ -104,13 +104,8 @@ class Runtime:
             reasoning_budgets=settings.reasoning_budgets,
             seal=ReasoningSeal(settings.reasoning_secret),
         )
-        if not isinstance(store, SqlStore):
-            raise TypeError("durable jobs need the SQL store (SqlStore)")
-        jobs = JobQueue(store, max_attempts=settings.job_max_attempts)
-        deferred = DeferredRunner(generator, jobs)
-        batches = BatchService(jobs, generator, metrics, window_s=settings.batch_window_seconds)
         worker = JobWorker(
-            jobs,
+            store.jobs,
             generator,
             WorkerSettings(
                 seats=max(1, round(settings.max_batch_size * settings.job_share)),
@@ -118,10 +113,18 @@ class Runtime:
                 lease_s=settings.job_lease_seconds,
                 poll_s=settings.job_poll_seconds,
             ),
-            {"deferred": deferred.finish, "batch": batches.finish},
+            {"deferred": deferred_finisher(store.jobs, store.responses), "batch": batch_finisher(store.jobs)},
             metrics,
         )
-        deferred.wake = batches.wake = worker.wake
+        deferred = DeferredRunner(generator, store.jobs, store.responses, wake=worker.wake)
+        batches = BatchService(
+            store.batches,
+            store.jobs,
+            store.responses,
+            wake=worker.wake,
+            metrics=metrics,
+            window_s=settings.batch_window_seconds,
+        )
         if run_jobs:
             worker.start()
         return cls(
@@ -133,7 +136,6 @@ class Runtime:
             generator=generator,
             deferred=deferred,
             auth=Authenticator(settings.all_api_keys()),
-            jobs=jobs,
             batches=batches,
             worker=worker,
             files=files,
@@ -145,7 +147,7 @@ class Runtime:
         A store that does not answer leaves the last values: ``/metrics`` must still answer.
         """
         try:
-            counts = await self.jobs.state_counts()
+            counts = await self.store.jobs.state_counts()
         except OculiError:
             log.warning("metrics: the store did not answer; job counts not refreshed")
             return

@@ -90,3 +90,37 @@ def test_tampered_encrypted_content_is_invalid_argument(xai: xai_sdk.Client) -> 
         chat.sample()
     assert info.value.code() is grpc.StatusCode.INVALID_ARGUMENT
     assert "encrypted" in (info.value.details() or "")
+
+
+def test_batch_request_with_a_signed_blob_is_verified_like_a_live_request(xai: xai_sdk.Client) -> None:
+    import time
+
+    from xai_sdk.chat import assistant
+
+    first = xai.chat.create(
+        model="grok-4",
+        messages=[question()],
+        max_tokens=16,
+        temperature=0,
+        reasoning_effort="low",
+        use_encrypted_content=True,
+    ).sample()
+    assert first.encrypted_content
+    chats = []
+    for key, blob in (("signed", first.encrypted_content), ("tampered", "bm90IGEgYmxvYg.c2lnbmF0dXJl")):
+        turn = assistant(first.content)
+        turn.encrypted_content = blob
+        chat = xai.chat.create(model="grok-4", max_tokens=4, temperature=0, batch_request_id=key)
+        for message in (question(), turn, user("And the colours?")):
+            chat.append(message)
+        chats.append(chat)
+    batch = xai.batch.create("reasoning blobs")
+    xai.batch.add(batch.batch_id, chats)
+    deadline = time.monotonic() + 120
+    while (state := xai.batch.get(batch.batch_id).state).num_pending:
+        assert time.monotonic() < deadline, state
+        time.sleep(0.5)
+    assert (state.num_success, state.num_error) == (1, 1)
+    by_key = {r.batch_request_id: r for r in xai.batch.list_batch_results(batch.batch_id).results}
+    assert by_key["signed"].is_success and by_key["signed"].response.usage.completion_tokens > 0
+    assert "encrypted" in (by_key["tampered"].error_message or "")  # refused naming the blob, as live

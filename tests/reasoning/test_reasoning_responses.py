@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import time
+
 import openai
 import pytest
 from openai import OpenAI
@@ -110,6 +113,69 @@ def test_encrypted_reasoning_round_trip_and_tampering(client: OpenAI) -> None:
     with pytest.raises(openai.BadRequestError) as info:
         client.responses.create(model="grok-4", input=[*ask(), tampered, *follow[2:]], max_output_tokens=4)
     assert info.value.response.json()["param"] == "input[1].encrypted_content"
+
+
+def test_stored_response_fetched_with_include_carries_the_signed_blob(client: OpenAI) -> None:
+    first = client.responses.create(
+        model="grok-4",
+        input=ask(),
+        max_output_tokens=16,
+        temperature=0,
+        reasoning={"effort": "low"},
+        include=["reasoning.encrypted_content"],
+    )
+    live = first.output[0]
+    assert live.type == "reasoning" and live.encrypted_content
+    assert client.responses.retrieve(first.id).output[0].encrypted_content is None  # not asked for
+    fetched = client.responses.retrieve(first.id, include=["reasoning.encrypted_content"]).output[0]
+    assert fetched.type == "reasoning" and fetched.encrypted_content == live.encrypted_content
+    follow = [
+        *ask(),
+        fetched.model_dump(exclude_none=True),
+        {"role": "assistant", "content": first.output_text},
+        {"role": "user", "content": "And the colours?"},
+    ]
+    assert client.responses.create(model="grok-4", input=follow, max_output_tokens=4, temperature=0).output
+
+
+def test_batch_line_with_a_signed_blob_is_verified_like_a_live_request(client: OpenAI) -> None:
+    first = client.responses.create(
+        model="grok-4",
+        input=ask(),
+        max_output_tokens=16,
+        temperature=0,
+        reasoning={"effort": "low"},
+        include=["reasoning.encrypted_content"],
+        store=False,
+    )
+    item = first.output[0].model_dump(exclude_none=True)
+    blob = item["encrypted_content"]
+    tampered = {**item, "encrypted_content": blob[:-3] + ("A" if blob[-3] != "A" else "B") + blob[-2:]}
+    rest = [{"role": "assistant", "content": first.output_text}, {"role": "user", "content": "And the colours?"}]
+    lines = [
+        {
+            "custom_id": name,
+            "method": "POST",
+            "url": "/v1/responses",
+            "body": {"model": "grok-4", "input": [*ask(), reasoning, *rest], "max_output_tokens": 4, "temperature": 0},
+        }
+        for name, reasoning in (("signed", item), ("tampered", tampered))
+    ]
+    data = "\n".join(json.dumps(line) for line in lines).encode()
+    upload = client.files.create(file=("reasoning.jsonl", data), purpose="batch")
+    batch = client.batches.create(input_file_id=upload.id, endpoint="/v1/responses", completion_window="24h")
+    deadline = time.monotonic() + 120
+    while (batch := client.batches.retrieve(batch.id)).status not in ("completed", "failed", "expired"):
+        assert time.monotonic() < deadline, batch
+        time.sleep(0.5)
+    assert batch.request_counts is not None and (batch.request_counts.completed, batch.request_counts.failed) == (1, 1)
+    assert batch.output_file_id and batch.error_file_id
+    [ok] = [json.loads(x) for x in client.files.content(batch.output_file_id).text.splitlines()]
+    assert ok["custom_id"] == "signed" and ok["response"]["status_code"] == 200
+    [bad] = [json.loads(x) for x in client.files.content(batch.error_file_id).text.splitlines()]
+    assert bad["custom_id"] == "tampered"
+    # Refused naming the altered blob, as a live request is.
+    assert bad["response"]["status_code"] == 400 and bad["response"]["body"]["param"] == "input[1].encrypted_content"
 
 
 def test_stored_response_keeps_reasoning_and_continues(client: OpenAI) -> None:

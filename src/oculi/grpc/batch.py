@@ -41,6 +41,7 @@ from oculi.errors import InvalidRequest, OculiError
 from oculi.grpc import mapper
 from oculi.grpc.call import Call, Servicer, unary
 from oculi.grpc.proto import batch_pb2, batch_pb2_grpc, chat_pb2
+from oculi.reasoning.sealed import ReasoningSeal
 from oculi.service.batches import BatchItem, page_limit, page_token
 from oculi.service.jobs import completion_from_dict
 from oculi.store.jobs import BatchRecord, Job, JobState
@@ -75,20 +76,20 @@ class BatchService(Servicer, batch_pb2_grpc.BatchMgmtServicer):
         if not request.input_file_id:
             return to_batch(await self.runtime.batches.create(call.owner, name, {"surface": "grpc"}))
         file = await self.runtime.files.get(call.owner, request.input_file_id, param="input_file_id")
-        _, data = await self.runtime.store.read_file(file.id, call.owner)
+        _, data = await self.runtime.store.files.read_file(file.id, call.owner)
         try:
-            items = parse_input(data, None, call.owner)
+            items = parse_input(data, None, call.owner, self.runtime.generator.seal)
         except InputFileError as exc:
             lines = "; ".join(e.message for e in exc.errors[:5])
             raise InvalidRequest(f"The input file is not a batch file: {lines}", param="input_file_id") from exc
-        meta = {"surface": "grpc", "input_file_id": file.id, "sealed": True}
-        record = await self.runtime.batches.create(call.owner, name, meta)
+        meta = {"surface": "grpc", "input_file_id": file.id}
+        record = await self.runtime.batches.create(call.owner, name, meta, sealed=True)
         await self.runtime.batches.add(record.id, call.owner, items, sealed_ok=True)
         return to_batch(await self.runtime.batches.get(record.id, call.owner))
 
     @unary("BatchMgmt/AddBatchRequests")
     async def AddBatchRequests(self, request: batch_pb2.AddBatchRequestsRequest, call: Call) -> empty_pb2.Empty:
-        items = [to_item(r, call.owner) for r in request.batch_requests]
+        items = [to_item(r, call.owner, self.runtime.generator.seal) for r in request.batch_requests]
         await self.runtime.batches.add(request.batch_id, call.owner, items)
         return empty_pb2.Empty()
 
@@ -148,7 +149,7 @@ class BatchService(Servicer, batch_pb2_grpc.BatchMgmtServicer):
 # --- in --------------------------------------------------------------------------------------
 
 
-def to_item(request: batch_pb2.BatchRequest, owner: str) -> BatchItem:
+def to_item(request: batch_pb2.BatchRequest, owner: str, seal: ReasoningSeal | None = None) -> BatchItem:
     """One ``BatchRequest`` as a ``BatchItem`` (refused ones carry their error; see module docstring)."""
     key = request.batch_request_id or None
     kind = request.WhichOneof("request")
@@ -163,7 +164,7 @@ def to_item(request: batch_pb2.BatchRequest, owner: str) -> BatchItem:
     if len(serialized) <= ECHO_LIMIT:
         wire["grpc_request"] = base64.b64encode(serialized).decode()
     try:
-        generation = mapper.to_generation_request(request.completion_request, owner=owner, request_id="")
+        generation = mapper.to_generation_request(request.completion_request, owner=owner, request_id="", seal=seal)
     except OculiError as exc:
         return BatchItem(key, refused=exc, wire=wire)
     return BatchItem(key, generation, wire=wire)

@@ -86,13 +86,13 @@ class ChatService(Servicer, chat_pb2_grpc.ChatServicer):
     async def DeleteStoredCompletion(
         self, request: chat_pb2.DeleteStoredCompletionRequest, call: Call
     ) -> chat_pb2.DeleteStoredCompletionResponse:
-        if not await self.runtime.store.delete_response(request.response_id, call.owner):
+        if not await self.runtime.store.responses.delete_response(request.response_id, call.owner):
             raise not_found(request.response_id)
         return chat_pb2.DeleteStoredCompletionResponse(response_id=request.response_id)
 
     async def stored(self, response_id: str, owner: str) -> StoredResponse:
         """The caller's finished stored response ``response_id``, or ``ResponseNotFound``."""
-        record = await self.runtime.store.get_response(response_id, owner)
+        record = await self.runtime.store.responses.get_response(response_id, owner)
         if record is None or record.status is not ResponseStatus.COMPLETED:
             raise not_found(response_id)
         return record

@@ -31,9 +31,11 @@ from typing import Any
 from oculi.domain import Completion
 from oculi.errors import InvalidRequest, OculiError
 from oculi.metrics import Metrics
-from oculi.service.generate import GenerationRequest, Generator
-from oculi.service.jobs import completion_to_dict, encode_request, error_body, inline_images_to_store
+from oculi.service.generate import GenerationRequest
+from oculi.service.jobs import Finisher, completion_to_dict, encode_request, error_body, inline_images_to_store
+from oculi.store.batches import BatchStore
 from oculi.store.jobs import BatchRecord, Job, JobKind, JobQueue, JobState, NewJob
+from oculi.store.responses import ResponseStore
 
 #: Most requests one add call may carry (larger sets: several calls).
 MAX_ADD = 50_000
@@ -55,30 +57,46 @@ def new_request_id() -> str:
 
 
 class BatchService:
-    """Create, fill, read and cancel batches (see module docstring)."""
+    """Create, fill, read and cancel batches (see module docstring).
+
+    Given the parts of the store it uses: ``batches`` (the batch rows),
+    ``queue`` (their requests as jobs) and ``images`` (where inline images
+    are kept by hash); ``wake`` tells this replica's job worker that work
+    was queued (it polls anyway).
+    """
 
     def __init__(
-        self, queue: JobQueue, generator: Generator, metrics: Metrics | None = None, *, window_s: float = 86_400
+        self,
+        batches: BatchStore,
+        queue: JobQueue,
+        images: ResponseStore,
+        *,
+        wake: Callable[[], None],
+        metrics: Metrics | None = None,
+        window_s: float = 86_400,
     ) -> None:
+        self.batches = batches
         self.queue = queue
-        self.generator = generator
+        self.images = images
+        self.wake = wake
         self.metrics = metrics
         self.window_s = window_s
-        self.wake: Callable[[], None] = lambda: None  # the runtime points this at the local worker
 
-    async def create(self, owner: str, name: str, metadata: dict[str, Any] | None = None) -> BatchRecord:
-        """A new empty batch of ``owner``'s."""
+    async def create(
+        self, owner: str, name: str, metadata: dict[str, Any] | None = None, *, sealed: bool = False
+    ) -> BatchRecord:
+        """A new empty batch of ``owner``'s; ``sealed`` (made from an input file): only its creator adds to it."""
         now = int(time.time())
         record = BatchRecord(
             id=f"batch_{uuid.uuid4()}",
             owner=owner,
             name=name,
             created_at=now,
-            expires_at=now + self.queue.store.retention_s,
-            metadata=metadata or {},
+            expires_at=self.batches.expires_at_for(now),
+            metadata={**(metadata or {}), "sealed": True} if sealed else dict(metadata or {}),
             deadline_at=now + max(1, round(self.window_s)),
         )
-        await self.queue.create_batch(record)
+        await self.batches.create_batch(record)
         if self.metrics is not None:
             self.metrics.batches_created.inc()
         return record
@@ -101,8 +119,7 @@ class BatchService:
                 f"Batch '{batch_id}' is past its completion window; it takes no more requests. Create a new batch.",
                 param="batch_id",
             )
-        from_file = batch.metadata.get("sealed") or batch.metadata.get("surface") == "rest"
-        if from_file and not sealed_ok:
+        if batch.metadata.get("sealed") and not sealed_ok:
             raise InvalidRequest(
                 f"Batch '{batch_id}' was created from an input file and takes no more requests.", param="batch_id"
             )
@@ -115,15 +132,14 @@ class BatchService:
                 error = error_body(item.refused or InvalidRequest("The request is empty."))
                 jobs.append(
                     NewJob(
-                        job_id,
-                        JobKind.BATCH,
-                        owner,
-                        key,
-                        {"wire": item.wire or {}},
-                        [],
-                        batch_id,
-                        JobState.FAILED,
-                        error,
+                        id=job_id,
+                        kind=JobKind.BATCH,
+                        owner=owner,
+                        request_key=key,
+                        payload={"wire": item.wire or {}},
+                        batch_id=batch_id,
+                        state=JobState.FAILED,
+                        error=error,
                     )
                 )
                 continue
@@ -133,36 +149,40 @@ class BatchService:
             request.conversation = conversation
             payload = {**encode_request(request), "wire": item.wire or {}}
             hashes = [h for p in conversation.images() if (h := p.stored_sha256) is not None]
-            jobs.append(NewJob(job_id, JobKind.BATCH, owner, key, payload, hashes, batch_id))
-        await self.generator.store.put_images(images)
+            jobs.append(
+                NewJob(
+                    id=job_id,
+                    kind=JobKind.BATCH,
+                    owner=owner,
+                    request_key=key,
+                    payload=payload,
+                    images=hashes,
+                    batch_id=batch_id,
+                )
+            )
+        await self.images.put_images(images)
         await self.queue.enqueue(jobs)
         if self.metrics is not None:
             self.metrics.batch_requests_added.inc(len(jobs))
         self.wake()
         return [j.request_key for j in jobs]
 
-    async def finish(self, job: Job, worker: str, completion: Completion | None, error: dict[str, Any] | None) -> bool:
-        """Write one batch request's outcome once; False if the lease was lost."""
-        state = JobState.SUCCEEDED if completion is not None else JobState.FAILED
-        result = completion_to_dict(completion) if completion is not None else None
-        return await self.queue.complete(job, worker, state, result=result, error=error)
-
     async def get(self, batch_id: str, owner: str) -> BatchRecord:
         """The caller's batch with its counts (an overdue one is closed first, so they say what expired)."""
-        record = await self.queue.get_batch(batch_id, owner)
+        record = await self.batches.get_batch(batch_id, owner)
         if record.overdue(time.time()):
-            await self.queue.close_due()
-            record = await self.queue.get_batch(batch_id, owner)
+            await self.batches.close_due()
+            record = await self.batches.get_batch(batch_id, owner)
         return record
 
     async def list_batches(
         self, owner: str, *, limit: int, offset: int = 0, after: str | None = None
     ) -> list[BatchRecord]:
         """The caller's batches, newest first (from ``offset``, or after the batch ``after``)."""
-        records = await self.queue.list_batches(owner, limit=limit, offset=offset, after=after)
+        records = await self.batches.list_batches(owner, limit=limit, offset=offset, after=after)
         if any(r.overdue(time.time()) for r in records):
-            await self.queue.close_due()
-            records = await self.queue.list_batches(owner, limit=limit, offset=offset, after=after)
+            await self.batches.close_due()
+            records = await self.batches.list_batches(owner, limit=limit, offset=offset, after=after)
         return records
 
     async def cancel(self, batch_id: str, owner: str) -> BatchRecord:
@@ -170,17 +190,28 @@ class BatchService:
         record = await self.get(batch_id, owner)
         if record.expired_at is not None:
             return record
-        return await self.queue.cancel_batch(batch_id, owner)
+        return await self.batches.cancel_batch(batch_id, owner)
 
     async def requests(
         self, batch_id: str, owner: str, *, limit: int, after_seq: int = -1, states: tuple[JobState, ...] = ()
     ) -> list[Job]:
         """The batch's requests in arrival order (``states``: only those)."""
-        return await self.queue.list_jobs(batch_id, owner, limit=limit, after_seq=after_seq, states=states)
+        return await self.batches.list_jobs(batch_id, owner, limit=limit, after_seq=after_seq, states=states)
 
     async def request(self, batch_id: str, owner: str, request_key: str) -> Job:
         """One request of the batch by ``batch_request_id``."""
-        return await self.queue.get_job(batch_id, request_key, owner)
+        return await self.batches.get_job(batch_id, request_key, owner)
+
+
+def batch_finisher(queue: JobQueue) -> Finisher:
+    """How the worker writes one batch request's outcome: once, into its job row."""
+
+    async def finish(job: Job, worker: str, completion: Completion | None, error: dict[str, Any] | None) -> bool:
+        state = JobState.SUCCEEDED if completion is not None else JobState.FAILED
+        result = completion_to_dict(completion) if completion is not None else None
+        return await queue.complete(job, worker, state, result=result, error=error)
+
+    return finish
 
 
 def page_limit(limit: int | None, *, default: int = 100, most: int = 1000) -> int:

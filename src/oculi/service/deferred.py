@@ -6,8 +6,9 @@ images in the store by content hash, then writes in ONE transaction the
 IN_PROGRESS response record (what polls read) and a ``deferred`` job (what
 workers run), and only then returns the id. From that moment the request
 survives ``kill -9``: any replica's ``JobWorker`` claims it, and
-``finish`` replaces the record with the COMPLETED (or FAILED) one in the same
-transaction that completes the job, so it is written exactly once.
+the worker's finisher (``deferred_finisher``) replaces the record with the
+COMPLETED (or FAILED) one in the same transaction that completes the job, so
+it is written exactly once.
 """
 
 from __future__ import annotations
@@ -18,18 +19,25 @@ from typing import Any
 from oculi.domain import Completion
 from oculi.errors import ResponseNotFound
 from oculi.service.generate import GenerationRequest, Generator
-from oculi.service.jobs import encode_request
+from oculi.service.jobs import Finisher, encode_request
 from oculi.store.base import ResponseStatus, StoredResponse
 from oculi.store.jobs import Job, JobKind, JobQueue, JobState, NewJob
+from oculi.store.responses import ResponseStore
 
 
 class DeferredRunner:
-    """Queues deferred generations as durable jobs and answers polls for them."""
+    """Queues deferred generations as durable jobs and answers polls for them.
 
-    def __init__(self, generator: Generator, queue: JobQueue) -> None:
+    ``wake``: tells this replica's job worker that work was queued (it polls anyway).
+    """
+
+    def __init__(
+        self, generator: Generator, queue: JobQueue, responses: ResponseStore, *, wake: Callable[[], None]
+    ) -> None:
         self.generator = generator
         self.queue = queue
-        self.wake: Callable[[], None] = lambda: None  # the runtime points this at the local worker
+        self.responses = responses
+        self.wake = wake
 
     async def submit(self, request: GenerationRequest) -> str:
         """Validate and queue ``request``; return the id to poll (the job is durable on return)."""
@@ -52,14 +60,34 @@ class DeferredRunner:
             output=request.output,
         )
         images = [h for p in record.conversation.images() if (h := p.stored_sha256) is not None]
-        job = NewJob(run.id, JobKind.DEFERRED, request.owner, run.id, encode_request(frozen), images)
+        job = NewJob(
+            id=run.id,
+            kind=JobKind.DEFERRED,
+            owner=request.owner,
+            request_key=run.id,
+            payload=encode_request(frozen),
+            images=images,
+        )
         await self.queue.enqueue([job], response=record)
         self.wake()
         return run.id
 
-    async def finish(self, job: Job, worker: str, completion: Completion | None, error: dict[str, Any] | None) -> bool:
-        """Write the outcome of a deferred job and its response record once; False if the lease was lost."""
-        record = await self.generator.store.get_response(job.id, job.owner)
+    async def poll(self, request_id: str, owner: str) -> StoredResponse:
+        """The deferred record (IN_PROGRESS, COMPLETED or FAILED), or ``ResponseNotFound``."""
+        record = await self.responses.get_response(request_id, owner)
+        if record is None or not record.metadata.get("deferred"):
+            raise ResponseNotFound(
+                f"No deferred request with id '{request_id}' for this API key (it may have expired).",
+                param="request_id",
+            )
+        return record
+
+
+def deferred_finisher(queue: JobQueue, responses: ResponseStore) -> Finisher:
+    """How the worker writes a deferred job's outcome: the job and its response record, once, together."""
+
+    async def finish(job: Job, worker: str, completion: Completion | None, error: dict[str, Any] | None) -> bool:
+        record = await responses.get_response(job.id, job.owner)
         state = JobState.SUCCEEDED if completion is not None else JobState.FAILED
         if record is not None:  # None: deleted or expired meanwhile; the job still completes
             record.status = ResponseStatus.COMPLETED if completion is not None else ResponseStatus.FAILED
@@ -68,14 +96,6 @@ class DeferredRunner:
             if error is not None:
                 code = error["code"] if error.get("status", 500) < 500 else "internal_error"
                 record.error = {"code": code, "error": error["error"]}
-        return await self.queue.complete(job, worker, state, error=error, response=record)
+        return await queue.complete(job, worker, state, error=error, response=record)
 
-    async def poll(self, request_id: str, owner: str) -> StoredResponse:
-        """The deferred record (IN_PROGRESS, COMPLETED or FAILED), or ``ResponseNotFound``."""
-        record = await self.generator.store.get_response(request_id, owner)
-        if record is None or not record.metadata.get("deferred"):
-            raise ResponseNotFound(
-                f"No deferred request with id '{request_id}' for this API key (it may have expired).",
-                param="request_id",
-            )
-        return record
+    return finish

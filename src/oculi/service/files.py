@@ -32,8 +32,9 @@ from oculi.errors import FileNotFound, ImageError, ImageTooLarge, InvalidRequest
 from oculi.intake.decode import check_type, read_header, sniff_type
 from oculi.intake.types import FileImage
 from oculi.settings import Settings
-from oculi.store.base import FileLimits, FilePage, FileSort, Spooled, Store, StoredFile
-from oculi.store.files import describe_size
+from oculi.store.base import FileLimits, FilePage, FileSort, Spooled, StoredFile
+from oculi.store.files import FileStore
+from oculi.store.spool import describe_size
 
 DAY_S = 86_400
 #: What ``purpose`` may say (the openai client's ``FilePurpose``); the hosted xAI API does not interpret it.
@@ -50,7 +51,7 @@ MAX_LIST_LIMIT = 10_000
 class FileService:
     """See module docstring; one per server (``Runtime.files``)."""
 
-    def __init__(self, store: Store, settings: Settings) -> None:
+    def __init__(self, store: FileStore, settings: Settings) -> None:
         self.store = store
         self.settings = settings
 

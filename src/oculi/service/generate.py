@@ -46,7 +46,8 @@ from oculi.reasoning import ReasoningCollector, ThinkingPlan, plan_thinking
 from oculi.reasoning.sealed import ReasoningSeal
 from oculi.service.admission import Admission, Ticket, check_text_length
 from oculi.service.files import FileService
-from oculi.store.base import ResponseStatus, Store, StoredResponse
+from oculi.store.base import ResponseStatus, StoredResponse
+from oculi.store.responses import ResponseStore
 from oculi.structured import OutputPlan, plan
 from oculi.structured.calls import CallCollector
 
@@ -240,7 +241,7 @@ class Generator:
         self,
         registry: EngineRegistry,
         intake: Intake,
-        store: Store,
+        responses: ResponseStore,
         admission: Admission,
         *,
         retention_days: float = 30,
@@ -254,7 +255,7 @@ class Generator:
         self.seal = seal or ReasoningSeal()  # signs reasoning.encrypted_content blobs
         self.files = files  # resolves fileid: images for the request's owner
         self.intake = intake
-        self.store = store
+        self.responses = responses  # stored conversations, their images, and where runs are stored
         self.admission = admission
         self.retention_days = retention_days
         self.metrics = metrics
@@ -263,7 +264,7 @@ class Generator:
         """The stored conversation (with its answer) that ``previous_response_id`` continues."""
         if previous_response_id is None:
             return Conversation()
-        previous = await self.store.get_response(previous_response_id, owner)
+        previous = await self.responses.get_response(previous_response_id, owner)
         if previous is None or previous.status is not ResponseStatus.COMPLETED:
             raise ResponseNotFound(
                 f"No stored response with id '{previous_response_id}' for this API key "
@@ -290,6 +291,8 @@ class Generator:
             self.reasoning_budgets,
             param=request.effort_param,
         )
+        if request.store:
+            await self.responses.check_available()
         history = await self.history(request.previous_response_id, request.owner)
         conversation = history.continued_by(request.conversation)
         parts = conversation.images()
@@ -302,7 +305,7 @@ class Generator:
             images = await self.intake.prepare(
                 parts,
                 engine.pixel_spec,
-                load_stored=self.store.get_image,
+                load_stored=self.responses.get_image,
                 load_file=load_file,
                 charge=partial(self.admission.charge, ticket),
             )
@@ -322,7 +325,7 @@ class Generator:
         known = {p.url: files[fid].nbytes for p in parts if (fid := p.file_id) is not None and fid in files}
         hashes = sorted({h for p in parts if (h := p.stored_sha256) is not None})
         if hashes:
-            sizes = await self.store.image_sizes(hashes)
+            sizes = await self.responses.image_sizes(hashes)
             known |= {p.url: sizes[h] for p in parts if (h := p.stored_sha256) is not None and h in sizes}
         return known
 
@@ -356,7 +359,7 @@ class Generator:
             self.metrics.prompt_tokens.labels(run.model).inc(completion.usage.prompt_tokens)
             self.metrics.completion_tokens.labels(run.model).inc(completion.usage.completion_tokens)
         if run.request.store:
-            await self.store.put_response(await self.to_stored(run, ResponseStatus.COMPLETED))
+            await self.responses.put_response(await self.to_stored(run, ResponseStatus.COMPLETED))
 
     async def to_stored(self, run: GenerationRun, status: ResponseStatus) -> StoredResponse:
         """The record of ``run``; its images go into the store once, by hash, and are referenced.
@@ -366,7 +369,7 @@ class Generator:
         conversations too (continuing one is then a 404 naming the file).
         """
         parts = run.conversation.images()
-        await self.store.put_images(
+        await self.responses.put_images(
             {image.sha256: image.data for part, image in zip(parts, run.images, strict=True) if part.file_id is None}
         )
         completion = run.completion

@@ -13,6 +13,14 @@ engine's seats (``max_batch_size``) run jobs, and no job is claimed while
 interactive requests already fill the engine. A job refused for capacity
 (``Overloaded`` / ``Unavailable``) is handed back without using an attempt.
 
+A database outage pauses the worker rather than losing work: claims and
+lease renewals fail and are retried every poll; a running job that needs the
+store (``StoreUnavailable``) keeps its claim and runs again once the store
+answers, and a finished job keeps its result and writes it when the store is
+back. The write is conditional on the claim (``JobQueue.complete``), so if
+the lease lapsed during the outage and another replica took the job over,
+this one writes nothing and the job is still done exactly once.
+
 ``close(grace)`` (SIGTERM, via ``Runtime.close``): stop claiming, let running
 jobs finish for up to ``grace`` seconds, then cancel the rest and hand them
 back so another replica (or this one restarted) runs them at once instead of
@@ -35,7 +43,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from oculi.domain import Completion, Conversation, GenerationParams, ImagePart, Message, OutputSpec
-from oculi.errors import OculiError, Overloaded, Unavailable
+from oculi.errors import OculiError, Overloaded, StoreUnavailable, Unavailable
 from oculi.metrics import Metrics
 from oculi.service.generate import GenerationRequest, Generator
 from oculi.store.jobs import Job, JobQueue, JobState
@@ -226,9 +234,15 @@ class JobWorker:
             claimed: list[Job] = []
             try:
                 claimed = await self.queue.claim(self.id, self.free_seats(), self.lease_ms)
+            except StoreUnavailable:
+                pass  # the database is down (the store logs when it goes and comes back): poll again
             except OculiError as exc:
                 log.warning("job worker %s: claiming failed (%s); retrying", self.id, exc.message)
             for job in claimed:
+                if (stale := self._running.get(job.id)) is not None:
+                    # Our own lease lapsed (the store was down) and we claimed the job again: the old run's
+                    # result can no longer be written (its attempt is gone), so the new run replaces it.
+                    stale[1].cancel()
                 task = asyncio.create_task(self._execute(job), name=f"job-{job.id}")
                 self._running[job.id] = (job, task)
                 task.add_done_callback(functools.partial(self._done, job.id))
@@ -237,8 +251,10 @@ class JobWorker:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.settings.poll_s)
 
-    def _done(self, job_id: str, _: asyncio.Task[None]) -> None:
-        self._running.pop(job_id, None)
+    def _done(self, job_id: str, task: asyncio.Task[None]) -> None:
+        entry = self._running.get(job_id)
+        if entry is not None and entry[1] is task:  # not a newer run of the same job
+            del self._running[job_id]
         self._wake.set()
 
     async def _heartbeat_loop(self) -> None:
@@ -247,6 +263,8 @@ class JobWorker:
             held = {job.id: job.attempts for job, _ in self._running.values()}
             try:
                 lost = await self.queue.renew(self.id, held, self.lease_ms)
+            except StoreUnavailable:
+                continue  # renewed at the next beat once the database is back (the lease row is still ours)
             except OculiError as exc:
                 log.warning("job worker %s: renewing leases failed (%s)", self.id, exc.message)
                 continue
@@ -255,6 +273,15 @@ class JobWorker:
                 if entry is not None:
                     log.warning("job worker %s: lost the lease of job %s; stopping it", self.id, job_id)
                     entry[1].cancel()
+
+    async def _generate(self, job: Job) -> Completion:
+        """Run the job's request; while the store is down (a stored image, say), keep the claim and retry."""
+        while True:
+            try:
+                return await self.generator.complete(decode_request(job))
+            except StoreUnavailable:
+                log.info("job %s: the store is unavailable; running it again once it answers", job.id)
+                await asyncio.sleep(self.settings.poll_s)
 
     async def _execute(self, job: Job) -> None:
         completion: Completion | None = None
@@ -269,7 +296,7 @@ class JobWorker:
             }
         else:
             try:
-                completion = await self.generator.complete(decode_request(job))
+                completion = await self._generate(job)
             except (Overloaded, Unavailable) as exc:
                 log.info("job %s: %s; handing it back", job.id, exc.message)
                 with contextlib.suppress(OculiError):
@@ -281,11 +308,16 @@ class JobWorker:
             except Exception as exc:
                 log.exception("job %s failed", job.id)
                 error = error_body(exc)
-        try:
-            written = await self.finishers[job.kind.value](job, self.id, completion, error)
-        except OculiError as exc:  # the store is not answering: the lease lapses and the job runs again
-            log.warning("job %s: could not write its result (%s); it will run again", job.id, exc.message)
-            return
+        while True:
+            try:
+                written = await self.finishers[job.kind.value](job, self.id, completion, error)
+                break
+            except StoreUnavailable:
+                # Keep the result and the claim; the heartbeat cancels this task if another worker takes the job.
+                await asyncio.sleep(self.settings.poll_s)
+            except OculiError as exc:
+                log.warning("job %s: could not write its result (%s); it will run again", job.id, exc.message)
+                return
         state = JobState.SUCCEEDED if completion is not None else JobState.FAILED
         if written:
             log.info("job %s (%s) %s by %s", job.id, job.kind.value, state.value, self.id)

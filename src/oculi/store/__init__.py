@@ -1,17 +1,28 @@
-"""Durable storage of responses, deferred requests and their images (SPEC §4).
+"""Durable storage of responses, files, deferred requests and batches (SPEC §4).
 
-``Store`` is the interface the service is given; ``SqlStore`` implements it on
-SQLite (default) and PostgreSQL; ``open_store`` builds and opens one.
+``Store`` is composed of its parts on one database handle (SQLite by
+default, or PostgreSQL): ``responses`` (``ResponseStore``), ``files``
+(``FileStore``), ``jobs`` (``JobQueue``) and ``batches`` (``BatchStore``);
+``open_store`` builds and opens one. Each consumer is handed the part it uses.
 """
 
-from oculi.store.base import FileLimits, FilePage, ResponseStatus, Store, StoredFile, StoredResponse
-from oculi.store.sql import SqlStore, open_store
+from oculi.store.base import FileLimits, FilePage, ResponseStatus, StoredFile, StoredResponse
+from oculi.store.batches import BatchStore
+from oculi.store.core import Store, open_store
+from oculi.store.database import Database
+from oculi.store.files import FileStore
+from oculi.store.jobs import JobQueue
+from oculi.store.responses import ResponseStore
 
 __all__ = [
+    "BatchStore",
+    "Database",
     "FileLimits",
     "FilePage",
+    "FileStore",
+    "JobQueue",
     "ResponseStatus",
-    "SqlStore",
+    "ResponseStore",
     "Store",
     "StoredFile",
     "StoredResponse",

@@ -1,4 +1,4 @@
-"""The response store interface, injected into the service (SQLite / PostgreSQL in ``sql.py``).
+"""The store's records: stored responses and files, with the limits and pages the Files part uses.
 
 A ``StoredResponse`` is one finished (or pending, for deferred requests)
 generation: the full conversation that produced it (earlier turns included,
@@ -18,10 +18,9 @@ at the limit, not after it has been received.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import IO, Any, Literal, Protocol
+from typing import IO, Any, Literal
 
 from oculi.domain import Choice, Conversation, GenerationParams, ImageHeader, Usage
 
@@ -68,7 +67,7 @@ class StoredResponse:
 
 @dataclass(frozen=True)
 class StoredFile:
-    """One uploaded file's metadata (its bytes are read with ``Store.iter_file_content``)."""
+    """One uploaded file's metadata (its bytes are read with ``FileStore.iter_file_content``)."""
 
     id: str  # "file-<32 hex>"
     owner: str
@@ -108,132 +107,3 @@ class Spooled:
     file: IO[bytes]
     size: int
     sha256: str
-
-
-class Store(Protocol):
-    """Durable storage for responses, deferred requests and their images."""
-
-    async def open(self) -> None:
-        """Connect and apply pending migrations (idempotent; safe with several replicas)."""
-        ...
-
-    async def close(self) -> None: ...
-
-    async def ping(self) -> None:
-        """Return once the store answers a trivial query (readiness); ``Unavailable`` when it does not."""
-        ...
-
-    async def put_images(self, images: dict[str, bytes]) -> None:
-        """Keep each image once under its sha256 (existing hashes are left alone)."""
-        ...
-
-    async def get_image(self, sha256: str) -> bytes | None: ...
-
-    async def image_sizes(self, hashes: list[str]) -> dict[str, int]:
-        """The byte size of each image stored under one of ``hashes`` (absent ones left out), without its bytes."""
-        ...
-
-    async def put_response(self, response: StoredResponse) -> None:
-        """Insert or replace a response (replace is how a deferred request completes)."""
-        ...
-
-    async def get_response(self, response_id: str, owner: str) -> StoredResponse | None:
-        """The response if it exists, belongs to ``owner`` and has not expired."""
-        ...
-
-    async def delete_response(self, response_id: str, owner: str) -> bool:
-        """Delete; False when there was nothing of ``owner``'s to delete."""
-        ...
-
-    async def purge_expired(self, now: int) -> int:
-        """Delete expired responses and images no response references (and expired files); return responses deleted."""
-        ...
-
-    # --- files ---------------------------------------------------------------------
-
-    async def put_file(
-        self,
-        owner: str,
-        filename: str,
-        purpose: str,
-        content: AsyncIterable[bytes],
-        *,
-        limits: FileLimits,
-        expires_at: int | None = None,
-    ) -> StoredFile:
-        """Store a new file read from ``content``; durable when this returns.
-
-        Raises ``PayloadTooLarge`` as soon as more than ``limits.max_bytes``
-        arrive and ``QuotaExceeded`` when the owner's files would pass the
-        quota (checked before, while and after reading; the last check is
-        atomic with the insert, so concurrent uploads cannot both slip in).
-        """
-        ...
-
-    async def spool_upload(self, owner: str, content: AsyncIterable[bytes], *, limits: FileLimits) -> Spooled:
-        """First half of ``put_file``: ``content`` into a temporary file, limits enforced while reading.
-
-        For surfaces that learn a file's metadata only after its bytes (a
-        multipart form whose ``purpose`` follows the file). Close
-        ``Spooled.file`` when done.
-        """
-        ...
-
-    async def put_spooled(
-        self,
-        owner: str,
-        filename: str,
-        purpose: str,
-        spooled: Spooled,
-        *,
-        limits: FileLimits,
-        expires_at: int | None = None,
-        image: ImageHeader | None = None,
-    ) -> StoredFile:
-        """Second half of ``put_file``: store what ``spool_upload`` read (quota checked again, atomically).
-
-        ``image``: the header of an image upload, kept with the bytes so a
-        request using the file is admitted by it before the bytes are read.
-        """
-        ...
-
-    async def get_file(self, file_id: str, owner: str) -> StoredFile | None:
-        """The file if it exists, belongs to ``owner`` and has not expired."""
-        ...
-
-    async def get_files(self, file_ids: list[str], owner: str) -> dict[str, StoredFile]:
-        """``get_file`` for several ids in one read: the ones that exist, by id."""
-        ...
-
-    async def set_file_image(self, sha256: str, image: ImageHeader) -> None:
-        """Keep the image header of bytes stored before headers were (a no-op when one is kept already)."""
-        ...
-
-    def iter_file_content(self, file: StoredFile) -> AsyncIterator[bytes]:
-        """The bytes of ``file`` (from ``get_file``) in chunks; ``FileNotFound`` if deleted meanwhile."""
-        ...
-
-    async def read_file(self, file_id: str, owner: str) -> tuple[StoredFile, bytes]:
-        """Metadata and whole content of a (small) file; ``FileNotFound`` when ``get_file`` has none."""
-        ...
-
-    async def delete_file(self, file_id: str, owner: str) -> bool:
-        """Delete; False when there was nothing of ``owner``'s to delete. Unshared bytes go at once."""
-        ...
-
-    async def list_files(
-        self,
-        owner: str,
-        *,
-        limit: int = 100,
-        after: str | None = None,
-        order: Literal["asc", "desc"] = "desc",
-        purpose: str | None = None,
-        sort: FileSort = "created_at",
-    ) -> FilePage:
-        """``owner``'s unexpired files sorted by ``sort`` (then id), after the file ``after`` (a cursor)."""
-        ...
-
-    async def file_usage(self, owner: str) -> tuple[int, int]:
-        """``(count, total bytes)`` of ``owner``'s unexpired files (what the quota counts)."""
-        ...

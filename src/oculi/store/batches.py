@@ -1,4 +1,4 @@
-"""Batches in the store: the ``batches`` table and reads of a batch's jobs (mixed into ``jobs.JobQueue``).
+"""The store's Batches part: the ``batches`` table and reads of a batch's jobs.
 
 A batch is a row (owner, name, surface-specific ``metadata``, ``cancelled_at``)
 and the jobs whose ``batch_id`` names it; its counts are grouped from those
@@ -7,7 +7,7 @@ turns the batch's pending jobs into ``cancelled`` in the same transaction
 (running ones finish).
 
 The completion window: past ``deadline_at`` a batch is *closed* once
-(``close_due``, run at the start of every claim, so no replica starts a
+(``close_due_batches``, run at the start of every job claim, so no replica starts a
 request of an overdue batch, and before an overdue batch is read): its
 pending requests, and running ones whose worker died (lease lapsed), become
 ``expired`` and are never run; running ones with a live lease finish and
@@ -18,10 +18,11 @@ that finished in time is only closed.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
 
+from oculi.store.database import Database
 from oculi.store.job_model import (
     BatchCounts,
     BatchNotFound,
@@ -35,14 +36,16 @@ from oculi.store.job_model import (
 )
 from oculi.store.job_tables import batches, job_images, jobs
 
-if TYPE_CHECKING:
-    from oculi.store.sql import SqlStore
 
+class BatchStore:
+    """Batches on the store's ``Database`` (see module docstring); the jobs themselves are ``JobQueue``'s."""
 
-class BatchQueries:
-    """The batch half of ``JobQueue`` (see module docstring)."""
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
-    store: SqlStore
+    def expires_at_for(self, created_at: int) -> int:
+        """When a batch created at ``created_at`` goes (the store's retention)."""
+        return self.db.expires_at_for(created_at)
 
     async def create_batch(self, batch: BatchRecord) -> None:
         """Insert a new, empty batch."""
@@ -56,7 +59,7 @@ class BatchQueries:
             "metadata": dumps(batch.metadata),
             "deadline_at": batch.deadline_at,
         }
-        await self.store.transact(lambda c: c.execute(insert(batches).values(row)), write=True, what="creating a batch")
+        await self.db.run(lambda c: c.execute(insert(batches).values(row)), write=True, what="creating a batch")
 
     async def update_batch_metadata(self, batch_id: str, old: dict[str, Any], new: dict[str, Any]) -> bool:
         """Replace a batch's surface-specific metadata if it is still ``old`` (compare-and-set); True if done.
@@ -69,30 +72,28 @@ class BatchQueries:
             .where(batches.c.id == batch_id, batches.c.metadata == dumps(old))
             .values(metadata=dumps(new))
         )
-        done = await self.store.transact(lambda c: c.execute(stmt).rowcount, write=True, what="updating a batch")
+        done = await self.db.run(lambda c: c.execute(stmt).rowcount, write=True, what="updating a batch")
         return bool(done)
 
     async def close_due(self) -> int:
         """Close every batch past its deadline (see module docstring); return how many requests expired."""
-        return await self.store.transact(
-            lambda c: self._close_due(c, int(time.time())), write=True, what="closing overdue batches"
+        return await self.db.run(
+            lambda c: close_due_batches(c, int(time.time())), write=True, what="closing overdue batches"
         )
 
     async def cancel_batch(self, batch_id: str, owner: str) -> BatchRecord:
         """Cancel every pending request of the batch (running ones finish); return the batch."""
-        return await self.store.transact(self._cancel_batch, batch_id, owner, write=True, what="cancelling a batch")
+        return await self.db.run(self._cancel_batch, batch_id, owner, write=True, what="cancelling a batch")
 
     async def get_batch(self, batch_id: str, owner: str) -> BatchRecord:
         """The caller's batch with its counts, or ``BatchNotFound``."""
-        return await self.store.transact(self._get_batch, batch_id, owner, write=False, what="reading a batch")
+        return await self.db.run(self._get_batch, batch_id, owner, write=False, what="reading a batch")
 
     async def list_batches(
         self, owner: str, *, limit: int, offset: int = 0, after: str | None = None
     ) -> list[BatchRecord]:
         """The caller's unexpired batches, newest first: from ``offset``, or after the batch ``after``."""
-        return await self.store.transact(
-            self._list_batches, owner, limit, offset, after, write=False, what="listing batches"
-        )
+        return await self.db.run(self._list_batches, owner, limit, offset, after, write=False, what="listing batches")
 
     async def list_jobs(
         self,
@@ -104,48 +105,17 @@ class BatchQueries:
         states: tuple[JobState, ...] = (),
     ) -> list[Job]:
         """Requests of the caller's batch in arrival order, after ``after_seq``, optionally only ``states``."""
-        return await self.store.transact(
+        return await self.db.run(
             self._list_jobs, batch_id, owner, limit, after_seq, states, write=False, what="listing batch requests"
         )
 
     async def get_job(self, batch_id: str, request_key: str, owner: str) -> Job:
         """One request of the caller's batch by its ``batch_request_id``, or ``BatchNotFound``."""
-        return await self.store.transact(
+        return await self.db.run(
             self._get_job, batch_id, request_key, owner, write=False, what="reading a batch request"
         )
 
     # --- blocking implementations ------------------------------------------------------------
-
-    def _close_due(self, conn: Connection, now: int) -> int:
-        due = list(
-            conn.execute(
-                select(batches.c.id).where(
-                    batches.c.closed_at.is_(None), batches.c.deadline_at.is_not(None), batches.c.deadline_at <= now
-                )
-            ).scalars()
-        )
-        if not due:
-            return 0
-        unstarted = and_(
-            jobs.c.batch_id.in_(due),
-            or_(
-                jobs.c.state == JobState.PENDING.value,
-                and_(jobs.c.state == JobState.RUNNING.value, jobs.c.lease_expires_at < now_ms()),
-            ),
-        )
-        doomed = select(jobs.c.id).where(unstarted).scalar_subquery()
-        conn.execute(delete(job_images).where(job_images.c.job_id.in_(doomed)))
-        expired = conn.execute(
-            update(jobs)
-            .where(unstarted)
-            .values(state=JobState.EXPIRED.value, finished_at=now, lease_owner=None, lease_expires_at=None)
-            .returning(jobs.c.batch_id)
-        ).all()
-        hit = {row[0] for row in expired}
-        open_ = and_(batches.c.id.in_(due), batches.c.closed_at.is_(None))
-        conn.execute(update(batches).where(open_, batches.c.id.in_(hit)).values(closed_at=now, expired_at=now))
-        conn.execute(update(batches).where(open_).values(closed_at=now))
-        return len(expired)
 
     def _cancel_batch(self, conn: Connection, batch_id: str, owner: str) -> BatchRecord:
         record = self._get_batch(conn, batch_id, owner)
@@ -231,3 +201,36 @@ class BatchQueries:
                 f"Batch '{batch_id}' has no request with batch_request_id '{request_key}'.", param="batch_request_id"
             )
         return job_from_row(row)
+
+
+def close_due_batches(conn: Connection, now: int) -> int:
+    """Close every batch past its deadline at ``now`` (see module docstring); return how many requests expired."""
+    due = list(
+        conn.execute(
+            select(batches.c.id).where(
+                batches.c.closed_at.is_(None), batches.c.deadline_at.is_not(None), batches.c.deadline_at <= now
+            )
+        ).scalars()
+    )
+    if not due:
+        return 0
+    unstarted = and_(
+        jobs.c.batch_id.in_(due),
+        or_(
+            jobs.c.state == JobState.PENDING.value,
+            and_(jobs.c.state == JobState.RUNNING.value, jobs.c.lease_expires_at < now_ms()),
+        ),
+    )
+    doomed = select(jobs.c.id).where(unstarted).scalar_subquery()
+    conn.execute(delete(job_images).where(job_images.c.job_id.in_(doomed)))
+    expired = conn.execute(
+        update(jobs)
+        .where(unstarted)
+        .values(state=JobState.EXPIRED.value, finished_at=now, lease_owner=None, lease_expires_at=None)
+        .returning(jobs.c.batch_id)
+    ).all()
+    hit = {row[0] for row in expired}
+    open_ = and_(batches.c.id.in_(due), batches.c.closed_at.is_(None))
+    conn.execute(update(batches).where(open_, batches.c.id.in_(hit)).values(closed_at=now, expired_at=now))
+    conn.execute(update(batches).where(open_).values(closed_at=now))
+    return len(expired)

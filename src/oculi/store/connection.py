@@ -21,8 +21,9 @@
     reconnected to instead of surfacing a dead socket.
 
 Driver errors that mean "the database is not answering right now" (refused
-connection, lock wait timeout, dropped socket) become ``Unavailable`` (503 /
-gRPC ``UNAVAILABLE``), which clients retry; everything else is a bug.
+connection, lock wait timeout, dropped socket, server shutting down or
+starting up) become ``StoreUnavailable`` (503 with ``Retry-After`` / gRPC
+``UNAVAILABLE``), which clients retry; everything else is a bug.
 """
 
 from __future__ import annotations
@@ -35,11 +36,11 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, InterfaceError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.pool import ConnectionPoolEntry
 
-from oculi.errors import InvalidRequest, Unavailable
+from oculi.errors import InvalidRequest, StoreUnavailable
 
 # Execution option marking a connection whose transaction will write (SQLite: BEGIN IMMEDIATE).
 WRITE = "oculi_write"
@@ -124,8 +125,16 @@ def _sqlite_engine(url: URL, *, pool_size: int) -> Engine:
 
 @contextmanager
 def unavailable_on_db_outage(what: str) -> Iterator[None]:
-    """Turn "database not answering" driver errors into ``Unavailable`` naming ``what`` failed."""
+    """Turn "database not answering" driver errors into ``StoreUnavailable`` naming ``what`` failed."""
     try:
         yield
     except (OperationalError, InterfaceError, PoolTimeoutError) as exc:
-        raise Unavailable(f"The response store is not answering ({what}); retry shortly.") from exc
+        raise _unavailable(what) from exc
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:  # the connection died under the statement: an outage too
+            raise
+        raise _unavailable(what) from exc
+
+
+def _unavailable(what: str) -> StoreUnavailable:
+    return StoreUnavailable(f"The store is unavailable: its database is not answering ({what}). Retry shortly.")

@@ -1,7 +1,7 @@
-"""Files in the SQL store: content-addressed, chunked, owner-scoped, with quota (see ``Store.put_file``).
+"""The store's Files part: uploads content-addressed, chunked, owner-scoped, with quota.
 
-``SqlStore`` inherits ``SqlFiles``; the methods here share its engine and
-executor (``_run``: one transaction on the store's thread pool).
+``FileStore`` runs on the store's one ``Database`` (each call one
+transaction on its thread pool), beside the responses and job parts.
 
 An upload goes in two steps, so a slow or huge stream never holds a
 database transaction or the memory:
@@ -26,19 +26,21 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Callable
-from typing import IO, TYPE_CHECKING, Any, Literal, TypeVar
+from collections.abc import AsyncIterable, AsyncIterator
+from typing import IO, Any, Literal
 
 from sqlalchemy import Connection, Row, and_, delete, exists, func, or_, select, tuple_
 from sqlalchemy.exc import IntegrityError
 
 from oculi.domain import ImageHeader
-from oculi.errors import FileNotFound, InvalidRequest, QuotaExceeded
+from oculi.errors import FileNotFound, InvalidRequest, QuotaExceeded, StoreUnavailable
 from oculi.store.base import FileLimits, FilePage, FileSort, Spooled, StoredFile
+from oculi.store.database import Database
 from oculi.store.schema import file_blobs, file_chunks, files
 from oculi.store.spool import CHUNK_BYTES, describe_size, spool
 
-T = TypeVar("T")
+#: How long an upload whose bytes have all arrived waits for a database that went away meanwhile.
+OUTAGE_WAIT_S = 30.0
 
 _PG_OWNER_LOCK = "SELECT pg_advisory_xact_lock(hashtext('oculi.files:' || %(owner)s))"
 
@@ -53,18 +55,13 @@ def new_file_id() -> str:
     return f"file-{time.time_ns() // 1_000_000:012x}{secrets.token_hex(10)}"
 
 
-class SqlFiles:
-    """The Files part of ``SqlStore`` (see module docstring)."""
+class FileStore:
+    """The Files part of the ``Store``, on its ``Database`` (see module docstring)."""
 
-    dialect: str
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
-    if TYPE_CHECKING:
-
-        async def _run(self, fn: Callable[..., T], *args: Any, write: bool, what: str) -> T: ...
-
-        def _insert(self, table: Any) -> Any: ...
-
-    # --- async API (the Store protocol) -----------------------------------------------------
+    # --- async API --------------------------------------------------------------------------
 
     async def put_file(
         self,
@@ -76,7 +73,13 @@ class SqlFiles:
         limits: FileLimits,
         expires_at: int | None = None,
     ) -> StoredFile:
-        """See ``Store.put_file``: ``spool_upload`` then ``put_spooled``."""
+        """Store a new file read from ``content``; durable when this returns (``spool_upload`` then ``put_spooled``).
+
+        Raises ``PayloadTooLarge`` as soon as more than ``limits.max_bytes``
+        arrive and ``QuotaExceeded`` when the owner's files would pass the
+        quota (checked before, while and after reading; the last check is
+        atomic with the insert, so concurrent uploads cannot both slip in).
+        """
         spooled = await self.spool_upload(owner, content, limits=limits)
         try:
             return await self.put_spooled(owner, filename, purpose, spooled, limits=limits, expires_at=expires_at)
@@ -84,7 +87,15 @@ class SqlFiles:
             await asyncio.to_thread(spooled.file.close)
 
     async def spool_upload(self, owner: str, content: AsyncIterable[bytes], *, limits: FileLimits) -> Spooled:
-        """See ``Store.spool_upload``."""
+        """First half of ``put_file``: ``content`` into a temporary file, limits enforced while reading.
+
+        For surfaces that learn a file's metadata only after its bytes (a
+        multipart form whose ``purpose`` follows the file). Close
+        ``Spooled.file`` when done. While the database is known to be down
+        the upload is refused at once (503), before any byte is read.
+        """
+        if not self.db.available:
+            await self.db.ping()
         quota_left = None
         if limits.quota_bytes is not None or limits.quota_count is not None:
             count, used = await self.file_usage(owner)
@@ -104,7 +115,15 @@ class SqlFiles:
         expires_at: int | None = None,
         image: ImageHeader | None = None,
     ) -> StoredFile:
-        """See ``Store.put_spooled``."""
+        """Second half of ``put_file``: store what ``spool_upload`` read (quota checked again, atomically).
+
+        ``image``: the header of an image upload, kept with the bytes so a
+        request using the file is admitted by it before the bytes are read.
+        A database outage met here pauses the upload (its bytes are spooled)
+        for up to ``OUTAGE_WAIT_S`` and then stores it; the write is one
+        transaction, and a retry after a commit whose answer was lost finds
+        the file already there, so it is stored exactly once.
+        """
         record = StoredFile(
             id=new_file_id(),
             owner=owner,
@@ -116,33 +135,38 @@ class SqlFiles:
             expires_at=expires_at,
             image=image,
         )
-        await self._run(self._put_file, record, spooled.file, limits, write=True, what="storing a file")
+        try:
+            await self.db.run(self._put_file, record, spooled.file, limits, write=True, what="storing a file")
+        except StoreUnavailable:
+            if not await self.db.wait(OUTAGE_WAIT_S):
+                raise
+            await self.db.run(self._put_file, record, spooled.file, limits, write=True, what="storing a file")
         return record
 
     async def get_file(self, file_id: str, owner: str) -> StoredFile | None:
-        """See ``Store.get_file``."""
-        return await self._run(self._get_file, file_id, owner, write=False, what="reading a file")
+        """The file if it exists, belongs to ``owner`` and has not expired."""
+        return await self.db.run(self._get_file, file_id, owner, write=False, what="reading a file")
 
     async def get_files(self, file_ids: list[str], owner: str) -> dict[str, StoredFile]:
-        """See ``Store.get_files``."""
+        """``get_file`` for several ids in one read: the ones that exist, by id."""
         if not file_ids:
             return {}
-        return await self._run(self._get_files, file_ids, owner, write=False, what="reading files")
+        return await self.db.run(self._get_files, file_ids, owner, write=False, what="reading files")
 
     async def set_file_image(self, sha256: str, image: ImageHeader) -> None:
-        """See ``Store.set_file_image``."""
+        """Keep the image header of bytes stored before headers were (a no-op when one is kept already)."""
         stmt = (
             file_blobs.update()
             .where(file_blobs.c.sha256 == sha256, file_blobs.c.image_mime.is_(None))
             .values(**_image_columns(image))
         )
-        await self._run(lambda conn: conn.execute(stmt), write=True, what="keeping an image header")
+        await self.db.run(lambda conn: conn.execute(stmt), write=True, what="keeping an image header")
 
     async def iter_file_content(self, file: StoredFile) -> AsyncIterator[bytes]:
-        """See ``Store.iter_file_content`` (one short read transaction per chunk)."""
+        """The bytes of ``file`` (from ``get_file``) in chunks, one short read each; ``FileNotFound`` if deleted."""
         seq = 0
         while True:
-            chunk = await self._run(self._get_chunk, file.sha256, seq, write=False, what="reading a file")
+            chunk = await self.db.run(self._get_chunk, file.sha256, seq, write=False, what="reading a file")
             if chunk is None:
                 break
             yield chunk
@@ -151,7 +175,7 @@ class SqlFiles:
             raise FileNotFound(file.id)
 
     async def read_file(self, file_id: str, owner: str) -> tuple[StoredFile, bytes]:
-        """See ``Store.read_file``."""
+        """Metadata and whole content of a (small) file; ``FileNotFound`` when ``get_file`` has none."""
         file = await self.get_file(file_id, owner)
         if file is None:
             raise FileNotFound(file_id)
@@ -161,8 +185,8 @@ class SqlFiles:
         return file, data
 
     async def delete_file(self, file_id: str, owner: str) -> bool:
-        """See ``Store.delete_file``."""
-        return await self._run(self._delete_file, file_id, owner, write=True, what="deleting a file")
+        """Delete; False when there was nothing of ``owner``'s to delete. Unshared bytes go at once."""
+        return await self.db.run(self._delete_file, file_id, owner, write=True, what="deleting a file")
 
     async def list_files(
         self,
@@ -174,25 +198,27 @@ class SqlFiles:
         purpose: str | None = None,
         sort: FileSort = "created_at",
     ) -> FilePage:
-        """See ``Store.list_files``."""
-        return await self._run(
+        """``owner``'s unexpired files sorted by ``sort`` (then id), after the file ``after`` (a cursor)."""
+        return await self.db.run(
             self._list_files, owner, limit, after, order, purpose, sort, write=False, what="listing files"
         )
 
     async def file_usage(self, owner: str) -> tuple[int, int]:
-        """See ``Store.file_usage``."""
-        return await self._run(self._file_usage, owner, write=False, what="reading file usage")
+        """``(count, total bytes)`` of ``owner``'s unexpired files (what the quota counts)."""
+        return await self.db.run(self._file_usage, owner, write=False, what="reading file usage")
 
     # --- blocking implementations (run in the executor) -----------------------------------
 
     def _put_file(self, conn: Connection, record: StoredFile, content: IO[bytes], limits: FileLimits) -> None:
-        if self.dialect == "postgresql":
+        if conn.execute(select(files.c.id).where(files.c.id == record.id)).first() is not None:
+            return  # committed by a try whose answer the outage lost
+        if self.db.dialect == "postgresql":
             conn.exec_driver_sql(_PG_OWNER_LOCK, {"owner": record.owner})
         count, used = self._file_usage(conn, record.owner)
         _check_quota(limits, count, used, record.bytes)
         image = _image_columns(record.image)
         created = conn.execute(
-            self._insert(file_blobs)
+            self.db.insert(file_blobs)
             .values(sha256=record.sha256, bytes=record.bytes, created_at=record.created_at, **image)
             .on_conflict_do_nothing(index_elements=["sha256"])
             .returning(file_blobs.c.sha256)
@@ -287,7 +313,7 @@ class SqlFiles:
         ).one()
         return int(count), int(total)
 
-    def _purge_files(self, conn: Connection, now: int) -> int:
+    def purge(self, conn: Connection, now: int) -> int:
         """Delete files expired at ``now`` and every blob no file names; return files deleted."""
         deleted = conn.execute(delete(files).where(files.c.expires_at.is_not(None), files.c.expires_at <= now))
         _delete_unnamed_blobs(conn, None)

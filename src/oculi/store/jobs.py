@@ -27,8 +27,10 @@ any number of replicas on one database (and with ``kill -9``):
   with a reason; ``attempts`` counts claims, and a graceful hand-back
   (``release``) gives its claim back.
 
-The batch half (the ``batches`` table, counts, listing, cancel) is mixed in
-from ``batches.py``; the records and row codecs are in ``job_model.py``.
+The ``batches`` table (counts, listing, cancel) is the store's Batches part
+(``batches.py``); the records and row codecs are in ``job_model.py``. A
+deferred job writes its response record through the Responses part, in the
+job's own transaction.
 
 The lease clock is the database rows' ``lease_expires_at`` (milliseconds)
 compared with each replica's wall clock: replicas need roughly synchronised
@@ -38,12 +40,14 @@ clocks (NTP), and the lease should be many times the clock skew.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import Connection, and_, case, delete, func, insert, or_, select, update
 
 from oculi.errors import InvalidRequest
-from oculi.store.batches import BatchQueries
+from oculi.store.base import StoredResponse
+from oculi.store.batches import close_due_batches
+from oculi.store.database import Database
 from oculi.store.job_model import (
     FINAL_STATES,
     BatchCounts,
@@ -58,11 +62,8 @@ from oculi.store.job_model import (
     now_ms,
 )
 from oculi.store.job_tables import batches, job_images, jobs, purge_expired_jobs
+from oculi.store.responses import ResponseStore
 from oculi.store.schema import images as images_table
-
-if TYPE_CHECKING:
-    from oculi.store.base import StoredResponse
-    from oculi.store.sql import SqlStore
 
 __all__ = [
     "BatchCounts",
@@ -77,11 +78,16 @@ __all__ = [
 ]
 
 
-class JobQueue(BatchQueries):
-    """The job tables of one ``SqlStore`` (see module docstring); one per server process."""
+class JobQueue:
+    """The store's Jobs part (see module docstring); one per server process.
 
-    def __init__(self, store: SqlStore, *, max_attempts: int = 3) -> None:
-        self.store = store
+    ``responses``: the Responses part on the same ``Database``, which writes
+    a deferred request's record in the transaction of its job.
+    """
+
+    def __init__(self, db: Database, responses: ResponseStore, *, max_attempts: int = 3) -> None:
+        self.db = db
+        self.responses = responses
         self.max_attempts = max_attempts
         self._seq = 0
 
@@ -89,15 +95,15 @@ class JobQueue(BatchQueries):
 
     async def enqueue(self, new: list[NewJob], *, response: StoredResponse | None = None) -> None:
         """Insert ``new`` jobs durably (with ``response``, a deferred request's IN_PROGRESS record)."""
-        await self.store.transact(self._enqueue, new, response, write=True, what="queueing background work")
+        await self.db.run(self._enqueue, new, response, write=True, what="queueing background work")
 
     async def job(self, job_id: str) -> Job | None:
         """A job by id (any owner): the worker's and tests' view."""
-        return await self.store.transact(self._job, job_id, write=False, what="reading a job")
+        return await self.db.run(self._job, job_id, write=False, what="reading a job")
 
     async def state_counts(self) -> dict[tuple[str, str], int]:
         """``{(kind, state): count}`` over every unexpired job (for ``/metrics``)."""
-        return await self.store.transact(self._state_counts, write=False, what="counting jobs")
+        return await self.db.run(self._state_counts, write=False, what="counting jobs")
 
     # --- workers -------------------------------------------------------------------------
 
@@ -105,13 +111,13 @@ class JobQueue(BatchQueries):
         """Up to ``limit`` claimable jobs, now leased to ``worker`` for ``lease_ms``."""
         if limit <= 0:
             return []
-        return await self.store.transact(self._claim, worker, limit, lease_ms, write=True, what="claiming jobs")
+        return await self.db.run(self._claim, worker, limit, lease_ms, write=True, what="claiming jobs")
 
     async def renew(self, worker: str, held: dict[str, int], lease_ms: int) -> set[str]:
         """Extend the leases ``worker`` holds (``{job id: attempt}``); return the ids it no longer holds."""
         if not held:
             return set()
-        return await self.store.transact(self._renew, worker, held, lease_ms, write=True, what="renewing leases")
+        return await self.db.run(self._renew, worker, held, lease_ms, write=True, what="renewing leases")
 
     async def complete(
         self,
@@ -124,7 +130,7 @@ class JobQueue(BatchQueries):
         response: StoredResponse | None = None,
     ) -> bool:
         """Write the outcome once (with ``response`` for a deferred job); False when the lease was lost."""
-        return await self.store.transact(
+        return await self.db.run(
             self._complete, job, worker, state, result, error, response, write=True, what="completing a job"
         )
 
@@ -132,7 +138,7 @@ class JobQueue(BatchQueries):
         """Hand jobs back to the queue unfinished (graceful shutdown): their claim does not count."""
         if not held:
             return 0
-        return await self.store.transact(self._release, worker, held, write=True, what="handing jobs back")
+        return await self.db.run(self._release, worker, held, write=True, what="handing jobs back")
 
     # --- blocking implementations ------------------------------------------------------------
 
@@ -144,7 +150,7 @@ class JobQueue(BatchQueries):
 
     def _enqueue(self, conn: Connection, new: list[NewJob], response: StoredResponse | None) -> None:
         if response is not None:
-            self.store._put_response(conn, response)
+            self.responses.write_response(conn, response)
         batch_ids = {j.batch_id for j in new if j.batch_id is not None}
         for batch_id in batch_ids:
             row = conn.execute(
@@ -192,7 +198,7 @@ class JobQueue(BatchQueries):
                     "lease_expires_at": None,
                     "created_at": now,
                     "finished_at": now if final else None,
-                    "expires_at": now + self.store.retention_s,
+                    "expires_at": now + self.db.retention_s,
                     "completed_by": None,
                     "result": None,
                     "error": dumps(j.error) if j.error is not None else None,
@@ -213,7 +219,7 @@ class JobQueue(BatchQueries):
             conn.execute(insert(job_images), links)
 
     def _claim(self, conn: Connection, worker: str, limit: int, lease_ms: int) -> list[Job]:
-        self._close_due(conn, int(time.time()))
+        close_due_batches(conn, int(time.time()))
         now = now_ms()
         claimable = or_(
             jobs.c.state == JobState.PENDING.value,
@@ -221,7 +227,7 @@ class JobQueue(BatchQueries):
         )
         deferred_first = case((jobs.c.kind == JobKind.DEFERRED.value, 0), else_=1)
         candidates = select(jobs.c.id).where(claimable).order_by(deferred_first, jobs.c.seq).limit(limit)
-        if self.store.dialect == "postgresql":
+        if self.db.dialect == "postgresql":
             candidates = candidates.with_for_update(skip_locked=True)
         ids = list(conn.execute(candidates).scalars())
         if not ids:
@@ -281,7 +287,7 @@ class JobQueue(BatchQueries):
         if written is None:
             return False
         if response is not None:
-            self.store._put_response(conn, response)
+            self.responses.write_response(conn, response)
         conn.execute(delete(job_images).where(job_images.c.job_id == job.id))
         return True
 

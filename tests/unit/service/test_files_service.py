@@ -14,7 +14,7 @@ from oculi.domain import ImageHeader, ImagePart
 from oculi.errors import FileNotFound, ImageTooLarge, InvalidRequest, QuotaExceeded
 from oculi.service.files import FileService
 from oculi.settings import Settings
-from oculi.store import SqlStore
+from oculi.store import Store
 
 
 async def stream(data: bytes) -> AsyncIterator[bytes]:
@@ -23,10 +23,10 @@ async def stream(data: bytes) -> AsyncIterator[bytes]:
 
 @pytest.fixture
 async def service(tmp_path: Path) -> AsyncIterator[FileService]:
-    store = SqlStore(f"sqlite:///{tmp_path / 'oculi.db'}", retention_days=30, purge_interval_s=0)
+    store = Store(f"sqlite:///{tmp_path / 'oculi.db'}", retention_days=30, purge_interval_s=0)
     await store.open()
     settings = Settings(max_file_bytes=1000, file_quota_count=2, max_image_bytes=100, file_retention_days=1)
-    yield FileService(store, settings)
+    yield FileService(store.files, settings)
     await store.close()
 
 
@@ -65,9 +65,9 @@ async def test_image_files_check_owner_and_size_before_reading(service: FileServ
 
 
 async def test_an_image_upload_keeps_its_header(tmp_path: Path) -> None:
-    store = SqlStore(f"sqlite:///{tmp_path / 'oculi.db'}", retention_days=30, purge_interval_s=0)
+    store = Store(f"sqlite:///{tmp_path / 'oculi.db'}", retention_days=30, purge_interval_s=0)
     await store.open()
-    service = FileService(store, Settings(max_image_pixels=10_000))
+    service = FileService(store.files, Settings(max_image_pixels=10_000))
     try:
         rotated = io.BytesIO()
         exif = Image.Exif()
@@ -84,7 +84,7 @@ async def test_an_image_upload_keeps_its_header(tmp_path: Path) -> None:
         again = await service.upload("you", "same.jpg", None, stream(rotated.getvalue()))  # same bytes, other key
         assert (await service.image_file("you", again.id)).header == ImageHeader("image/jpeg", 30, 80, 6)
         # Bytes stored before headers were kept (straight into the store): learnt on first use, kept after.
-        legacy = await store.put_file("me", "old.png", "vision", stream(b"\x89PNG old"), limits=service.limits)
+        legacy = await store.files.put_file("me", "old.png", "vision", stream(b"\x89PNG old"), limits=service.limits)
         first = await service.image_file("me", legacy.id)
         assert first.header is None and first.remember is not None
         await first.remember(ImageHeader("image/png", 7, 5, 1))

@@ -17,7 +17,7 @@ import psycopg
 import pytest
 from sqlalchemy import create_engine, text
 
-from oculi.store import SqlStore
+from oculi.store import Store
 from oculi.store.connection import parse_store_url
 
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
@@ -60,9 +60,9 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture
-async def store(store_url: str) -> AsyncIterator[SqlStore]:
+async def store(store_url: str) -> AsyncIterator[Store]:
     """An opened store on ``store_url``; no background purge, so tests purge explicitly."""
-    opened = SqlStore(store_url, retention_days=30, purge_interval_s=0)
+    opened = Store(store_url, retention_days=30, purge_interval_s=0)
     await opened.open()
     yield opened
     await opened.close()

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from oculi.errors import InvalidRequest, Unavailable
-from oculi.store import SqlStore, open_store
+from oculi.store import Store, open_store
 from oculi.store.connection import parse_store_url
 from oculi.store.schema import load_migrations
 
@@ -34,10 +34,10 @@ async def main() -> None:
     if sys.argv[2] == "write":
         data = b"durable image bytes"
         h = hashlib.sha256(data).hexdigest()
-        await store.put_images({h: data})
+        await store.responses.put_images({h: data})
         now = int(time.time())
         conv = Conversation([Message(Role.USER, [TextPart("hi"), ImagePart.stored(h, Detail.LOW)])])
-        await store.put_response(StoredResponse(
+        await store.responses.put_response(StoredResponse(
             "resp_durable", "owner", "m", now, now + 3600, ResponseStatus.COMPLETED, "responses", conv))
         print("acknowledged", h, flush=True)
         os._exit(0)  # a crash right after the acknowledgement: no close, no WAL checkpoint
@@ -65,7 +65,7 @@ async def test_sqlite_file_and_directory_are_created_in_wal_mode(tmp_path: Path)
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
 
 
-async def test_migrations_are_recorded_once_and_reopen_is_harmless(store: SqlStore, store_url: str, rows: Rows) -> None:
+async def test_migrations_are_recorded_once_and_reopen_is_harmless(store: Store, store_url: str, rows: Rows) -> None:
     await store.open()  # already open: nothing happens
     again = await open_store(store_url, retention_days=30, purge_interval_s=0)
     await again.close()
@@ -79,7 +79,7 @@ async def test_concurrent_first_start_of_several_processes(store_url: str, rows:
     results = await asyncio.gather(*(asyncio.to_thread(c.communicate, timeout=60) for c in children))
     for child, (out, err) in zip(children, results, strict=True):
         assert child.returncode == 0 and out.strip() == "opened", err
-    versions = [m.version for m in load_migrations(SqlStore(store_url, retention_days=1).dialect)]
+    versions = [m.version for m in load_migrations(Store(store_url, retention_days=1).dialect)]
     assert rows("SELECT version FROM schema_migrations ORDER BY version") == [(v,) for v in versions]
 
 
@@ -91,14 +91,14 @@ async def test_acknowledged_write_survives_a_hard_exit(store_url: str) -> None:
 
     store = await open_store(store_url, retention_days=30, purge_interval_s=0)
     try:
-        got = await store.get_response("resp_durable", "owner")
+        got = await store.responses.get_response("resp_durable", "owner")
         assert got is not None and got.conversation.images()[0].stored_sha256 == sha256
-        assert await store.get_image(sha256) == b"durable image bytes"
+        assert await store.responses.get_image(sha256) == b"durable image bytes"
     finally:
         await store.close()
 
 
-async def test_schema_newer_than_the_code_is_refused(store: SqlStore, store_url: str) -> None:
+async def test_schema_newer_than_the_code_is_refused(store: Store, store_url: str) -> None:
     del store  # only here to create and migrate the database
     # Simulate a newer oculi having migrated this database.
     engine = create_engine(parse_store_url(store_url))
@@ -121,7 +121,7 @@ async def test_schema_newer_than_the_code_is_refused(store: SqlStore, store_url:
 )
 def test_unusable_urls_are_refused_by_name(url: str, message: str) -> None:
     with pytest.raises(InvalidRequest, match=message) as caught:
-        SqlStore(url, retention_days=30)
+        Store(url, retention_days=30)
     assert caught.value.param == "store_url"
 
 
@@ -142,5 +142,5 @@ async def test_calls_on_a_closed_store_say_so(tmp_path: Path) -> None:
     await store.close()
     await store.close()  # closing twice is harmless
     with pytest.raises(RuntimeError, match=r"await store.open\(\) first"):
-        await store.get_image("0" * 64)
-    assert store.expires_at_for(100) == 100 + 86400
+        await store.responses.get_image("0" * 64)
+    assert store.db.expires_at_for(100) == 100 + 86400

@@ -35,6 +35,7 @@ from oculi.api.responses import mapper as responses_mapper
 from oculi.api.responses.schemas import ResponseCreateRequest
 from oculi.domain import GenerationParams
 from oculi.errors import InvalidRequest, OculiError, SchemaError
+from oculi.reasoning.sealed import ReasoningSeal
 from oculi.service.batches import BatchItem
 from oculi.service.generate import GenerationRequest
 from oculi.service.jobs import completion_from_dict
@@ -53,11 +54,13 @@ class InputFileError(Exception):
         self.errors = errors
 
 
-def parse_input(data: bytes, endpoint: str | None, owner: str) -> list[BatchItem]:
+def parse_input(data: bytes, endpoint: str | None, owner: str, seal: ReasoningSeal | None = None) -> list[BatchItem]:
     """The file's requests (``InputFileError`` when a line is not a batch line for ``endpoint``).
 
     ``endpoint`` None (the xai-sdk's ``batch.create(input_file_id=...)``): each
     line's ``url`` may be either supported endpoint, as on the hosted xAI API.
+    ``seal``: the server's, so a line carrying a signed reasoning blob is
+    verified (and its reasoning used) exactly as in a live request.
     """
     items: list[BatchItem] = []
     errors: list[BatchErrorItem] = []
@@ -72,7 +75,7 @@ def parse_input(data: bytes, endpoint: str | None, owner: str) -> list[BatchItem
         if not line.strip():
             continue
         try:
-            items.append(parse_line(line, number, endpoint, owner, seen))
+            items.append(parse_line(line, number, endpoint, owner, seen, seal))
         except InputFileError as exc:
             errors += exc.errors
             if len(errors) >= MAX_LINE_ERRORS:
@@ -84,7 +87,9 @@ def parse_input(data: bytes, endpoint: str | None, owner: str) -> list[BatchItem
     return items
 
 
-def parse_line(line: str, number: int, endpoint: str | None, owner: str, seen: set[str]) -> BatchItem:
+def parse_line(
+    line: str, number: int, endpoint: str | None, owner: str, seen: set[str], seal: ReasoningSeal | None = None
+) -> BatchItem:
     """One input line as a ``BatchItem``."""
 
     def bad(message: str, param: str | None = None) -> InputFileError:
@@ -115,12 +120,14 @@ def parse_line(line: str, number: int, endpoint: str | None, owner: str, seen: s
         raise bad(f"Line {number}: body must be a JSON object (the request to {endpoint}).", "body")
     wire = {"endpoint": endpoint, "line": number}
     try:
-        return BatchItem(custom_id, to_generation_request(body, endpoint, owner), wire=wire)
+        return BatchItem(custom_id, to_generation_request(body, endpoint, owner, seal), wire=wire)
     except OculiError as exc:
         return BatchItem(custom_id, refused=exc, wire=wire)
 
 
-def to_generation_request(body: dict[str, Any], endpoint: str, owner: str) -> GenerationRequest:
+def to_generation_request(
+    body: dict[str, Any], endpoint: str, owner: str, seal: ReasoningSeal | None = None
+) -> GenerationRequest:
     """The request ``body`` makes at ``endpoint`` (validated by that endpoint's own schema and mapper)."""
     for flag in ("stream", "deferred"):
         if body.get(flag):
@@ -128,7 +135,7 @@ def to_generation_request(body: dict[str, Any], endpoint: str, owner: str) -> Ge
     try:
         if endpoint == CHAT:
             return chat_mapper.to_generation_request(ChatCompletionRequest.model_validate(body), owner)
-        request = responses_mapper.to_generation_request(ResponseCreateRequest.model_validate(body), owner)
+        request = responses_mapper.to_generation_request(ResponseCreateRequest.model_validate(body), owner, seal)
         request.store = False  # a batch keeps its results in the batch, not as stored responses
         return request
     except ValidationError as exc:

@@ -16,7 +16,8 @@ from typing import Any
 
 from oculi.api.batches import mapper
 from oculi.service.files import FileService
-from oculi.store.jobs import BatchRecord, JobQueue, JobState
+from oculi.store.batches import BatchStore
+from oculi.store.jobs import BatchRecord, JobState
 
 #: Job rows read at once: each holds its request and result, a few kB with images by reference.
 PAGE = 500
@@ -25,25 +26,27 @@ OUTPUT_PURPOSE = "batch_output"
 ERROR_STATES = (JobState.FAILED, JobState.CANCELLED, JobState.EXPIRED)
 
 
-async def write_outputs(queue: JobQueue, files: FileService, record: BatchRecord) -> tuple[str | None, str | None]:
+async def write_outputs(batches: BatchStore, files: FileService, record: BatchRecord) -> tuple[str | None, str | None]:
     """Write the output and error files of a batch whose requests all ended; their ids (None: no such lines)."""
     endpoint = record.metadata.get("endpoint", mapper.CHAT)
     c = record.counts
     output_id = error_id = None
     if c.succeeded:
-        output = _lines(queue, record, (JobState.SUCCEEDED,), lambda job: mapper.output_line(job, endpoint))
+        output = _lines(batches, record, (JobState.SUCCEEDED,), lambda job: mapper.output_line(job, endpoint))
         output_id = (await files.write_output(record.owner, f"{record.id}_output.jsonl", OUTPUT_PURPOSE, output)).id
     if c.failed + c.cancelled + c.expired:
-        errors = _lines(queue, record, ERROR_STATES, mapper.error_line)
+        errors = _lines(batches, record, ERROR_STATES, mapper.error_line)
         error_id = (await files.write_output(record.owner, f"{record.id}_errors.jsonl", OUTPUT_PURPOSE, errors)).id
     return output_id, error_id
 
 
-async def _lines(queue: JobQueue, record: BatchRecord, states: tuple[JobState, ...], line: Any) -> AsyncIterator[bytes]:
+async def _lines(
+    batches: BatchStore, record: BatchRecord, states: tuple[JobState, ...], line: Any
+) -> AsyncIterator[bytes]:
     """One chunk of JSONL per page of jobs in ``states``, in arrival order."""
     after = -1
     while True:
-        jobs = await queue.list_jobs(record.id, record.owner, limit=PAGE, after_seq=after, states=states)
+        jobs = await batches.list_jobs(record.id, record.owner, limit=PAGE, after_seq=after, states=states)
         if jobs:
             yield b"".join(_encode(line(job)) for job in jobs)
         if len(jobs) < PAGE:

@@ -43,7 +43,7 @@ async def create(body: BatchCreateRequest, runtime: Runtime, caller: Caller) -> 
     if body.completion_window != "24h":
         raise InvalidRequest("completion_window must be '24h'.", param="completion_window")
     file = await runtime.files.get(caller.owner, body.input_file_id, param="input_file_id")
-    _, data = await runtime.store.read_file(file.id, caller.owner)
+    _, data = await runtime.store.files.read_file(file.id, caller.owner)
     now = int(time.time())
     meta: dict[str, Any] = {
         "surface": "rest",
@@ -53,7 +53,7 @@ async def create(body: BatchCreateRequest, runtime: Runtime, caller: Caller) -> 
         "metadata": body.metadata,
     }
     try:
-        items = mapper.parse_input(data, body.endpoint, caller.owner)
+        items = mapper.parse_input(data, body.endpoint, caller.owner, runtime.generator.seal)
     except InputFileError as exc:
         errors = [e.model_dump(exclude_none=True) for e in exc.errors]
         meta |= {"status": "failed", "failed_at": now, "errors": errors}
@@ -64,7 +64,7 @@ async def create(body: BatchCreateRequest, runtime: Runtime, caller: Caller) -> 
             f"The input file has {len(items)} requests; a batch takes at most {MAX_ADD}. Split the file.",
             param="input_file_id",
         )
-    record = await runtime.batches.create(caller.owner, file.filename, meta | {"in_progress_at": now})
+    record = await runtime.batches.create(caller.owner, file.filename, meta | {"in_progress_at": now}, sealed=True)
     await runtime.batches.add(record.id, caller.owner, items, sealed_ok=True)
     return await render(runtime, await runtime.batches.get(record.id, caller.owner))
 
@@ -117,9 +117,9 @@ async def settle(runtime: Runtime, record: BatchRecord) -> BatchStatus:
     if status == "finalizing" and now - int(m.get("finalizing_at", 0)) < FINALIZE_STALE_S:
         return "finalizing"
     claimed = m | {"status": "finalizing", "finalizing_at": now}
-    if not await runtime.jobs.update_batch_metadata(record.id, m, claimed):
+    if not await runtime.store.batches.update_batch_metadata(record.id, m, claimed):
         return "finalizing"  # another reader took the step
-    output_file_id, error_file_id = await write_outputs(runtime.jobs, runtime.files, record)
+    output_file_id, error_file_id = await write_outputs(runtime.store.batches, runtime.files, record)
     final = "cancelled" if record.cancelled_at is not None else "expired" if record.expired_at else "completed"
     done = claimed | {
         "status": final,
@@ -127,6 +127,6 @@ async def settle(runtime: Runtime, record: BatchRecord) -> BatchStatus:
         "output_file_id": output_file_id,
         "error_file_id": error_file_id,
     }
-    await runtime.jobs.update_batch_metadata(record.id, claimed, done)
+    await runtime.store.batches.update_batch_metadata(record.id, claimed, done)
     record.metadata = done
     return final  # type: ignore[return-value]

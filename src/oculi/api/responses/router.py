@@ -22,9 +22,11 @@ async def create_response(
 
 
 @router.get("/v1/responses/{response_id}", response_model=ResponseObject)
-async def get_response(response_id: str, runtime: RuntimeDep, caller: CallerDep) -> Response:
-    """A stored response of this API key."""
-    return await serving.retrieve(response_id, runtime, caller)
+async def get_response(response_id: str, runtime: RuntimeDep, caller: CallerDep, request: Request) -> Response:
+    """A stored response of this API key; ``include=reasoning.encrypted_content`` adds the signed reasoning blob."""
+    # The openai client sends ``include[]=...`` (its array format); curl users write ``include=...``.
+    include = request.query_params.getlist("include") + request.query_params.getlist("include[]")
+    return await serving.retrieve(response_id, runtime, caller, include)
 
 
 @router.delete("/v1/responses/{response_id}", response_model=ResponseDeletedResponse)

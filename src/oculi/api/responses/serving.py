@@ -19,7 +19,7 @@ from oculi.api.disconnect import drain
 from oculi.api.responses import mapper
 from oculi.api.responses.events import ResponseEvents
 from oculi.api.responses.mapper import ResponseFacts
-from oculi.api.responses.reasoning import wants_encrypted
+from oculi.api.responses.reasoning import ENCRYPTED, wants_encrypted
 from oculi.api.responses.schemas import ResponseCreateRequest, ResponseDeletedResponse
 from oculi.api.sse import primed, pumped, sse_response
 from oculi.api.wire import json_response, stream_error_body
@@ -96,17 +96,25 @@ async def _events(
         yield closing
 
 
-async def retrieve(response_id: str, runtime: Runtime, caller: Caller) -> Response:
-    """Handle ``GET /v1/responses/{id}`` (another key's id is a 404, like an unknown one)."""
-    record = await runtime.store.get_response(response_id, caller.owner)
+async def retrieve(response_id: str, runtime: Runtime, caller: Caller, include: list[str] | None = None) -> Response:
+    """Handle ``GET /v1/responses/{id}`` (another key's id is a 404, like an unknown one).
+
+    ``include`` with ``reasoning.encrypted_content``: the reasoning item carries
+    the same signed blob the live response did (the seal is deterministic).
+    """
+    record = await runtime.store.responses.get_response(response_id, caller.owner)
     if record is None or record.metadata.get("deferred") or record.status is ResponseStatus.IN_PROGRESS:
         raise _not_found(response_id)
-    return JSONResponse(mapper.response_dict(mapper.to_response(ResponseFacts.from_stored(record))))
+    facts = ResponseFacts.from_stored(record)
+    reasoning = facts.choice.reasoning if facts.choice is not None else None
+    if ENCRYPTED in (include or []) and reasoning:
+        facts.encrypted_reasoning = runtime.generator.seal.seal(reasoning, model=record.model)
+    return JSONResponse(mapper.response_dict(mapper.to_response(facts)))
 
 
 async def delete(response_id: str, runtime: Runtime, caller: Caller) -> Response:
     """Handle ``DELETE /v1/responses/{id}``."""
-    if not await runtime.store.delete_response(response_id, caller.owner):
+    if not await runtime.store.responses.delete_response(response_id, caller.owner):
         raise _not_found(response_id)
     return json_response(ResponseDeletedResponse(id=response_id))
 
