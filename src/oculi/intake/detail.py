@@ -44,9 +44,11 @@ CELLS = 32
 #: The image is analysed squashed to this square, as the low view squashes it: twice the low view's side.
 ANALYSIS_SIDE = 2 * TILE_SIZE
 #: A cell loses detail when the low view drops at least this much (RMS grey levels of 255) ...
-LOST_RMS = 14.0
-#: ... and the dropped energy is at least this share of the structure the low view keeps there.
-LOST_RATIO = 0.6
+LOST_RMS = 10.0
+#: ... and more than this times the energy of the low view's own finest octave there (+ ``KEPT_FLOOR``).
+LOST_RATIO = 0.75
+#: Grey levels² added to the kept energy, so flat cells with a little noise do not divide by ~0.
+KEPT_FLOOR = 25.0
 #: Cells that must lose detail before the image needs ``high`` (one lone cell is a speck, not text).
 MIN_CELLS = 2
 
@@ -115,12 +117,15 @@ def choose_from(verdict: ContentVerdict) -> DetailChoice:
     return DetailChoice(Detail.LOW, Reason.ONE_VIEW_ENOUGH)
 
 
-def measure(pixels: np.ndarray) -> ContentVerdict:
-    """Count the low view's cells that lose detail (see the module docstring).
+def band_energies(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per cell of the low view: the energy the low view drops, and the energy of its own finest octave.
 
-    ``pixels``: the decoded image as uint8 ``[H, W, 3]`` RGB (intake's own copy, shared with its resizer).
-    Every step is an OpenCV kernel on its fast path (integer area reductions, bilinear resizes),
-    about 2 ms for a 12 MP photo decoded at half scale.
+    ``pixels``: the decoded image as uint8 ``[H, W, 3]`` RGB. Both are mean
+    squared band-pass values (grey levels²) on a ``CELLS × CELLS`` grid: the
+    octave between the analysis image and the low view (lost), and the octave
+    between the low view and half of it (kept). Every step is an OpenCV kernel
+    on its fast path (integer area reductions, bilinear resizes): about 2 ms
+    for a 12 MP photo decoded at half scale.
     """
     height, width = pixels.shape[:2]
     # An integer box reduction first (OpenCV's fast path; fractional area resizes are 30x slower) ...
@@ -131,13 +136,19 @@ def measure(pixels: np.ndarray) -> ContentVerdict:
     # ... then squashed like the low view, to twice its size: every low-view pixel is 2×2 here.
     grey = cv2.resize(grey, (ANALYSIS_SIDE, ANALYSIS_SIDE), interpolation=cv2.INTER_LINEAR)
     low = cv2.resize(grey, (TILE_SIZE, TILE_SIZE), interpolation=cv2.INTER_AREA)
-    kept = cv2.resize(low, (ANALYSIS_SIDE, ANALYSIS_SIDE), interpolation=cv2.INTER_LINEAR)
-    lost = cv2.absdiff(grey, kept)
-    lost_energy = cv2.resize(cv2.multiply(lost, lost, dtype=cv2.CV_32F), (CELLS, CELLS), interpolation=cv2.INTER_AREA)
-    low_f = low.astype(np.float32)
-    mean = cv2.resize(low_f, (CELLS, CELLS), interpolation=cv2.INTER_AREA)
-    kept_energy = cv2.resize(low_f * low_f, (CELLS, CELLS), interpolation=cv2.INTER_AREA) - mean * mean
-    losing = (lost_energy >= LOST_RMS * LOST_RMS) & (lost_energy >= LOST_RATIO * kept_energy)
+    half = cv2.resize(low, (TILE_SIZE // 2, TILE_SIZE // 2), interpolation=cv2.INTER_AREA)
+    lost = cv2.absdiff(grey, cv2.resize(low, (ANALYSIS_SIDE, ANALYSIS_SIDE), interpolation=cv2.INTER_LINEAR))
+    kept = cv2.absdiff(low, cv2.resize(half, (TILE_SIZE, TILE_SIZE), interpolation=cv2.INTER_LINEAR))
+    cells = (CELLS, CELLS)
+    lost_energy = cv2.resize(cv2.multiply(lost, lost, dtype=cv2.CV_32F), cells, interpolation=cv2.INTER_AREA)
+    kept_energy = cv2.resize(cv2.multiply(kept, kept, dtype=cv2.CV_32F), cells, interpolation=cv2.INTER_AREA)
+    return lost_energy, kept_energy
+
+
+def measure(pixels: np.ndarray) -> ContentVerdict:
+    """Count the low view's cells that lose detail (see the module docstring). ``pixels``: uint8 RGB."""
+    lost, kept = band_energies(pixels)
+    losing = (lost >= LOST_RMS * LOST_RMS) & (lost >= LOST_RATIO * (kept + KEPT_FLOOR))
     return ContentVerdict(int(np.count_nonzero(losing)))
 
 
