@@ -25,7 +25,7 @@ def page(size: tuple[int, int], em: int) -> Image.Image:
     draw = ImageDraw.Draw(image)
     font = ImageFont.load_default(em)
     for y in range(em, size[1] - 2 * em, round(1.5 * em)):
-        draw.text((em, y), "Invoice 2291 total due 1,204.50 EUR by 30 June, account 0043-118", fill=(0, 0, 0), font=font)
+        draw.text((em, y), "Invoice 2291 total due 1,204.50 EUR by 30 June, account 0043", fill=(0, 0, 0), font=font)
     return image
 
 
