@@ -28,16 +28,14 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import TypeVar
 
-import numpy as np
-
 from oculi.domain import Detail, ImageHeader, ImagePart
 from oculi.errors import ImageError, ImageTooLarge
 from oculi.intake.cache import ENTRY_OVERHEAD, CachedPixels, ImageCache
 from oculi.intake.cost import image_cost
 from oculi.intake.decode import check_pixels, check_type, decode_data_url, describe_bytes, read_header
-from oculi.intake.detail import AutoDetail, ContentVerdict, DetailChoice, choose_early, choose_from, measure
+from oculi.intake.detail import AutoDetail, ContentVerdict, DetailChoice, choose_early, choose_from
 from oculi.intake.fetch import Fetcher
-from oculi.intake.render import decode_for, render_pixels
+from oculi.intake.render import decide_and_render, decode_for, render_pixels
 from oculi.intake.tiling import plan_tiles
 from oculi.intake.types import FileImage, PixelSpec, PreparedImage, TilePlan
 from oculi.metrics import Metrics, watch_cache
@@ -220,19 +218,12 @@ class Intake:
         One decode serves both: the verdict is kept by content hash, the views
         (when ``render`` and ``spec`` wants pixels) in the pixel cache.
         """
-        high = self._plan(header, None, spec)
-
-        def work() -> tuple[ContentVerdict, TilePlan, CachedPixels | None]:
-            fast = self.settings.fast_image_decode
-            max_pixels = self.settings.max_image_pixels
-            rgb = decode_for(data, header, high, spec, fast=fast, max_pixels=max_pixels, views=True)
-            array = np.array(rgb)  # the copy the fast resizer makes anyway: shared with it
-            verdict = measure(array)
-            tile_plan = high if verdict.needs_high else self._plan(header, choose_from(verdict), spec)
-            if not render or (not spec.tiles and spec.full_image_max_side is None):
-                return verdict, tile_plan, None
-            return verdict, tile_plan, render_pixels(rgb, header, tile_plan, spec, fast=fast, array=array)
-
+        high, low = self._plan(header, None, spec), plan_tiles(header.width, header.height, Detail.LOW)
+        settings = self.settings
+        work = partial(
+            decide_and_render, data, header, high, low, spec,
+            fast=settings.fast_image_decode, max_pixels=settings.max_image_pixels, render=render,
+        )  # fmt: skip
         start = time.perf_counter()
         verdict, tile_plan, pixels = await self._in_pool(work)
         if self._metrics is not None:

@@ -14,6 +14,7 @@ from oculi.domain import ImageHeader
 from oculi.intake.cache import CachedPixels
 from oculi.intake.cost import fit
 from oculi.intake.decode import decode_rgb
+from oculi.intake.detail import ContentVerdict, measure
 from oculi.intake.tiling import Resizer, render_grid, render_views, target_sizes
 from oculi.intake.types import PixelSpec, TilePlan, ViewLayout
 
@@ -69,3 +70,28 @@ def render_pixels(
             resize = resize or Resizer(rgb, fast=fast, pixels=array)
             image = Image.fromarray(resize(size).numpy())
     return CachedPixels(pixel_values, image, model_images)
+
+
+def decide_and_render(
+    data: bytes,
+    header: ImageHeader,
+    high: TilePlan,
+    low: TilePlan,
+    spec: PixelSpec,
+    *,
+    fast: bool,
+    max_pixels: int,
+    render: bool,
+) -> tuple[ContentVerdict, TilePlan, CachedPixels | None]:
+    """The ``content`` policy on one decode: decode as for ``high``, measure, render the plan chosen.
+
+    Returns the verdict, the plan it chose (``high`` or ``low``) and, when
+    ``render`` and ``spec`` wants pixels, that plan's pixels.
+    """
+    rgb = decode_for(data, header, high, spec, fast=fast, max_pixels=max_pixels, views=True)
+    array = np.array(rgb)  # the copy the fast resizer makes anyway: shared with it
+    verdict = measure(array)
+    tile_plan = high if verdict.needs_high else low
+    if not render or (not spec.tiles and spec.full_image_max_side is None):
+        return verdict, tile_plan, None
+    return verdict, tile_plan, render_pixels(rgb, header, tile_plan, spec, fast=fast, array=array)
