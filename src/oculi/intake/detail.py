@@ -43,14 +43,18 @@ from oculi.intake.types import TILE_SIZE
 CELLS = 32
 #: The image is analysed squashed to this square, as the low view squashes it: twice the low view's side.
 ANALYSIS_SIDE = 2 * TILE_SIZE
-#: A cell loses detail when the low view drops at least this much (RMS grey levels of 255) ...
-LOST_RMS = 10.0
-#: ... and more than this times the energy of the low view's own finest octave there (+ ``KEPT_FLOOR``).
-LOST_RATIO = 0.75
+#: A cell is *active* when the low view drops at least this much detail there (RMS grey levels of 255).
+ACTIVE_RMS = 24.0
 #: Grey levels² added to the kept energy, so flat cells with a little noise do not divide by ~0.
 KEPT_FLOOR = 25.0
-#: Cells that must lose detail before the image needs ``high`` (one lone cell is a speck, not text).
-MIN_CELLS = 2
+#: At most this many active cells: sparse detail (a sign in a photo), judged by its strongest cell ...
+SPARSE_CELLS = 4
+#: ... which needs ``high`` when its lost energy is this many times the kept energy or more;
+SPARSE_RATIO = 0.6
+#: more active cells (a page, a screen, a chart) need ``high`` when this quantile of their ratios ...
+DENSE_QUANTILE = 0.75
+#: ... is at least this: most of the detail is finer than the low view (small text), not large strokes.
+DENSE_RATIO = 1.0
 
 
 class AutoDetail(StrEnum):
@@ -81,13 +85,21 @@ class DetailChoice:
 
 @dataclass(frozen=True)
 class ContentVerdict:
-    """What ``measure`` found: cells of the low view that lose detail, out of ``CELLS²``."""
+    """What ``measure`` found: cells of the low view that lose detail, and how fine that detail is.
 
-    lost_cells: int
+    ``ratio``: lost / kept energy of the strongest active cell (sparse) or the
+    ``DENSE_QUANTILE`` of the active cells' ratios (dense), rounded.
+    """
+
+    active_cells: int
+    ratio: float
 
     @property
     def needs_high(self) -> bool:
-        return self.lost_cells >= MIN_CELLS
+        if self.active_cells == 0:
+            return False
+        limit = SPARSE_RATIO if self.active_cells <= SPARSE_CELLS else DENSE_RATIO
+        return self.ratio >= limit
 
 
 def fits_one_view(width: int, height: int) -> bool:
@@ -146,10 +158,15 @@ def band_energies(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def measure(pixels: np.ndarray) -> ContentVerdict:
-    """Count the low view's cells that lose detail (see the module docstring). ``pixels``: uint8 RGB."""
+    """How much detail the low view loses, and how fine it is (see the module docstring). ``pixels``: uint8 RGB."""
     lost, kept = band_energies(pixels)
-    losing = (lost >= LOST_RMS * LOST_RMS) & (lost >= LOST_RATIO * (kept + KEPT_FLOOR))
-    return ContentVerdict(int(np.count_nonzero(losing)))
+    active = lost >= ACTIVE_RMS * ACTIVE_RMS
+    count = int(np.count_nonzero(active))
+    if count == 0:
+        return ContentVerdict(0, 0.0)
+    ratios = lost[active] / (kept[active] + KEPT_FLOOR)
+    ratio = float(ratios.max()) if count <= SPARSE_CELLS else float(np.quantile(ratios, DENSE_QUANTILE))
+    return ContentVerdict(count, round(ratio, 4))
 
 
 # --- what the request's text asks for -------------------------------------------------------
