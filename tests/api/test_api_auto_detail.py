@@ -11,6 +11,7 @@ checked in tests/unit/intake/test_intake_detail_usage.py).
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 from collections.abc import Iterator
@@ -155,3 +156,29 @@ def test_grpc_usage_and_trailing_metadata_agree_with_the_count(
         last = list(chunks)[-1]
         assert last.usage.prompt_image_tokens == sum(w["image_tokens"] for w in want)
         assert json.loads(dict(chunks.trailing_metadata())["x-oculi-image-details"]) == want
+
+
+def test_playground_shows_the_level_and_why(content_server: ServerProcess, images: dict[str, str], tmp_path) -> None:
+    from playground_support import CHROMIUM, Page, browser_or_fail
+    from playwright.sync_api import sync_playwright
+
+    browser_or_fail()
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(base64.b64decode(images["photo"].split(",", 1)[1]))
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM)
+        tab = Page(browser, content_server)
+        try:
+            tab.ready()
+            tab.add_file(photo)
+            card = tab.page.locator(".part-image").first
+            card.locator(".detail-reason:has-text('one view keeps the detail')").wait_for()
+            assert card.locator(".cost").inner_text() == "1 view (whole image) · 256 image tokens"
+            tab.page.fill("#prompt", "How many windows are there?")
+            tab.page.dispatch_event("#prompt", "change")  # a finished edit of the question: counted again
+            card.locator(".detail-reason:has-text('question asks for detail')").wait_for()
+            assert f"{HIGH} image tokens" in card.locator(".cost").inner_text()
+            assert tab.errors == []
+        finally:
+            tab.close()
+            browser.close()
