@@ -28,6 +28,9 @@ err = Console(stderr=True)
 
 ModelOpt = Annotated[list[str] | None, typer.Option("--model", "-m", help=Settings.model_fields["models"].description)]
 DetailOpt = Annotated[Detail, typer.Option("--detail", "-d", help="Image detail: auto, low or high.")]
+AutoDetailOpt = Annotated[
+    str | None, typer.Option("--auto-detail", help=Settings.model_fields["auto_detail"].description)
+]
 AllowOpt = Annotated[
     list[str] | None, typer.Option("--fetch-allow", help=Settings.model_fields["fetch_allow"].description)
 ]
@@ -87,6 +90,7 @@ def serve(
     enforce_eager: Annotated[bool | None, typer.Option(help=_help("vllm_enforce_eager"))] = None,
     prefix_caching: Annotated[bool | None, typer.Option(help=_help("vllm_prefix_caching"))] = None,
     vllm_arg: Annotated[list[str] | None, typer.Option(help=_help("vllm_args"))] = None,
+    auto_detail: AutoDetailOpt = None,
 ) -> None:
     """Serve the HTTP (OpenAI/xAI) and gRPC (xai-sdk) APIs."""
     from oculi.server import serve as run_server
@@ -99,7 +103,7 @@ def serve(
         vllm_distributed_executor_backend=distributed_executor_backend,
         vllm_gpu_memory_utilization=gpu_memory_utilization, vllm_max_model_len=max_model_len,
         vllm_quantization=quantization, vllm_enforce_eager=enforce_eager, vllm_prefix_caching=prefix_caching,
-        vllm_args=vllm_arg, reasoning_parser=reasoning_parser,
+        vllm_args=vllm_arg, reasoning_parser=reasoning_parser, auto_detail=auto_detail,
     )  # fmt: skip
     try:
         asyncio.run(run_server(settings))
@@ -115,13 +119,16 @@ def ask(
     stream: Annotated[bool, typer.Option(help="Print tokens as they come.")] = True,
     max_tokens: Annotated[int | None, typer.Option(help="Most tokens to generate.")] = None,
     fetch_allow: AllowOpt = None,
+    auto_detail: AutoDetailOpt = None,
 ) -> None:
     """Ask a question about local images or image URLs, from the terminal."""
     if not args:
         err.print("[red]error:[/red] give the question as the last argument")
         raise typer.Exit(2)
     *sources, question = args
-    settings = build_settings(models=[model] if model else None, fetch_allow=fetch_allow, store_url="")
+    settings = build_settings(
+        models=[model] if model else None, fetch_allow=fetch_allow, store_url="", auto_detail=auto_detail
+    )
     parts = [image_part(s, detail) for s in sources]
     conversation = Conversation([Message(Role.USER, [*parts, TextPart(question)])])
     try:
@@ -165,17 +172,21 @@ def tokens(
         str | None,
         typer.Option("--model", "-m", help="Count for this model (hub id or checkpoint directory): its view size."),
     ] = None,
+    auto_detail: AutoDetailOpt = None,
+    question: Annotated[
+        str | None, typer.Option("--question", "-q", help="The question the image goes with (content policy).")
+    ] = None,
 ) -> None:
     """Count the image tokens of an image (SPEC §3) without running a model."""
     from oculi.intake.pipeline import Intake
 
-    settings = build_settings(fetch_allow=fetch_allow)
+    settings = build_settings(fetch_allow=fetch_allow, auto_detail=auto_detail)
     view = view_of(model, settings) if model else f"{TILE_SIZE}×{TILE_SIZE} px (SPEC §3)"
 
     async def plan() -> Any:
         intake = Intake(settings)
         try:
-            return await intake.plan(image_part(image, detail))
+            return await intake.plan(image_part(image, detail), question=question or "")
         finally:
             await intake.aclose()
 
@@ -187,7 +198,7 @@ def tokens(
     table = Table(show_header=False, box=None)
     table.add_row("image", image)
     table.add_row("size", f"{prepared.width}×{prepared.height} ({prepared.mime})")
-    table.add_row("detail", f"{detail.value} → {p.detail.value}")
+    table.add_row("detail", f"{detail.value} → {p.detail.value} ({prepared.reason})")
     table.add_row("grid", f"{p.cols}×{p.rows} (cols×rows)")
     table.add_row("tiles", f"{p.tiles} + {'1 thumbnail' if p.thumbnail else 'no thumbnail'} = {p.views} views")
     table.add_row("view", view)

@@ -171,6 +171,12 @@ class Settings(BaseSettings):
     max_image_pixels: int = Field(64_000_000, description="Largest image in pixels (decompression-bomb guard).")
     image_cache_bytes: int = Field(256 * MiB, description="Memory for the content-hash cache of decoded images.")
     decode_workers: int = Field(0, description="Threads decoding images (0: number of cores).")
+    auto_detail: Literal["size", "content"] = Field(
+        "size",
+        description="How detail 'auto' is resolved for images larger than 448 px: size (SPEC §3's rule: always "
+        "high) or content (low unless the image holds small text or fine detail one view would lose, or the "
+        "question asks to read, count or find something; a few ms per new image). Explicit low/high are kept.",
+    )
     fast_image_decode: bool = Field(
         True,
         description="Decode big JPEGs at reduced scale when the tiles need far fewer pixels than the image has, "

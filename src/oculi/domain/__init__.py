@@ -1,7 +1,15 @@
 """Pure data shared by every wire surface, the engines and the store. No I/O here."""
 
 from oculi.domain.conversation import Conversation, Detail, ImagePart, Message, Part, Role, TextPart
-from oculi.domain.generation import Choice, Completion, Delta, FinishReason, GenerationParams, Usage
+from oculi.domain.generation import (
+    Choice,
+    Completion,
+    Delta,
+    FinishReason,
+    GenerationParams,
+    ImageDetailUsage,
+    Usage,
+)
 from oculi.domain.image import ImageHeader
 from oculi.domain.tools import (
     FormatKind,
@@ -24,6 +32,7 @@ __all__ = [
     "FormatKind",
     "FunctionTool",
     "GenerationParams",
+    "ImageDetailUsage",
     "ImageHeader",
     "ImagePart",
     "Message",

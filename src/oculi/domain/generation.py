@@ -50,9 +50,25 @@ class GenerationParams:
         return cls(**data)
 
 
+@dataclass(frozen=True)
+class ImageDetailUsage:
+    """The level one image of the prompt was fed at, why (SPEC §3 ``auto`` policies), and its image tokens."""
+
+    detail: str  # "low" or "high"
+    reason: str  # oculi.intake.detail.Reason: "requested", "small text or fine detail", ...
+    image_tokens: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"detail": self.detail, "reason": self.reason, "image_tokens": self.image_tokens}
+
+
 @dataclass
 class Usage:
-    """Token accounting. ``prompt_tokens`` = text (incl. template) + image tokens."""
+    """Token accounting. ``prompt_tokens`` = text (incl. template) + image tokens.
+
+    ``image_details``: per image of the prompt, in order, the level chosen and
+    why (set by the pipeline from intake's decisions; engines leave it empty).
+    """
 
     prompt_text_tokens: int = 0
     prompt_image_tokens: int = 0
@@ -60,6 +76,7 @@ class Usage:
     cached_prompt_tokens: int = 0
     #: Of ``completion_tokens``, those spent thinking (the think block, its closing tag included).
     reasoning_tokens: int = 0
+    image_details: tuple[ImageDetailUsage, ...] = ()
 
     @property
     def prompt_tokens(self) -> int:
@@ -69,18 +86,22 @@ class Usage:
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
 
-    def to_dict(self) -> dict[str, int]:
-        return {
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
             "prompt_text_tokens": self.prompt_text_tokens,
             "prompt_image_tokens": self.prompt_image_tokens,
             "completion_tokens": self.completion_tokens,
             "cached_prompt_tokens": self.cached_prompt_tokens,
             "reasoning_tokens": self.reasoning_tokens,
         }
+        if self.image_details:
+            data["image_details"] = [d.to_dict() for d in self.image_details]
+        return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, int]) -> Usage:
-        return cls(**data)
+    def from_dict(cls, data: dict[str, Any]) -> Usage:
+        details = tuple(ImageDetailUsage(**d) for d in data.get("image_details", ()))
+        return cls(**{k: v for k, v in data.items() if k != "image_details"}, image_details=details)
 
 
 @dataclass

@@ -34,6 +34,7 @@ class ChatService(Servicer, chat_pb2_grpc.ChatServicer):
             async for _ in run:
                 pass
         assert run.completion is not None
+        call.context.set_trailing_metadata(mapper.image_details_metadata(run.completion.usage))
         return mapper.to_response(run.completion, generator.seal if request.use_encrypted_content else None)
 
     @streaming("Chat/GetCompletionChunk")
@@ -49,6 +50,8 @@ class ChatService(Servicer, chat_pb2_grpc.ChatServicer):
         async with contextlib.aclosing(run):  # client gone or error: stop the engine, free the slot
             async for delta in run:
                 chunk = writer.chunk(delta)
+                if delta.usage is not None:
+                    call.context.set_trailing_metadata(mapper.image_details_metadata(delta.usage))
                 if chunk is not None:
                     yield chunk
 

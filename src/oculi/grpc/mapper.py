@@ -18,6 +18,7 @@ field, never silently dropped; fields that only tune the hosted service
 from __future__ import annotations
 
 import base64
+import json
 from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -227,6 +228,18 @@ def file_image_part(file: chat_pb2.FileContent, param: str) -> ImagePart:
 def timestamp(seconds: int) -> Timestamp:
     """A protobuf timestamp of whole Unix seconds."""
     return Timestamp(seconds=seconds)
+
+
+#: Trailing metadata of Chat completions: per image of the prompt, the detail level it was fed at and why
+#: (the proto's usage has no field for it), as JSON: [{"detail": "low", "reason": "...", "image_tokens": 256}].
+IMAGE_DETAILS_METADATA = "x-oculi-image-details"
+
+
+def image_details_metadata(usage: Usage) -> tuple[tuple[str, str], ...]:
+    """Trailing metadata with ``usage``'s per-image detail levels (empty without images)."""
+    if not usage.image_details:
+        return ()
+    return ((IMAGE_DETAILS_METADATA, json.dumps([d.to_dict() for d in usage.image_details], separators=(",", ":"))),)
 
 
 def to_usage(usage: Usage) -> usage_pb2.SamplingUsage:

@@ -5,7 +5,9 @@
                          (uploaded files through ``load_file``, which checks the owner; a file
                          whose header the store kept is planned and charged before it is read)
       → validated        signature sniffed (JPEG/PNG only), size and pixel limits (decode.py)
-      → tile plan        SPEC §3 grid and token count from the header alone (tiling.py)
+      → tile plan        SPEC §3 grid and token count from the header alone (tiling.py); under the
+                         ``content`` auto-detail policy a large ``auto`` image is decoded first and
+                         the level chosen from its pixels and the request's text (detail.py)
       → pixel tiles      decoded, oriented, RGB, resized, cut, normalised (decode.py + tiling.py)
 
 Every API surface calls ``prepare`` (or ``plan`` to count tokens without
@@ -26,16 +28,16 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import TypeVar
 
-from PIL import Image
-
-from oculi.domain import ImageHeader, ImagePart
+from oculi.domain import Detail, ImageHeader, ImagePart
 from oculi.errors import ImageError, ImageTooLarge
 from oculi.intake.cache import ENTRY_OVERHEAD, CachedPixels, ImageCache
-from oculi.intake.cost import fit, image_cost
-from oculi.intake.decode import check_pixels, check_type, decode_data_url, decode_rgb, describe_bytes, read_header
+from oculi.intake.cost import image_cost
+from oculi.intake.decode import check_pixels, check_type, decode_data_url, describe_bytes, read_header
+from oculi.intake.detail import AutoDetail, ContentVerdict, DetailChoice, choose_early, choose_from
 from oculi.intake.fetch import Fetcher
-from oculi.intake.tiling import Resizer, plan_tiles, render_grid, render_views, target_sizes
-from oculi.intake.types import FileImage, PixelSpec, PreparedImage, TilePlan, ViewLayout
+from oculi.intake.render import decide_and_render, decode_for, render_pixels
+from oculi.intake.tiling import plan_tiles
+from oculi.intake.types import FileImage, PixelSpec, PreparedImage, TilePlan
 from oculi.metrics import Metrics, watch_cache
 from oculi.settings import Settings
 
@@ -62,6 +64,9 @@ class Intake:
         self._pixels: ImageCache[_PixelKey, CachedPixels] = ImageCache(settings.image_cache_bytes)
         # Headers are tiny; a slice of the budget holds thousands of them.
         self._headers: ImageCache[str, ImageHeader] = ImageCache(settings.image_cache_bytes // 64)
+        self._policy = AutoDetail(settings.auto_detail)
+        # What the content policy saw in an image, by content hash: decided once per image.
+        self._verdicts: ImageCache[str, ContentVerdict] = ImageCache(settings.image_cache_bytes // 64)
         self._rendering: dict[_PixelKey, asyncio.Future[CachedPixels]] = {}
         if metrics is not None:
             watch_cache(metrics, "image_pixels", lambda: self._pixels.nbytes, self._pixels.max_bytes)
@@ -80,6 +85,7 @@ class Intake:
         load_stored: LoadStored | None = None,
         load_file: LoadFile | None = None,
         charge: Charge | None = None,
+        question: str = "",
     ) -> list[PreparedImage]:
         """All images of one request, in request order, with the pixels ``spec`` asks for.
 
@@ -91,11 +97,12 @@ class Intake:
         pixels are decoded (the admission budget). ``stored:<sha256>``
         parts are read through ``load_stored``, ``fileid:`` parts through
         ``load_file``; an error about a file's bytes names the file id. ``pixel_values`` arrays are
-        shared with the cache and read-only: copy before modifying.
+        shared with the cache and read-only: copy before modifying. ``question``: the request's
+        text, which the ``content`` auto-detail policy reads (``detail.asks_for_detail``).
         """
         fetches: dict[str, asyncio.Task[bytes]] = {}
         tasks = [
-            asyncio.ensure_future(self._prepare_one(i, part, spec, fetches, load_stored, load_file, charge))
+            asyncio.ensure_future(self._prepare_one(i, part, spec, fetches, load_stored, load_file, charge, question))
             for i, part in enumerate(images)
         ]
         try:
@@ -112,18 +119,28 @@ class Intake:
         load_stored: LoadStored | None = None,
         load_file: LoadFile | None = None,
         spec: PixelSpec = PLAN_ONLY,
+        question: str = "",
     ) -> PreparedImage:
-        """Size, tile plan and image tokens of one image, without decoding pixels (token counting).
+        """Size, tile plan and image tokens of one image, without rendering pixels (token counting).
 
-        Reads only the header, so a truncated body is not detected here;
-        ``prepare`` would refuse it.
+        Reads only the header, so a truncated body is not detected here
+        (``prepare`` would refuse it) — except where the ``content`` policy
+        must look at the image: it is decoded then, at the size ``prepare``
+        decodes it for ``spec``, and the level it gets is the one ``prepare``
+        gives it for the same ``question`` (the verdict is cached by hash).
         """
         try:
             data, sha256, header = await self._load(image, None, load_stored, await self._file(image, load_file))
+            choice = self._choose(header, sha256, image.detail, question)
+            if choice is None:
+                choice, tile_plan, _pixels = await self._assess(data, sha256, header, spec, render=False)
+            else:
+                tile_plan = self._plan(header, choice, spec)
         except ImageError as exc:
             raise _at_index(exc, index) from exc
-        tile_plan = plan_tiles(header.width, header.height, image.detail, max_tiles=spec.max_tiles)
-        return PreparedImage(index, sha256, data, header.mime, header.width, header.height, tile_plan)
+        return PreparedImage(
+            index, sha256, data, header.mime, header.width, header.height, tile_plan, reason=choice.reason.value
+        )
 
     # --- one image -----------------------------------------------------------------------
 
@@ -136,6 +153,7 @@ class Intake:
         load_stored: LoadStored | None,
         load_file: LoadFile | None,
         charge: Charge | None = None,
+        question: str = "",
     ) -> PreparedImage:
         try:
             file = await self._file(part, load_file)
@@ -146,14 +164,20 @@ class Intake:
                     check_pixels(header.width, header.height, self.settings.max_image_pixels)
                 except ImageError as exc:
                     raise type(exc)(f"file '{file.file_id}': {exc.message}", param=exc.param) from exc
-                tile_plan = self._plan(header, part, spec)
+                choice = self._choose(header, sha256, part.detail, question)
+                tile_plan = self._plan(header, choice, spec)
                 self._charge(charge, index, part, header, sha256, tile_plan, spec)
                 data = await file.read()
             else:
                 data, sha256, header = await self._load(part, fetches, load_stored, file)
-                tile_plan = self._plan(header, part, spec)
+                choice = self._choose(header, sha256, part.detail, question)
+                tile_plan = self._plan(header, choice, spec)
                 self._charge(charge, index, part, header, sha256, tile_plan, spec)
-            pixels, cache = await self._pixels_for(data, sha256, header, tile_plan, spec)
+            if choice is None:  # the content policy looks at the pixels it decodes (charged as high)
+                choice, tile_plan, pixels = await self._assess(data, sha256, header, spec, render=True)
+                cache = "none" if pixels is None else "miss"
+            else:
+                pixels, cache = await self._pixels_for(data, sha256, header, tile_plan, spec)
         except ImageError as exc:
             raise _at_index(exc, index) from exc
         self._count(tile_plan, cache)
@@ -168,11 +192,46 @@ class Intake:
             pixel_values=pixels.pixel_values if pixels else None,
             image=pixels.image if pixels else None,
             model_images=pixels.model_images if pixels else None,
+            reason=choice.reason.value,
         )
 
+    def _choose(self, header: ImageHeader, sha256: str, detail: Detail, question: str) -> DetailChoice | None:
+        """The level ``detail`` resolves to, if known without decoding (a cached verdict counts); else None."""
+        choice = choose_early(self._policy, header.width, header.height, detail, question)
+        if choice is None:
+            verdict = self._verdicts.get(sha256)
+            if verdict is not None:
+                choice = choose_from(verdict)
+        return choice
+
     @staticmethod
-    def _plan(header: ImageHeader, part: ImagePart, spec: PixelSpec) -> TilePlan:
-        return plan_tiles(header.width, header.height, part.detail, max_tiles=spec.max_tiles)
+    def _plan(header: ImageHeader, choice: DetailChoice | None, spec: PixelSpec) -> TilePlan:
+        """The plan for ``choice``; undecided (None) plans ``high``, the most the image can cost."""
+        detail = Detail.HIGH if choice is None else choice.detail
+        return plan_tiles(header.width, header.height, detail, max_tiles=spec.max_tiles)
+
+    async def _assess(
+        self, data: bytes, sha256: str, header: ImageHeader, spec: PixelSpec, *, render: bool
+    ) -> tuple[DetailChoice, TilePlan, CachedPixels | None]:
+        """Decode as for ``high``, let the content policy measure the pixels, and render the level it chose.
+
+        One decode serves both: the verdict is kept by content hash, the views
+        (when ``render`` and ``spec`` wants pixels) in the pixel cache.
+        """
+        high, low = self._plan(header, None, spec), plan_tiles(header.width, header.height, Detail.LOW)
+        settings = self.settings
+        work = partial(
+            decide_and_render, data, header, high, low, spec,
+            fast=settings.fast_image_decode, max_pixels=settings.max_image_pixels, render=render,
+        )  # fmt: skip
+        start = time.perf_counter()
+        verdict, tile_plan, pixels = await self._in_pool(work)
+        if self._metrics is not None:
+            self._metrics.decode_seconds.observe(time.perf_counter() - start)
+        self._verdicts.put(sha256, verdict, ENTRY_OVERHEAD)
+        if pixels is not None:
+            self._pixels.put((sha256, tile_plan, spec), pixels, pixels.nbytes)
+        return choose_from(verdict), tile_plan, pixels
 
     def _charge(
         self,
@@ -312,25 +371,8 @@ class Intake:
     def _render(self, data: bytes, header: ImageHeader, tile_plan: TilePlan, spec: PixelSpec) -> CachedPixels:
         """Decode and tile (runs in the pool)."""
         fast = self.settings.fast_image_decode
-        sizes = target_sizes(tile_plan, spec) if spec.tiles else []
-        if spec.full_image_max_side is not None:
-            sizes.append(fit(header.width, header.height, spec.full_image_max_side))
-        min_size = (max(w for w, _ in sizes), max(h for _, h in sizes)) if fast else None
-        rgb = decode_rgb(data, header, min_size=min_size, max_pixels=self.settings.max_image_pixels)
-        pixel_values = None
-        model_images = None
-        if spec.tiles and spec.layout is ViewLayout.GRID:
-            model_images = render_grid(rgb, tile_plan, spec, fast=fast)
-        elif spec.tiles:
-            pixel_values = render_views(rgb, tile_plan, spec, fast=fast)
-        for array in (pixel_values, *(model_images or ())):
-            if array is not None:
-                array.flags.writeable = False  # shared by every request that hits the cache
-        image = None
-        if spec.full_image_max_side is not None:
-            size = fit(header.width, header.height, spec.full_image_max_side)
-            image = rgb if rgb.size == size else Image.fromarray(Resizer(rgb, fast=fast)(size).numpy())
-        return CachedPixels(pixel_values, image, model_images)
+        rgb = decode_for(data, header, tile_plan, spec, fast=fast, max_pixels=self.settings.max_image_pixels)
+        return render_pixels(rgb, header, tile_plan, spec, fast=fast)
 
     def _count(self, tile_plan: TilePlan, cache: str) -> None:
         if self._metrics is None:

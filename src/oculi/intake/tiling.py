@@ -95,10 +95,13 @@ class Resizer:
     |Δ| ≤ 0.15 grey levels of 255 in the cases measured, single pixels ≤ 2).
     """
 
-    def __init__(self, image: Image.Image, *, fast: bool = False) -> None:
+    def __init__(self, image: Image.Image, *, fast: bool = False, pixels: np.ndarray | None = None) -> None:
         self.image = image
         # [1, 3, H, W] with channels-last strides over a copy of the pixels: torch's vectorised uint8 path.
-        self._pixels = torch.from_numpy(np.array(image)).permute(2, 0, 1).unsqueeze(0) if fast else None
+        # ``pixels``: that copy, when the caller already made it (``np.array(image)``, uint8 [H, W, 3]).
+        if fast and pixels is None:
+            pixels = np.array(image)
+        self._pixels = torch.from_numpy(pixels).permute(2, 0, 1).unsqueeze(0) if fast else None
 
     def __call__(self, size: tuple[int, int]) -> torch.Tensor:
         width, height = size
@@ -108,7 +111,9 @@ class Resizer:
         return out[0].permute(1, 2, 0)
 
 
-def render_views(image: Image.Image, plan: TilePlan, spec: PixelSpec, *, fast: bool = False) -> np.ndarray:
+def render_views(
+    image: Image.Image, plan: TilePlan, spec: PixelSpec, *, fast: bool = False, resize: Resizer | None = None
+) -> np.ndarray:
     """Resize, cut and normalise ``image`` (RGB) into float32 ``[views, 3, S, S]`` (S = the view size).
 
     Every view is a bicubic resize of ``image`` (``Resizer``: Pillow like the
@@ -117,10 +122,11 @@ def render_views(image: Image.Image, plan: TilePlan, spec: PixelSpec, *, fast: b
     a strided view of it, no Python loop) and normalised there in place as
     ``x·(1/(255·std)) − mean/std``: torch's kernels, 2× faster than the same
     arithmetic in numpy over the transposed stack, with the same float32
-    results. Without ``spec.normalise``: uint8 ``[views, S, S, 3]``.
+    results. Without ``spec.normalise``: uint8 ``[views, S, S, 3]``. ``resize``: a ``Resizer`` of
+    ``image`` to reuse (its pixel copy), else one is made.
     """
     s = spec.view_size
-    resize = Resizer(image, fast=fast)
+    resize = resize or Resizer(image, fast=fast)
     out = torch.empty((plan.views, 3, s, s), dtype=torch.float32 if spec.normalise else torch.uint8)
     if plan.detail is Detail.LOW:
         out[0].copy_(resize((s, s)).permute(2, 0, 1))
@@ -137,14 +143,16 @@ def render_views(image: Image.Image, plan: TilePlan, spec: PixelSpec, *, fast: b
     return _normalise(out, spec).numpy()
 
 
-def render_grid(image: Image.Image, plan: TilePlan, spec: PixelSpec, *, fast: bool = False) -> tuple[np.ndarray, ...]:
+def render_grid(
+    image: Image.Image, plan: TilePlan, spec: PixelSpec, *, fast: bool = False, resize: Resizer | None = None
+) -> tuple[np.ndarray, ...]:
     """The GRID layout: the grid as one image of ``cols·S × rows·S``, then the ``S × S`` thumbnail.
 
     ``low`` is one ``S × S`` image. Float32 ``[3, H, W]`` normalised like
     ``render_views``, or uint8 ``[H, W, 3]`` without ``spec.normalise``.
     """
     s = spec.view_size
-    resize = Resizer(image, fast=fast)
+    resize = resize or Resizer(image, fast=fast)
     sizes = [(s, s)] if plan.detail is Detail.LOW else [(s * plan.cols, s * plan.rows)]
     if plan.thumbnail:
         sizes.append((s, s))

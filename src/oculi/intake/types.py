@@ -114,6 +114,8 @@ class PreparedImage:
     pixel_values: np.ndarray | None = None  # [views, 3, S, S] float32 (or uint8 [views, S, S, 3]): TILES layout
     image: Image.Image | None = None  # decoded RGB, when the spec asks for it
     model_images: tuple[np.ndarray, ...] | None = None  # GRID layout: the grid image, then the thumbnail
+    #: Why ``plan.detail`` is what it is (``oculi.intake.detail.Reason``: "requested", "small text or fine detail", …).
+    reason: str = ""
 
     @property
     def image_tokens(self) -> int:

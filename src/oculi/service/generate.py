@@ -29,6 +29,7 @@ from oculi.domain import (
     Delta,
     FinishReason,
     GenerationParams,
+    ImageDetailUsage,
     ImagePart,
     Message,
     OutputSpec,
@@ -196,6 +197,9 @@ class GenerationRun:
                     if split.texts and not delta.usage.reasoning_tokens:
                         delta = self._count_reasoning(delta, split)
                     usage = delta.usage
+                    if usage is not None and self.images and not usage.image_details:
+                        usage = with_image_details(usage, self.images)
+                        delta = dataclasses.replace(delta, usage=usage)
                 yield delta
         finally:
             await self.aclose()
@@ -308,6 +312,7 @@ class Generator:
                 load_stored=self.responses.get_image,
                 load_file=load_file,
                 charge=partial(self.admission.charge, ticket),
+                question=question_text(conversation),
             )
         except BaseException:
             self.admission.release(ticket)
@@ -396,6 +401,17 @@ class Generator:
 async def _resolved(files: dict[str, FileImage], file_id: str) -> FileImage:
     """Intake's ``load_file`` over files ``FileService.image_files`` already looked up (every id is there)."""
     return files[file_id]
+
+
+def with_image_details(usage: Usage, images: list[PreparedImage]) -> Usage:
+    """``usage`` saying at which level each image was fed and why (intake's decision)."""
+    details = tuple(ImageDetailUsage(i.plan.detail.value, i.reason, i.image_tokens) for i in images)
+    return dataclasses.replace(usage, image_details=details)
+
+
+def question_text(conversation: Conversation) -> str:
+    """What the users asked in ``conversation`` (every user turn's text): the ``content`` detail policy reads it."""
+    return "\n".join(m.text for m in conversation.messages if m.role is Role.USER)
 
 
 def conversation_chars(conversation: Conversation) -> int:

@@ -21,6 +21,7 @@ from oculi.api.chat.schemas import (
     ImageURL,
     PromptTokensDetails,
 )
+from oculi.api.image_detail import image_details
 from oculi.api.wire import finish_reason, or_default, parse_detail, parse_role
 from oculi.domain import (
     Completion,
@@ -133,6 +134,7 @@ def to_usage(usage: Usage) -> ChatUsage:
             text_tokens=usage.prompt_text_tokens,
             image_tokens=usage.prompt_image_tokens,
             cached_tokens=usage.cached_prompt_tokens,
+            image_details=image_details(usage),
         ),
         completion_tokens_details=CompletionTokensDetails(reasoning_tokens=usage.reasoning_tokens),
     )

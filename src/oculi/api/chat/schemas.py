@@ -22,6 +22,8 @@ from pydantic import (
     model_serializer,
 )
 
+from oculi.api.image_detail import ImageDetail
+
 
 class _Wire(BaseModel):
     model_config = ConfigDict(extra="ignore")
@@ -168,6 +170,8 @@ class PromptTokensDetails(BaseModel):
     image_tokens: int
     cached_tokens: int
     audio_tokens: int = 0
+    #: Per image of the prompt: the detail level it was fed at and why (oculi; left out without images).
+    image_details: list[ImageDetail] | None = Field(default=None, exclude_if=lambda v: v is None)
 
 
 class CompletionTokensDetails(BaseModel):

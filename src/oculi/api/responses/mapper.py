@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from oculi.api.image_detail import image_details
 from oculi.api.responses import tools
 from oculi.api.responses.reasoning import attach, input_reasoning, reasoning_item
 from oculi.api.responses.schemas import (
@@ -220,6 +221,7 @@ def to_usage(usage: Usage) -> ResponseUsage:
             cached_tokens=usage.cached_prompt_tokens,
             text_tokens=usage.prompt_text_tokens,
             image_tokens=usage.prompt_image_tokens,
+            image_details=image_details(usage),
         ),
         output_tokens=usage.completion_tokens,
         output_tokens_details=OutputTokensDetails(reasoning_tokens=usage.reasoning_tokens),
@@ -228,6 +230,7 @@ def to_usage(usage: Usage) -> ResponseUsage:
             text_tokens=usage.prompt_text_tokens,
             image_tokens=usage.prompt_image_tokens,
             cached_tokens=usage.cached_prompt_tokens,
+            image_details=image_details(usage),
         ),
     )
 

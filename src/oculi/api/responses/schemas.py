@@ -14,6 +14,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt
 
+from oculi.api.image_detail import ImageDetail
+
 
 class _Wire(BaseModel):
     model_config = ConfigDict(extra="ignore")
@@ -188,6 +190,8 @@ class InputTokensDetails(BaseModel):
     cache_write_tokens: int = 0
     text_tokens: int
     image_tokens: int
+    #: Per image of the prompt: the detail level it was fed at and why (oculi; left out without images).
+    image_details: list[ImageDetail] | None = Field(default=None, exclude_if=lambda v: v is None)
 
 
 class PromptTokensDetails(BaseModel):
@@ -196,6 +200,8 @@ class PromptTokensDetails(BaseModel):
     text_tokens: int
     image_tokens: int
     cached_tokens: int
+    #: Per image of the prompt: the detail level it was fed at and why (oculi; left out without images).
+    image_details: list[ImageDetail] | None = Field(default=None, exclude_if=lambda v: v is None)
 
 
 class OutputTokensDetails(BaseModel):

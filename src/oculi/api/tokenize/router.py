@@ -40,7 +40,11 @@ async def tokenize_text(body: TokenizeTextRequest, runtime: RuntimeDep, caller: 
 
 @router.post("/v1/image-tokens", response_model=ImageTokensResponse)
 async def count_image_tokens(body: ImageTokensRequest, runtime: RuntimeDep, caller: CallerDep) -> Response:
-    """Image tokens per SPEC §3 for each image (reads only the image header; no model runs)."""
+    """Image tokens per SPEC §3 for each image, at the level ``auto`` resolves to and why (no model runs).
+
+    Reads only the image header, except under the ``content`` auto-detail
+    policy for a large ``auto`` image, which is decoded to decide.
+    """
     if body.images is not None:
         parts = [
             ImagePart(ref.image_url, parse_detail(ref.detail, f"images[{i}].detail"))
@@ -58,7 +62,9 @@ async def count_image_tokens(body: ImageTokensRequest, runtime: RuntimeDep, call
     engine = runtime.registry.resolve(body.model) if body.model else runtime.registry.default
     counts = []
     for i, part in enumerate(parts):
-        image = await runtime.intake.plan(part, index=i, spec=engine.pixel_spec, load_file=load_file)
+        image = await runtime.intake.plan(
+            part, index=i, spec=engine.pixel_spec, load_file=load_file, question=body.question or ""
+        )
         plan = image.plan
         counts.append(
             ImageTokenCount(
@@ -66,6 +72,7 @@ async def count_image_tokens(body: ImageTokensRequest, runtime: RuntimeDep, call
                 width=image.width,
                 height=image.height,
                 detail=plan.detail.value,
+                reason=image.reason,
                 cols=plan.cols,
                 rows=plan.rows,
                 tiles=plan.tiles,

@@ -39,13 +39,15 @@ class ImageRef(_Wire):
 
 class ImageTokensRequest(_Wire):
     """One image (``image_url`` or an uploaded ``file_id``, + ``detail``) or several (``images``); ``model`` picks
-    the tiling (default model)."""
+    the tiling (default model). ``question``: the text the images would be sent with, which the ``content``
+    auto-detail policy reads (a question asking to read or count makes ``auto`` images ``high``)."""
 
     model: str | None = None
     image_url: str | None = None
     detail: str | None = None
     images: list[ImageRef] | None = None
     file_id: str | None = None
+    question: str | None = None
 
 
 class ImageTokenCount(BaseModel):
@@ -54,7 +56,8 @@ class ImageTokenCount(BaseModel):
     index: int
     width: int
     height: int
-    detail: str
+    detail: str  # the level the image is fed at: "low" or "high" (``auto`` resolved)
+    reason: str  # why: "requested", "fits one view", "larger than one view", "small text or fine detail", ...
     cols: int
     rows: int
     tiles: int

@@ -151,6 +151,7 @@ function describeUsage(response, started, first, ended, outcome) {
         `completion ${usage.output_tokens} tokens` +
         (reasoning ? ` (reasoning ${reasoning})` : ""),
     );
+    for (const [i, d] of (details.image_details || []).entries()) parts.push(`image ${i}: ${d.detail} (${d.reason})`);
   }
   if (first !== null) {
     parts.push(`first token ${seconds(first - started)}`);

@@ -32,7 +32,7 @@ const ui = {
 };
 
 const state = { config: { auth: false, grpc_port: null }, controller: null, language: "curl", pasted: 0 };
-const parts = new Parts($("parts"), { model: () => ui.model.value, onChange: changed });
+const parts = new Parts($("parts"), { model: () => ui.model.value, question: questionText, onChange: changed });
 const conversation = new Conversation($("conversation"));
 
 function status(text, isError = false) {
@@ -169,6 +169,14 @@ function messageParts() {
   return question ? [...list, { kind: "text", text: question }] : list;
 }
 
+/** The text the images go out with (text blocks and the question box): it may decide an `auto` level. */
+function questionText() {
+  return messageParts()
+    .filter((p) => p.kind === "text")
+    .map((p) => p.text)
+    .join("\n");
+}
+
 function options() {
   const max = parseInt(ui.maxTokens.value, 10);
   const temperature = parseFloat(ui.temperature.value);
@@ -299,6 +307,8 @@ ui.viewCode.addEventListener("click", () => {
   }
 });
 for (const input of [ui.prompt, ui.maxTokens, ui.temperature]) input.addEventListener("input", changed);
+// A finished edit of the question may change the level an `auto` image gets: count again.
+ui.prompt.addEventListener("change", () => parts.recountAll());
 
 $("copy-code").addEventListener("click", async () => {
   try {

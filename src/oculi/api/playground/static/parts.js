@@ -1,7 +1,8 @@
 // The message being composed: images and text blocks, in the order the user arranges them.
 //
-// Each image is counted by the server (`POST /v1/image-tokens`) for its own `detail`,
-// and its tile grid is drawn over it from the server's answer (cols × rows equal cells of
+// Each image is counted by the server (`POST /v1/image-tokens`) for its own `detail` and
+// the question being composed (an `auto` image's level may depend on both: the server says
+// which level it chose and why, shown under the image), and its tile grid is drawn over it from the server's answer (cols × rows equal cells of
 // the image: the image is resized to cols·448 × rows·448 and cut row by row). Nothing
 // about tiling is computed here. A refused image shows the server's message instead, naming the
 // image by its position among the page's images (each is counted alone, so the server always
@@ -14,10 +15,11 @@ let nextId = 1;
 
 /** The composer's parts list, rendered into `list` (an <ol>). */
 export class Parts {
-  constructor(list, { model, onChange }) {
+  constructor(list, { model, question, onChange }) {
     this.list = list;
     this.items = [];
     this.model = model; // () => the selected model id
+    this.question = question; // () => the text the images will be sent with
     this.onChange = onChange;
   }
 
@@ -81,7 +83,12 @@ export class Parts {
     try {
       const answer = await call("/v1/image-tokens", {
         method: "POST",
-        body: { model: this.model() || undefined, image_url: part.url, detail: part.detail },
+        body: {
+          model: this.model() || undefined,
+          image_url: part.url,
+          detail: part.detail,
+          question: (this.question && this.question()) || undefined,
+        },
       });
       count = answer.images[0];
     } catch (err) {
@@ -219,7 +226,7 @@ export class Parts {
   }
 }
 
-/** The cost lines of a count: "6 tiles + thumbnail · 1792 image tokens" and the grid facts. */
+/** The cost lines of a count: "6 tiles + thumbnail · 1792 image tokens", the grid facts, the level and why. */
 export function describe(count) {
   const tiles = count.tiles === 1 ? "1 tile" : `${count.tiles} tiles`;
   const views = count.detail === "low" ? "1 view (whole image)" : count.thumbnail ? `${tiles} + thumbnail` : tiles;
@@ -230,6 +237,7 @@ export function describe(count) {
   return [
     el("p", { className: "cost", textContent: `${views} · ${count.image_tokens} image tokens` }),
     el("p", { className: "grid-facts", textContent: grid }),
+    el("p", { className: "detail-reason", textContent: `${count.detail} detail: ${count.reason}` }),
   ];
 }
 
