@@ -23,22 +23,20 @@ import pytest
 from api_support import KEY, data_url
 from openai import OpenAI
 from PIL import Image, ImageDraw, ImageFont
+from servers import Config, Servers
 
 from oculi.domain import Detail
 from oculi.intake.tiling import plan_tiles
-from oculi.testing.server import ServerProcess, running_server
+from oculi.testing.server import ServerProcess
 
 SIZE = (1600, 1200)
 HIGH = plan_tiles(*SIZE, Detail.HIGH).image_tokens
 
 
 @pytest.fixture(scope="module")
-def content_server() -> Iterator[ServerProcess]:
-    """The scripted engine behind the real HTTP and gRPC stacks, ``auto`` resolved by content.
-
-    Its own configuration (the policy is a server setting): for the lead's server factory.
-    """
-    with running_server(scripted=True, api_keys=[KEY], env={"OCULI_AUTO_DETAIL": "content"}) as server:
+def content_server(servers: Servers) -> Iterator[ServerProcess]:
+    """The scripted engine behind the real HTTP and gRPC stacks, ``auto`` resolved by content (a server setting)."""
+    with servers.lease(Config.of(scripted=True, env={"OCULI_AUTO_DETAIL": "content"})) as server:
         yield server
 
 
