@@ -174,8 +174,19 @@ class Traffic:
         assert server is not None
         return name, server
 
+    async def warm_up(self) -> None:
+        """One request per replica and model first, so lazily loaded models are in before anything is timed."""
+        for replica in self.replicas:
+            if replica.server is None:
+                continue
+            for model in MODELS:
+                body = {"model": model, "max_tokens": 8, "messages": [{"role": "user", "content": self._content()}]}
+                with contextlib.suppress(httpx.HTTPError):
+                    await self.http.post(f"{replica.server.v1}/chat/completions", json=body, timeout=300)
+
     async def measure_capacity(self, seconds: float, callers: int = 32) -> float:
         """Chat completions per second with ``callers`` in a closed loop, after a third as long to warm up."""
+        await self.warm_up()
         done = 0
         warm_until = time.monotonic() + seconds / 3
         deadline = warm_until + seconds
