@@ -23,8 +23,8 @@ reaches ``SPARSE_RATIO``; many (a page, a screen, a chart) when the
 ``DENSE_QUANTILE`` of their ratios reaches ``DENSE_RATIO``. The thresholds
 were fitted on bench/auto_detail.py's corpus against OCR ground truth (a
 held-out half gives similar figures; the README has them). It costs about
-2 ms on a 12 MP photo, 4 % of its intake, and intake caches the verdict with
-the image by content hash.
+3 ms on a 12 MP photo, 2 % of its intake (bench/auto_detail.py), and intake
+caches the verdict with the image by content hash.
 
 Explicit ``low`` / ``high`` (and ``original``, read as ``high``) are always
 honoured, under either policy.
@@ -139,11 +139,12 @@ def band_energies(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     squared band-pass values (grey levels²) on a ``CELLS × CELLS`` grid: the
     octave between the analysis image and the low view (lost), and the octave
     between the low view and half of it (kept). Every step is an OpenCV kernel
-    on its fast path (integer area reductions, bilinear resizes): about 2 ms
-    for a 12 MP photo decoded at half scale.
+    on its fast path for a 12 MP photo decoded at half scale (a 2× box
+    reduction, bilinear resizes): about 3 ms. Pages of 2688-3583 px take a 3×
+    box reduction, which OpenCV does 5× slower (tens of ms on an 8 MP PNG).
     """
     height, width = pixels.shape[:2]
-    # An integer box reduction first (OpenCV's fast path; fractional area resizes are 30x slower) ...
+    # An integer box reduction first (OpenCV's fast path at 2×; fractional area resizes are 30x slower) ...
     factor = max(1, min(width, height, max(width, height) // ANALYSIS_SIDE))
     if factor > 1:
         pixels = cv2.resize(pixels, (width // factor, height // factor), interpolation=cv2.INTER_AREA)
