@@ -137,7 +137,9 @@ class HFEngine:
         self.family = families.match(config)
         if self.family is not None:
             self.prompter = ViewPrompter(self.family, processor, model, dtype, device)
-            self.encoder = VisionEncoder(model, self.family.layout, settings.hf_vision_cache_bytes)
+            self.encoder = VisionEncoder(
+                model, self.family.layout, settings.hf_vision_cache_bytes, self.family.tower_inputs
+            )
         else:
             self.prompter = ProcessorPrompter(processor, config, dtype, device)
         architecture = (config.architectures or [type(model).__name__])[0]
