@@ -38,7 +38,9 @@ GEMMA4_SPECIAL_TOKENS = [PAD, EOS, BOS, START_OF_TURN, END_OF_TURN, START_OF_IMA
 GEMMA4_SPECIAL_TOKENS += [START_OF_AUDIO, END_OF_AUDIO, AUDIO, VIDEO, THINK, START_OF_CHANNEL, END_OF_CHANNEL]
 
 #: Gemma 4's template's shape: ``<bos>``, ``<|turn>role\n … <turn|>\n`` turns (the assistant is ``model``), the
-#: system turn opening with ``<|think|>`` when thinking is on, an image as ``<|image|>`` (expanded by the processor).
+#: system turn opening with ``<|think|>`` when thinking is on (off by default; the model then thinks in
+#: ``<|channel>thought\n…<channel|>``, which earlier model turns drop), an image as ``<|image|>`` (expanded by
+#: the processor).
 GEMMA4_CHAT_TEMPLATE = (
     "{{ bos_token }}"
     "{% set thinking = enable_thinking is defined and enable_thinking %}"
@@ -51,7 +53,10 @@ GEMMA4_CHAT_TEMPLATE = (
     "{% for message in messages %}{% if message['role'] != 'system' %}"
     "{% set role = 'model' if message['role'] == 'assistant' else message['role'] %}"
     "{{ '<|turn>' + role + '\\n' }}"
-    "{% if message['content'] is string %}{{ message['content'] | trim }}"
+    "{% if message['content'] is string %}"
+    "{% if role == 'model' and '<|channel>' in message['content'] %}"
+    "{{ message['content'].split('<channel|>')[-1] | trim }}"
+    "{% else %}{{ message['content'] | trim }}{% endif %}"
     "{% else %}{% for item in message['content'] %}"
     "{% if item['type'] == 'image' %}{{ '<|image|>' }}"
     "{% elif item['type'] == 'text' %}{{ item['text'] | trim }}{% endif %}"
@@ -130,6 +135,9 @@ def build_tiny_gemma4(
         audio_token_id=ids(AUDIO),
     )
     config.architectures = ["Gemma4ForConditionalGeneration"]
+    # The published vision configs carry the default soft-token budget; vLLM reads it (the processor's default).
+    vision_config: Any = config.vision_config
+    vision_config.default_output_length = 280
     torch.manual_seed(7)
     generation = {"bos_token_id": ids(BOS), "eos_token_id": eos, "pad_token_id": ids(PAD)}
     save_weights(Gemma4ForConditionalGeneration(config), dest, generation, spread=0.05)

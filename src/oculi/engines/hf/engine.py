@@ -167,6 +167,7 @@ class HFEngine:
             device,
             threads=threads,
             encoder=self.encoder,
+            keep=self.thinking.special_tags(self.tokenizer) if self.thinking is not None else frozenset(),
         )
         log.info(
             "loaded %s from %s: architecture=%s parameters=%.1fM dtype=%s device=%s context=%d threads=%d "
