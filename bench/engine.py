@@ -2,7 +2,7 @@
 
 ``--family internvl`` (default): a random-weight checkpoint at the real size
 of InternVL3-1B (``build_internvl3_1b_random``, cached). ``--family
-qwen2_5_vl | qwen3_vl | qwen3_5 | glm4v | gemma3``: a random-weight checkpoint of that
+qwen2_5_vl | qwen3_vl | qwen3_5 | glm4v | gemma3 | gemma4``: a random-weight checkpoint of that
 architecture with a small text model (8 layers, width 512) and vision tower
 (4 layers, width 256) — real geometry (patches, merges, view size), sizes a
 2-core machine runs in minutes (built once under ``.cache/``).
@@ -56,6 +56,7 @@ from oculi.testing.family_checkpoints import (
     build_tiny_qwen3_5,
     build_tiny_qwen3_vl,
 )
+from oculi.testing.gemma4 import build_tiny_gemma4
 from oculi.testing.glm import build_tiny_glm4v
 
 QUESTION = "Describe this image in detail."
@@ -115,8 +116,9 @@ def reference_request(engine: hf.HFEngine, processor, image: Image.Image, detail
         grid = spec.layout is ViewLayout.GRID
         pictures = [Image.fromarray(a) for a in (render_grid if grid else render_views)(pil, plan, spec)]
         content = [{"type": "image"} for _ in pictures] + [{"type": "text", "text": QUESTION}]
+        switch = engine.thinking.switch(None) if engine.thinking is not None else {}  # oculi's default: the same
         text = processor.apply_chat_template(
-            [{"role": "user", "content": content}], add_generation_prompt=True, tokenize=False
+            [{"role": "user", "content": content}], add_generation_prompt=True, tokenize=False, **switch
         )
         inputs = processor(text=[text], images=pictures, return_tensors="pt", add_special_tokens=False)
     inputs["pixel_values"] = inputs["pixel_values"].to(engine.model.dtype)
@@ -200,6 +202,25 @@ _SMALL = {
             "layer_types": ["sliding_attention"] * 5 + ["full_attention"] + ["sliding_attention"] * 2,  # 5:1
         },
         {"num_hidden_layers": 4, "hidden_size": 256, "intermediate_size": 1024, "num_attention_heads": 4},
+    ),
+    "gemma4": (
+        build_tiny_gemma4,
+        {  # 5 sliding : 1 full, the full layers with their own head size, per-layer input embeddings
+            **_SMALL_TEXT,
+            "head_dim": 64,
+            "global_head_dim": 128,
+            "hidden_size_per_layer_input": 64,
+            "sliding_window": 512,
+            "layer_types": ["sliding_attention"] * 5 + ["full_attention"] + ["sliding_attention"] + ["full_attention"],
+        },
+        {
+            "num_hidden_layers": 4,
+            "hidden_size": 256,
+            "intermediate_size": 1024,
+            "num_attention_heads": 4,
+            "num_key_value_heads": 4,
+            "head_dim": 64,
+        },
     ),
 }
 

@@ -45,6 +45,10 @@ llama-cpp-python sdist (``scripts/build_llamacpp.sh`` unpacks it into
    window_mask"). A tower without windowed layers is written as pattern 0 (no
    window attention), which computes the same (the published models have
    windowed layers and pattern 8).
+7. Gemma 4: the converter reads the vocabulary only as a SentencePiece-style
+   BPE (byte fallback, ``LlamaHfVocab``); the tiny checkpoint's tokenizer is
+   the byte-level BPE of the other fixtures, which goes the GPT-2 way (as
+   Gemma 3's does), so llama.cpp tokenizes exactly as transformers does.
    Qwen2.5-VL, Qwen3-VL and Gemma 3 otherwise convert as they are (text model
    and ``--mmproj`` from the same checkpoint directory).
 """
@@ -131,6 +135,19 @@ def _patch_converter(vendor: Path) -> None:
             self.gguf_writer.add_sliding_window_pattern([t == "sliding_attention" for t in layer_types])
 
     gemma_model.set_gguf_parameters = set_gguf_parameters
+
+    # Adaptation 7: Gemma 4's converter reads only a SentencePiece-style BPE (byte fallback); the tiny
+    # checkpoint's byte-level BPE goes the GPT-2 way, as Gemma 3's does.
+    gemma4_model: Any = gemma.Gemma4Model
+    original_gemma4_vocab = gemma4_model.set_vocab
+
+    def set_gemma4_vocab(self: Any) -> None:
+        try:
+            original_gemma4_vocab(self)
+        except FileNotFoundError:
+            self._set_vocab_gpt2()
+
+    gemma4_model.set_vocab = set_gemma4_vocab
 
     # Adaptation 6: a Qwen2.5-VL tower of full-attention layers only has no window pattern.
     from conversion import qwenvl  # type: ignore[import-not-found]
@@ -315,6 +332,7 @@ TINY = {
     "tiny-gemma3": ("family_checkpoints", "build_tiny_gemma3", "native"),
     "tiny-qwen3_5": ("family_checkpoints", "build_tiny_qwen3_5", "native"),
     "tiny-glm4v": ("glm", "build_tiny_glm4v", "native"),
+    "tiny-gemma4": ("gemma4", "build_tiny_gemma4", "native"),
 }
 
 

@@ -7,14 +7,14 @@ entry plus its tiny test checkpoint (``oculi.testing``).
 What an entry says:
 
 - ``view_size``: the side in pixels of one 256-token view — InternVL and
-  Qwen2.5-VL and GLM-4.1V / 4.5V 448, Qwen3-VL and Qwen3.5 512, Gemma 3 896. The grid is always
+  Qwen2.5-VL and GLM-4.1V / 4.5V 448, Qwen3-VL and Qwen3.5 512, Gemma 4 768, Gemma 3 896. The grid is always
   chosen by SPEC §3's 448-based rule (``intake.tiling.plan_tiles``); it is
   *rendered* at the view size, so every family costs exactly
   ``(tiles + 1) · 256`` tokens.
 - ``grouping``: how one request image's views become the images the model
   takes (``model_images``): ``STACK`` — all views are one model image
   (InternVL's processor stacks them behind one placeholder); ``EACH_VIEW`` —
-  every view is its own model image (Gemma 3); ``GRID`` — the grid is one
+  every view is its own model image (Gemma 3, Gemma 4); ``GRID`` — the grid is one
   image of ``cols·S × rows·S`` (the model's own spatial positions see the
   whole picture) and the thumbnail a second one (Qwen, GLM-V). ``layout`` follows:
   what intake renders (``ViewLayout``).
@@ -86,6 +86,8 @@ class ImageText:
 Geometry = Callable[[int, Any], int]
 #: Processor options for vLLM that keep images of ``least`` to ``most`` pixels at their size.
 Pins = Callable[[int, int], dict[str, Any]]
+#: The vision tower's keyword inputs for a ``[views, 3, S, S]`` tensor of normalised views, given the model config.
+TowerInputs = Callable[[Any, Any], dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,8 @@ class Family:
     image_text: ImageText
     mrope: bool = False
     bidirectional_images: bool = False
+    image_type_ids: str = "token_type_ids"
+    tower_inputs: TowerInputs | None = None
     projectors: frozenset[str] = frozenset()
     pins: Pins | None = None
 
@@ -166,6 +170,13 @@ def pooled_image(view: int, config: Any) -> int:
     return int(config.mm_tokens_per_image) if _side(config.vision_config.image_size) == view else -1
 
 
+def pooled_patches(view: int, config: Any) -> int:
+    """Gemma 4: ``patch``-px patches pooled ``k × k`` into one token (the processor's soft-token budget pinned)."""
+    vision = config.vision_config
+    unit = _side(vision.patch_size) * int(vision.pooling_kernel_size)
+    return (view // unit) ** 2 if view % unit == 0 else -1
+
+
 def pixel_shuffle(view: int, config: Any) -> int:
     """InternVL: ``(image_size / patch)²`` patches, pixel-shuffled by ``downsample_ratio``."""
     vision = config.vision_config
@@ -190,6 +201,37 @@ def size_edges(least: int, most: int) -> dict[str, Any]:
 def two_frame_edges(least: int, most: int) -> dict[str, Any]:
     """GLM-V's image processor options: as Qwen3-VL's, but it counts an image as two frames (temporal patch 2)."""
     return size_edges(2 * least, 2 * most)
+
+
+def soft_token_budget(least: int, most: int) -> dict[str, Any]:
+    """Gemma 4's image processor option: the soft-token budget 280 (its default), under which a 768 px view is
+    resized to itself (2 304 of 2 520 patches) and becomes 16 × 16 = 256 tokens. Every Gemma 4 model image is one
+    view, so the pixel range does not enter."""
+    return {"max_soft_tokens": 280}
+
+
+# --- vision tower inputs ---------------------------------------------------------------------------
+
+
+def flat_patches(views: Any, config: Any) -> dict[str, Any]:
+    """Gemma 4: each view as its ``patch``-px patches, flat in row order, ``(x, y)`` positions beside.
+
+    The layout of ``Gemma4ImageProcessor`` (``convert_image_to_patches``:
+    row-major patches of ``p · p · 3`` values, channels last), without the
+    padding to the budget's 2 520 patches, which the tower masks out.
+    """
+    import torch
+
+    patch = _side(config.vision_config.patch_size)
+    count, channels, height, width = views.shape
+    rows, cols = height // patch, width // patch
+    patches = views.reshape(count, channels, rows, patch, cols, patch).permute(0, 2, 4, 3, 5, 1)
+    ys, xs = torch.meshgrid(torch.arange(rows), torch.arange(cols), indexing="ij")
+    positions = torch.stack([xs, ys], dim=-1).reshape(1, rows * cols, 2).expand(count, -1, -1)
+    return {
+        "pixel_values": patches.reshape(count, rows * cols, patch * patch * channels),
+        "image_position_ids": positions.to(views.device),
+    }
 
 
 # --- the families ----------------------------------------------------------------------------------
@@ -268,7 +310,22 @@ GEMMA3 = Family(
     projectors=frozenset({"gemma3"}),
 )
 
-FAMILIES: tuple[Family, ...] = (INTERNVL, QWEN2_5_VL, QWEN3_VL, QWEN3_5, GLM4V, GEMMA3)
+GEMMA4 = Family(
+    "gemma4",
+    frozenset({"gemma4"}),
+    768,
+    Grouping.EACH_VIEW,
+    pooled_patches,
+    # Gemma4Processor.replace_image_token: the template's <|image|> becomes <|image> + soft tokens + <image|>.
+    ImageText(placeholder="<|image|>", token="<|image|>", open="<|image>", close="<image|>"),
+    bidirectional_images=True,
+    image_type_ids="mm_token_type_ids",
+    tower_inputs=flat_patches,
+    projectors=frozenset({"gemma4v"}),
+    pins=soft_token_budget,
+)
+
+FAMILIES: tuple[Family, ...] = (INTERNVL, QWEN2_5_VL, QWEN3_VL, QWEN3_5, GLM4V, GEMMA3, GEMMA4)
 
 
 def family_of(model_type: str) -> Family | None:

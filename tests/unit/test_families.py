@@ -30,6 +30,7 @@ FIXTURES = {
     "qwen3_5": "tiny-qwen3_5",
     "glm4v": "tiny-glm4v",
     "gemma3": "tiny-gemma3",
+    "gemma4": "tiny-gemma4",
 }
 BY_NAME = {family.name: family for family in FAMILIES}
 
@@ -121,10 +122,14 @@ def test_the_entrys_expansion_is_the_processors_prompt(checkpoint, size, detail)
 def test_the_processor_pins_keep_the_largest_grid_at_its_size(checkpoint):
     """With the entry's pins, the processor takes a 3×2 grid image and a single view without resizing them."""
     family, _, processor = checkpoint
-    if family.grouping is not Grouping.GRID:
-        assert family.vllm_processor_kwargs() == {}
-        return
     s = family.view_size
+    if family.grouping is not Grouping.GRID:  # one view a model image: a budget pin (Gemma 4) keeps it whole
+        pins = family.vllm_processor_kwargs()
+        if pins:
+            out = processor.image_processor(images=[_picture(s, s)], return_tensors="np", **pins)
+            assert list(out["num_soft_tokens_per_image"]) == [TOKENS_PER_TILE]
+            assert int((out["image_position_ids"][0] >= 0).all(axis=-1).sum()) == (s // 16) ** 2
+        return
     grid = _picture(3 * s, 2 * s)
     pins = family.vllm_processor_kwargs()
     out = processor.image_processor(images=[grid, _picture(s, s)], return_tensors="np", **pins)
@@ -149,8 +154,9 @@ def test_model_images_of_one_request_image(plan, stack, each_view, grid):
 
 
 def test_only_families_a_processor_resizes_are_pinned():
+    resized = {"qwen2_5_vl", "qwen3_vl", "qwen3_5", "glm4v", "gemma4"}  # Gemma 4 resizes to its soft-token budget
     for family in FAMILIES:
-        assert bool(family.vllm_processor_kwargs()) == (family.grouping is Grouping.GRID), family.name
+        assert bool(family.vllm_processor_kwargs()) == (family.name in resized), family.name
 
 
 def test_wrappers():
@@ -159,6 +165,8 @@ def test_wrappers():
     assert gemma.expand(2) == "\n\n<start_of_image><image_soft_token><image_soft_token><end_of_image>\n\n"
     assert gemma.around == ("\n\n", "\n\n") and not gemma.in_place
     assert BY_NAME["internvl"].image_text.expand(1) == "<img><IMG_CONTEXT></img>"
+    # Gemma4Processor.replace_image_token: no newlines around, unlike Gemma 3's.
+    assert BY_NAME["gemma4"].image_text.expand(1) == "<|image><|image|><image|>"
     qwen = BY_NAME["qwen3_5"].image_text
     assert qwen.in_place and qwen.expand(3) == "<|image_pad|>" * 3
 
@@ -188,6 +196,27 @@ def test_qwen3_5_thinks_by_default_like_its_template():
 
     assert QWEN3_5_CHAT_TEMPLATE != QWEN3_VL_CHAT_TEMPLATE
     assert "'<think>\\n'" in QWEN3_5_CHAT_TEMPLATE and "enable_thinking is false" in QWEN3_5_CHAT_TEMPLATE
+
+
+def test_gemma4_flat_patches_are_its_processors(checkpoint):
+    """``flat_patches`` of a normalised view equals Gemma4ImageProcessor's patches and positions (padding cut)."""
+    family, config, processor = checkpoint
+    if family.tower_inputs is None:
+        return
+    import torch
+
+    s = family.view_size
+    picture = _picture(s, s)
+    reference = processor.image_processor(images=[picture], return_tensors="np", **family.vllm_processor_kwargs())
+    mean, std = processor.image_processor.image_mean, processor.image_processor.image_std
+    views = (np.asarray(picture, dtype=np.float32).transpose(2, 0, 1) / 255 - np.reshape(mean, (3, 1, 1))) / np.reshape(
+        std, (3, 1, 1)
+    )
+    ours = family.tower_inputs(torch.tensor(views[None], dtype=torch.float32), config)
+    n = ours["pixel_values"].shape[1]
+    assert n == (s // 16) ** 2
+    np.testing.assert_allclose(ours["pixel_values"][0].numpy(), reference["pixel_values"][0][:n], atol=1e-6)
+    assert ours["image_position_ids"][0].tolist() == reference["image_position_ids"][0][:n].tolist()
 
 
 def test_pixel_spec_follows_the_grouping():

@@ -2,7 +2,9 @@
 
 Parser names are those vLLM's and SGLang's ``--reasoning-parser`` take, so a
 deployment moves over with the same flag: ``qwen3``, ``deepseek_r1`` and
-``glm45`` write ``<think>…</think>``; ``kimi`` writes ``◁think▷…◁/think▷``.
+``glm45`` write ``<think>…</think>``; ``kimi`` writes ``◁think▷…◁/think▷``;
+``gemma4`` writes ``<|channel>thought\\n…<channel|>`` (special tokens, which
+the engines keep in the text they split).
 ``none`` turns the split off.
 
 Without a configured parser a model thinks when its chat template says so:
@@ -41,6 +43,8 @@ PARSERS: dict[str, tuple[str, str]] = {
     "deepseek_r1": ("<think>", "</think>"),
     "glm45": ("<think>", "</think>"),
     "kimi": ("◁think▷", "◁/think▷"),
+    # Gemma 4: the channel opens with its role label ``thought``; the splitter drops the newline after it.
+    "gemma4": ("<|channel>thought", "<channel|>"),
 }
 
 #: A one-turn conversation to render the generation prompt with.
@@ -65,13 +69,22 @@ def detect_format(template: str, render: Callable[..., str], parser: str | None 
     check_parser(parser)
     if parser == "none":
         return None
-    name = parser or ("kimi" if PARSERS["kimi"][0] in template else "qwen3")
+    name = parser or _by_tags(template)
     start, end = PARSERS[name]
     opens = _opens(render, start)
     switchable = "enable_thinking" in template
     if parser is None and not opens and not switchable:
         return None
     return ReasoningFormat(name, start, end, opens_in_prompt=opens, switchable=switchable)
+
+
+def _by_tags(template: str) -> str:
+    """The parser whose start tag the template writes (Kimi's, Gemma 4's channel), else ``qwen3``."""
+    if PARSERS["kimi"][0] in template:
+        return "kimi"
+    if "<|channel>" in template or "<|think|>" in template:
+        return "gemma4"
+    return "qwen3"
 
 
 def _opens(render: Callable[..., str], start: str) -> bool:

@@ -10,6 +10,7 @@ the engine consults before sampling (budget, grammar) and after (counts).
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from oculi.reasoning.effort import ThinkingPlan
 from oculi.reasoning.formats import ReasoningFormat, template_switch
@@ -22,6 +23,13 @@ class ThinkingModel:
     def __init__(self, fmt: ReasoningFormat, encode: Callable[[str], list[int]]) -> None:
         self.fmt = fmt
         self.tokens = ThinkTokens.of(fmt, encode)
+
+    def special_tags(self, tokenizer: Any) -> frozenset[int]:
+        """The tag tokens that are special tokens (Gemma 4's): the engine's text keeps them for the split."""
+        special = set(getattr(tokenizer, "all_special_ids", ()))
+        added = getattr(tokenizer, "added_tokens_decoder", {})  # the additional special tokens are marked only here
+        special.update(i for i, token in added.items() if getattr(token, "special", False))
+        return frozenset(t for t in (*self.tokens.start, *self.tokens.end) if t in special)
 
     def switch(self, plan: ThinkingPlan | None) -> dict[str, bool]:
         """Chat-template variables for ``plan`` (``enable_thinking`` where the template has it)."""

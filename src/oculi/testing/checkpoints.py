@@ -15,7 +15,8 @@ that loads real checkpoints.
 - ``thinking``: the tiny InternVL with a Qwen3-style thinking template;
 - ``family_checkpoints``: Qwen2.5-VL, Qwen3-VL, Qwen3.5 and Gemma 3, the other
   families SPEC §3 maps exactly onto (``tiny-qwen2_5_vl``, ``tiny-qwen3_vl``,
-  ``tiny-qwen3_5``, ``tiny-gemma3``); ``glm``: GLM-4.1V (``tiny-glm4v``).
+  ``tiny-qwen3_5``, ``tiny-gemma3``); ``glm``: GLM-4.1V (``tiny-glm4v``);
+  ``gemma4``: Gemma 4 (``tiny-gemma4``).
 
 The tokenizer is a real byte-level BPE trained with the ``tokenizers`` library
 on a small built-in corpus, so text round-trips and token counts are real.
@@ -35,6 +36,7 @@ from oculi.testing.family_checkpoints import (
     build_tiny_qwen3_5,
     build_tiny_qwen3_vl,
 )
+from oculi.testing.gemma4 import build_tiny_gemma4
 from oculi.testing.glm import build_tiny_glm4v
 from oculi.testing.internvl import (
     build_internvl3_1b_random,
@@ -79,6 +81,7 @@ BUILDERS: dict[str, Callable[[Path], Path]] = {
     "tiny-qwen3_5": build_tiny_qwen3_5,
     "tiny-glm4v": build_tiny_glm4v,
     "tiny-gemma3": build_tiny_gemma3,
+    "tiny-gemma4": build_tiny_gemma4,
     "internvl3-1b-random": build_internvl3_1b_random,
     "tiny-internvl-thinking": build_tiny_internvl_thinking,
     "tiny-internvl-thinking-vllm": build_tiny_internvl_thinking_vllm,

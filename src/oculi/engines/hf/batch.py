@@ -178,8 +178,10 @@ class BatchScheduler:
         device: str,
         threads: int | None = None,
         encoder: VisionEncoder | None = None,
+        keep: frozenset[int] = frozenset(),
     ) -> None:
         self.model = model
+        self.keep = keep  # special tokens the text keeps (a thinking model's tags, for the reasoning split)
         self.encoder = encoder
         self.tokenizer = tokenizer
         self.eos_token_ids = eos_token_ids
@@ -303,7 +305,7 @@ class BatchScheduler:
             _repeat(cache, n)
         logits = out.logits[0, -1].float().cpu()
         stop = list(job.params.stop)
-        seqs = [_Sequence(job, i, prompt.length, TextStream(self.tokenizer, stop)) for i in range(n)]
+        seqs = [_Sequence(job, i, prompt.length, TextStream(self.tokenizer, stop, self.keep)) for i in range(n)]
         for seq in seqs:
             self._accept(seq, seq.sample(logits))
         self._merge(cache, seqs)

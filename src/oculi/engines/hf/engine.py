@@ -137,7 +137,9 @@ class HFEngine:
         self.family = families.match(config)
         if self.family is not None:
             self.prompter = ViewPrompter(self.family, processor, model, dtype, device)
-            self.encoder = VisionEncoder(model, self.family.layout, settings.hf_vision_cache_bytes)
+            self.encoder = VisionEncoder(
+                model, self.family.layout, settings.hf_vision_cache_bytes, self.family.tower_inputs
+            )
         else:
             self.prompter = ProcessorPrompter(processor, config, dtype, device)
         architecture = (config.architectures or [type(model).__name__])[0]
@@ -165,6 +167,7 @@ class HFEngine:
             device,
             threads=threads,
             encoder=self.encoder,
+            keep=self.thinking.special_tags(self.tokenizer) if self.thinking is not None else frozenset(),
         )
         log.info(
             "loaded %s from %s: architecture=%s parameters=%.1fM dtype=%s device=%s context=%d threads=%d "

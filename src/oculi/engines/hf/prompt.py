@@ -126,7 +126,7 @@ class ViewPrompter:
         kwargs: dict[str, Any] = {}
         offset = 0
         if self.family.bidirectional_images:  # image tokens attend to each other both ways, as the processor marks
-            kwargs["token_type_ids"] = image_mask.long().to(self.device)
+            kwargs[self.family.image_type_ids] = image_mask.long().to(self.device)
         if self._rope_index is not None and images:
             positions, deltas = self._rope_index(
                 ids, mm_token_type_ids=image_mask.int(), image_grid_thw=_grids(inputs, self._patch)

@@ -5,6 +5,10 @@ byte-level tokens; a stop string can span several tokens), so each step
 decodes the sequence so far and sends only the new, settled text: text that
 ends in an incomplete character, or that could still grow into a stop
 sequence, is held back until the next token decides it.
+
+Special tokens are left out of the text, except ``keep``: a thinking model's
+tags that are special tokens (Gemma 4's ``<|channel>`` / ``<channel|>``),
+which the pipeline's reasoning split needs to see.
 """
 
 from __future__ import annotations
@@ -17,9 +21,10 @@ _INCOMPLETE = "\ufffd"
 class TextStream:
     """The text of one generated sequence, released delta by delta."""
 
-    def __init__(self, tokenizer: Any, stop: list[str]) -> None:
+    def __init__(self, tokenizer: Any, stop: list[str], keep: frozenset[int] = frozenset()) -> None:
         self.tokenizer = tokenizer
         self.stop = [s for s in stop if s]
+        self.keep = keep
         self.ids: list[int] = []
         self.text = ""
         self.sent = 0  # characters of ``text`` already released
@@ -27,7 +32,7 @@ class TextStream:
     def push(self, token_id: int) -> tuple[str, bool]:
         """Add a token; return the newly settled text and whether a stop sequence ended the text."""
         self.ids.append(token_id)
-        self.text = self.tokenizer.decode(self.ids, skip_special_tokens=True)
+        self.text = self._decode()
         cut = self._stop_at()
         if cut is not None:
             delta = self.text[self.sent : cut]
@@ -40,6 +45,21 @@ class TextStream:
         delta = self.text[self.sent : settled]
         self.sent = settled
         return delta, False
+
+    def _decode(self) -> str:
+        if not self.keep or not self.keep.intersection(self.ids):
+            return str(self.tokenizer.decode(self.ids, skip_special_tokens=True))
+        pieces: list[str] = []
+        run: list[int] = []
+        for token in self.ids:  # the runs between kept tokens decode as usual; a kept token is its own text
+            if token in self.keep:
+                pieces.append(self.tokenizer.decode(run, skip_special_tokens=True))
+                pieces.append(self.tokenizer.decode([token], skip_special_tokens=False))
+                run = []
+            else:
+                run.append(token)
+        pieces.append(self.tokenizer.decode(run, skip_special_tokens=True))
+        return "".join(pieces)
 
     def flush(self) -> str:
         """Release whatever is held back (the sequence ended for another reason)."""

@@ -9,7 +9,9 @@ through ``mm_encoder_outputs`` in place of ``pixel_values`` (transformers'
 own hook for precomputed encodings; every family here accepts it).
 
 What one image's encoding is depends on the family's layout:
-- ``TILES`` (InternVL, Gemma 3): ``[views, 256, D]``, one row per view;
+- ``TILES`` (InternVL, Gemma 3, Gemma 4): ``[views, 256, D]``, one row per view
+  (a family whose tower takes other inputs than the views says how:
+  ``Family.tower_inputs``, e.g. Gemma 4's flat patches);
 - ``GRID`` (Qwen2.5-VL, Qwen3-VL): one ``[tokens, D]`` tensor per model image
   (the grid, the thumbnail), plus Qwen3-VL's deepstack features per layer.
 Qwen's patches are made here, only for images the cache misses.
@@ -26,6 +28,7 @@ from typing import Any
 
 import torch
 
+from oculi.families import TowerInputs
 from oculi.intake.types import ViewLayout
 
 
@@ -71,9 +74,12 @@ def patchify(image: torch.Tensor, patch: int, merge: int, temporal: int) -> torc
 class VisionEncoder:
     """Runs the vision tower on new images, reusing encodings of images seen before."""
 
-    def __init__(self, model: Any, layout: ViewLayout, capacity_bytes: int) -> None:
+    def __init__(
+        self, model: Any, layout: ViewLayout, capacity_bytes: int, tower_inputs: TowerInputs | None = None
+    ) -> None:
         self.model = model
         self.layout = layout
+        self.tower_inputs = tower_inputs
         self.capacity = capacity_bytes
         self.size = 0
         self.hits = 0
@@ -112,8 +118,11 @@ class VisionEncoder:
 
     def _encode_tiles(self, images: list[ImageInput]) -> list[Encoding]:
         pixels = torch.cat([image.pixels[0] for image in images], dim=0)
-        encoded = self.model.get_image_features(pixel_values=pixels, return_dict=True, **self._feature_kwargs)
+        inputs = {"pixel_values": pixels} if self.tower_inputs is None else self.tower_inputs(pixels, self.model.config)
+        encoded = self.model.get_image_features(**inputs, return_dict=True, **self._feature_kwargs)
         rows = encoded.pooler_output
+        if isinstance(rows, (tuple, list)):  # one [256, D] tensor a view (Gemma 4 splits its output per image)
+            rows = torch.stack(list(rows), dim=0)
         out, offset = [], 0
         for image in images:
             views = image.pixels[0].shape[0]
@@ -153,6 +162,8 @@ class VisionEncoder:
 
         if self.layout is ViewLayout.TILES:
             features = torch.cat([e.tensors[0] for e in encodings], dim=0)
+            if self.tower_inputs is not None:  # a model that reads one tensor per image (Gemma 4 concatenates them)
+                return BaseModelOutputWithPooling(pooler_output=tuple(features))  # type: ignore[arg-type]
             # (transformers 5.19 annotates pooler_output as FloatTensor, a subtype torch.cat's result is not typed as)
             return BaseModelOutputWithPooling(pooler_output=features)  # type: ignore[arg-type]
         pooled = tuple(t for e in encodings for t in e.tensors)

@@ -99,8 +99,11 @@ class LlamaCppEngine:
     """An ``Engine`` serving one GGUF vision model through llama.cpp."""
 
     def __init__(self, model_id: str, text_path: Path, mmproj_path: Path, settings: Settings) -> None:
-        projector = read_gguf_metadata(mmproj_path, {"clip.projector_type"})
-        self.projector = str(projector.get("clip.projector_type", "unknown"))
+        # A projector of one modality names it ``clip.projector_type``; a multimodal one (Gemma 4's) per modality.
+        projector = read_gguf_metadata(mmproj_path, {"clip.projector_type", "clip.vision.projector_type"})
+        self.projector = str(
+            projector.get("clip.projector_type") or projector.get("clip.vision.projector_type") or "unknown"
+        )
         native = Native(
             text_path,
             mmproj_path,

@@ -2,18 +2,22 @@
 
 Every family of ``oculi.families`` but InternVL (``test_hf_usage`` and
 ``test_hf_parity`` cover it): Qwen2.5-VL, Qwen3-VL, Qwen3.5 (hybrid: linear-
-attention states batched beside the KV layers), GLM-4.1V and Gemma 3.
+attention states batched beside the KV layers), GLM-4.1V, Gemma 3 and Gemma 4
+(a sliding and a full layer with different head sizes, proportional rotary,
+per-layer input embeddings, bidirectional attention over each view's tokens,
+its tower fed flat patches).
 
 Reference = the family's own processor on the *same rendered images* (oculi's
 views at the family's view size as uint8 pictures: Qwen's grid image and
-thumbnail, Gemma 3's views), with the checkpoint's chat template writing one
+thumbnail, Gemma 3's and Gemma 4's views), with the checkpoint's chat template writing one
 image per model image, then ``model.generate`` greedy. Ours = intake's
 normalised views, our placeholder expansion, our patching (Qwen), our
 multimodal rotary positions and our batching scheduler.
 
 Bounds: the processor rescales and normalises in two float32 steps, ours in
-one fused step, so pixel values differ by float rounding only (≤ 1e-5); the
-prompt ids and the greedy tokens are equal.
+one fused step, so pixel values differ by float rounding only (≤ 1e-5; Gemma
+4's processor pads each view's patches to its budget's 2 520, which are
+compared up to the view's 2 304); the prompt ids and the greedy tokens are equal.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from oculi.intake.tiling import render_grid, render_views
 from oculi.intake.types import ViewLayout
 
 QUESTION = "What is in this image? Describe it."
-VIEW_SIZES = {"qwen2_5_vl": 448, "qwen3_vl": 512, "qwen3_5": 512, "glm4v": 448, "gemma3": 896}
+VIEW_SIZES = {"qwen2_5_vl": 448, "qwen3_vl": 512, "qwen3_5": 512, "glm4v": 448, "gemma3": 896, "gemma4": 768}
 
 
 def _image(width: int, height: int, seed: int = 0) -> Image.Image:
@@ -63,8 +67,9 @@ def _reference_inputs(engine, image: Image.Image, plan) -> dict:
     arrays = render_grid(image, plan, spec) if spec.layout is ViewLayout.GRID else list(render_views(image, plan, spec))
     pictures = [Image.fromarray(np.asarray(a)) for a in arrays]
     content = [{"type": "image"} for _ in pictures] + [{"type": "text", "text": QUESTION}]
+    switch = engine.thinking.switch(None) if engine.thinking is not None else {}  # the engine's default request
     text = engine.processor.apply_chat_template(
-        [{"role": "user", "content": content}], add_generation_prompt=True, tokenize=False
+        [{"role": "user", "content": content}], add_generation_prompt=True, tokenize=False, **switch
     )
     return engine.processor(text=[text], images=pictures, return_tensors="pt", add_special_tokens=False)
 
@@ -79,7 +84,17 @@ def _our_pixels(engine, prompt) -> torch.Tensor:
                 for p in image.pixels
             ]
         )
-    return torch.cat([image.pixels[0] for image in prompt.images])
+    views = torch.cat([image.pixels[0] for image in prompt.images])
+    tower_inputs = engine.family.tower_inputs
+    return views if tower_inputs is None else tower_inputs(views, engine.model.config)["pixel_values"]
+
+
+def _their_pixels(ref) -> torch.Tensor:
+    pixels = ref["pixel_values"]
+    if "image_position_ids" in ref:  # Gemma 4: each view's patches, padded to the budget; compare the real ones
+        real = int((ref["image_position_ids"][0] >= 0).all(dim=-1).sum())
+        return pixels[:, :real]
+    return pixels
 
 
 def test_family_and_view_size(family_engine):
@@ -102,7 +117,7 @@ async def test_prompt_pixels_and_greedy_tokens_match_the_family_processor(
 
     assert prompt.input_ids.tolist() == ref["input_ids"].tolist()
     assert prompt.image_tokens == prepared.plan.image_tokens == expected_image_tokens(*size, detail.value)
-    assert (_our_pixels(family_engine, prompt) - ref["pixel_values"]).abs().max().item() <= 1e-5
+    assert (_our_pixels(family_engine, prompt) - _their_pixels(ref)).abs().max().item() <= 1e-5
 
     with torch.inference_mode():
         out = family_engine.model.generate(**ref, max_new_tokens=10, do_sample=False)

@@ -90,6 +90,21 @@ def test_gemma_hands_each_view_and_leaves_the_length_to_vllm(prepare_image):
     assert prompt.length is None  # the processor's newlines merge with the text around them: vLLM counts
 
 
+def test_gemma4_hands_each_view_wrapped_without_newlines_with_known_counts(prepare_image):
+    processor = _processor("tiny-gemma4")
+    family = families.GEMMA4
+    spec = family.pixel_spec((0.0,) * 3, (1.0,) * 3, normalise=False)  # type: ignore[arg-type]
+    image = prepare_image(_picture(900, 450), Detail.HIGH, spec)
+    token = processor.tokenizer.convert_tokens_to_ids("<|image|>")
+    prompt = ViewImagesPrompter(processor, family, token).build(_conversation(Detail.HIGH), [image])
+    pictures = prompt.prompt["multi_modal_data"]["image"]
+    assert len(pictures) == image.plan.views == 3 and all(p.size == (768, 768) for p in pictures)
+    ids = prompt.prompt["prompt_token_ids"]
+    assert ids.count(token) == 3  # one placeholder a view; vLLM's processor expands each to <|image> + 256 + <image|>
+    assert prompt.image_tokens == 3 * TOKENS_PER_TILE
+    assert families.GEMMA4.vllm_processor_kwargs() == {"max_soft_tokens": 280}
+
+
 def test_the_same_bytes_at_another_detail_are_other_images(prepare_image):
     processor = _processor("tiny-qwen3_vl")
     family = families.QWEN3_VL
