@@ -23,10 +23,12 @@ def servers() -> Iterator[Servers]:
     _FACTORY.close()
 
 
-@pytest.hookimpl(tryfirst=True)
+@pytest.hookimpl(trylast=True)  # after pytest's own reordering by fixture parameters
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """In a pytest-xdist worker: say which tests share a server (``tests/xdist_groups.py``)."""
-    xdist_groups.write_table(config, items)
+    """In a pytest-xdist worker: costly groups first, and say which tests share a server (``tests/xdist_groups.py``)."""
+    if hasattr(config, "workerinput"):
+        xdist_groups.order(items)
+        xdist_groups.write_table(config, items)
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -110,11 +112,13 @@ def tiny_llava() -> Path:
     return cached_checkpoint("tiny-llava")
 
 
-@pytest.fixture(
-    scope="session", params=["tiny-qwen2_5_vl", "tiny-qwen3_vl", "tiny-qwen3_5", "tiny-glm4v", "tiny-gemma3"]
-)
+#: The tiny checkpoints of the SPEC §3 families other than InternVL (each its own ``oculi.families`` entry).
+FAMILY_CHECKPOINTS = ["tiny-qwen2_5_vl", "tiny-qwen3_vl", "tiny-qwen3_5", "tiny-glm4v", "tiny-gemma3", "tiny-gemma4"]
+
+
+@pytest.fixture(scope="session", params=FAMILY_CHECKPOINTS)
 def tiny_family(request) -> Path:
-    """Each tiny random-weight checkpoint of the other SPEC §3 families (Qwen2.5-VL, Qwen3-VL, Gemma 3)."""
+    """Each tiny random-weight checkpoint in ``FAMILY_CHECKPOINTS``."""
     from oculi.testing.checkpoints import cached_checkpoint
 
     return cached_checkpoint(request.param)

@@ -7,12 +7,15 @@ rewriting ``item._nodeid``, which pytest 9 no longer reads (a node's id is ``ite
 groups are silently lost. So the grouping is done here, by pytest-xdist's own scheduler for
 ``loadscope`` with the scope of a test looked up in a table the workers write while collecting:
 
-- every vLLM test in one group (one vLLM engine at a time holds gigabytes);
-- then the suite's named shared servers (``SHARED_SERVERS``): a test on one of them goes where it runs;
+- the suite's named shared servers (``SHARED_SERVERS``): a test on one of them goes where it runs;
 - every other test with its module (module fixtures — a server, an engine loaded in-process, a
-  container image — are then made once).
+  container image — are then made once), one group per value of a module- or session-scoped
+  parametrized fixture (``tiny_family``: each family's servers are a group of their own, so the
+  families spread over both workers while each server still starts once).
 
-The biggest groups are handed out first (``loadscope``'s ordering), so both workers stay busy.
+The costliest groups are handed out first (``order``: a rough cost, the seconds a group's server
+starts and slow steps take, plus one a test), so neither worker is left alone with a long group at
+the end.
 """
 
 from __future__ import annotations
@@ -33,10 +36,39 @@ TABLE = "oculi_groups"
 def group_of(item: pytest.Item) -> str:
     """The group of tests a test must share a worker with."""
     names = getattr(item, "fixturenames", ())
-    if "vllm" in item.nodeid.lower() and ("servers" in names or "/vllm/" in item.nodeid):
-        return "vllm"
     shared = next((name for name in SHARED_SERVERS if name in names), None)
-    return shared if shared is not None else item.nodeid.split("::")[0]
+    if shared is not None:
+        return shared
+    return item.nodeid.split("::")[0] + "".join(f"[{value}]" for value in _wide_params(item))
+
+
+def _wide_params(item: pytest.Item) -> list[str]:
+    """The ids of the item's parameters that belong to module- or session-scoped fixtures."""
+    callspec = getattr(item, "callspec", None)
+    info = getattr(item, "_fixtureinfo", None)
+    if callspec is None or info is None:
+        return []
+    wide = []
+    for name, value in callspec.params.items():
+        definitions = info.name2fixturedefs.get(name, ())
+        if definitions and definitions[-1].scope in ("module", "package", "session"):
+            wide.append(str(getattr(value, "name", value)))
+    return wide
+
+
+#: Rough seconds a group costs beyond its tests (a vLLM server start, an image build, a soak run).
+SLOW_GROUPS = {"test_api_vllm.py": 200, "test_container.py": 200, "test_soak.py": 200, "vllm": 90}
+
+
+def order(items: list[pytest.Item]) -> None:
+    """Sort the items (in place, stably) so the costliest groups come first; loadscope keeps that order."""
+    cost: dict[str, float] = {}
+    for item in items:
+        group = group_of(item)
+        if group not in cost:
+            cost[group] = max((extra for key, extra in SLOW_GROUPS.items() if key in group), default=0)
+        cost[group] += 1
+    items.sort(key=lambda item: -cost[group_of(item)])
 
 
 def write_table(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -23,7 +23,14 @@ from xai_sdk.chat import user as xai_user
 
 from oculi.testing.server import ServerProcess
 
-VIEW_SIZES = {"tiny-qwen2_5_vl": 448, "tiny-qwen3_vl": 512, "tiny-qwen3_5": 512, "tiny-glm4v": 448, "tiny-gemma3": 896}
+VIEW_SIZES = {
+    "tiny-qwen2_5_vl": 448,
+    "tiny-qwen3_vl": 512,
+    "tiny-qwen3_5": 512,
+    "tiny-glm4v": 448,
+    "tiny-gemma3": 896,
+    "tiny-gemma4": 768,
+}
 # 1×1; thin strips both ways; a near-tie of the grid rule (449×448: 1×1 vs 2×1 … by area); 2:1 exactly; 12 MP.
 SIZES = [(1, 1), (2000, 3), (3, 2000), (449, 448), (896, 448), (4000, 3000)]
 DETAILS = ["low", "high", "auto"]
