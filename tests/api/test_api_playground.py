@@ -210,7 +210,9 @@ def test_sign_answer_streams_and_a_follow_up_continues(
     assert tab.page.evaluate("window.pieces") > 1  # streamed: many deltas, not one block
     meta = first.locator(".meta").inner_text()
     image_tokens = expected_image_tokens(900, 360, "auto")
-    assert re.search(rf"image {image_tokens} · text \d+ · completion \d+ tokens · first token [\d.]+ s", meta), meta
+    # Each image's level and why follow the token counts (the 900×360 sign: more than one view, so high).
+    usage = rf"image {image_tokens} · text \d+ · completion \d+ tokens · image 0: high \([^)]+\) · first token [\d.]+ s"
+    assert re.search(usage, meta), meta
     first_id = first.get_attribute("data-response-id")
     assert first_id
 

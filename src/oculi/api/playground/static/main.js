@@ -308,7 +308,7 @@ ui.viewCode.addEventListener("click", () => {
 });
 for (const input of [ui.prompt, ui.maxTokens, ui.temperature]) input.addEventListener("input", changed);
 // A finished edit of the question may change the level an `auto` image gets: count again.
-ui.prompt.addEventListener("change", () => parts.recountAll());
+ui.prompt.addEventListener("change", () => parts.recountForQuestion());
 
 $("copy-code").addEventListener("click", async () => {
   try {

@@ -72,12 +72,25 @@ export class Parts {
     return Promise.all(this.images.filter((p) => p.url).map((p) => this.count(p)));
   }
 
+  /**
+   * Count the `auto` images again for a changed question (only their level can depend on it).
+   * Quietly: the image keeps its drawing until the answer differs, so nothing on the page moves
+   * under the pointer while the question box loses focus.
+   */
+  recountForQuestion() {
+    const auto = this.images.filter((p) => p.url && p.detail === "auto" && p.count);
+    return Promise.all(auto.map((p) => this.count(p, { quiet: true })));
+  }
+
   /** Ask the server what `part` costs at its detail; render the grid or the refusal. */
-  async count(part) {
+  async count(part, { quiet = false } = {}) {
     const ticket = (part.ticket = (part.ticket || 0) + 1);
-    part.pending = true;
-    this._render(part);
-    this.onChange();
+    const before = part.count;
+    if (!quiet) {
+      part.pending = true;
+      this._render(part);
+      this.onChange();
+    }
     let count = null;
     let error = null;
     try {
@@ -95,6 +108,7 @@ export class Parts {
       error = err instanceof ApiError ? err.display : String(err);
     }
     if (ticket !== part.ticket || !this.items.includes(part)) return; // a newer count won
+    if (quiet && !error && JSON.stringify(count) === JSON.stringify(before)) return; // same answer: keep the page still
     Object.assign(part, { pending: false, count, error });
     this._render(part);
     this.onChange();
