@@ -34,8 +34,9 @@ from xai_sdk.chat import user as xai_user
 
 from oculi.testing.server import ServerProcess
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "adversarial"))
-from adversarial_support import bad_crc_png, png, truncated_png
+# The hostile corpus is the adversarial suite's (which reads the suite's keys from tests/servers.py).
+sys.path[:0] = [str(Path(__file__).resolve().parent.parent / "tests" / d) for d in ("adversarial", ".")]
+from adversarial_support import bad_crc_png, png, truncated_png  # noqa: E402  (found on the path set above)
 
 KEY = "sk-oculi-soak"
 AUTH = {"authorization": f"Bearer {KEY}"}

@@ -69,9 +69,17 @@ def test_chat_completions_usage_is_exact_for_every_size(openai_client, images, d
     check_chat_usage(openai_client, images, detail)
 
 
-def test_responses_stored_continuation_recounts_the_image(openai_client, images):
+#: Hybrid models whose recurrent layers cannot be cut back to a shared prefix: llama.cpp reads their prompt whole.
+RECURRENT = {"tiny-qwen3_5"}
+
+
+def test_responses_stored_continuation_recounts_the_image(gguf_server, openai_client, images):
     _, again = check_stored_continuation(openai_client, images)
-    assert again.usage.input_tokens_details.cached_tokens >= expected_image_tokens(896, 448, "high")  # KV reused
+    cached = again.usage.input_tokens_details.cached_tokens
+    if gguf_server[0] in RECURRENT:
+        assert cached == 0  # nothing reused is claimed
+    else:
+        assert cached >= expected_image_tokens(896, 448, "high")  # KV reused
 
 
 def test_grpc_usage_is_exact_with_mixed_details_in_one_request(gguf_server, images):
