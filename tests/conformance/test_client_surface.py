@@ -53,6 +53,11 @@ def test_ai_sdk_sees_a_max_tokens_cutoff(examples: ExampleRunner) -> None:
     """A response cut at ``max_output_tokens`` is ``status: "incomplete"`` with exactly that many tokens."""
     run = examples.run("ai_sdk_max_tokens.mjs")
     assert run.returncode == 0, run.explain()
+    if _line(run.stdout, "generateText").split()[1] == "stop":
+        # The random-weight test model samples its end token within 3 tokens now and then (as in
+        # test_seed_examples): a stop before the cap is chance, not the wire, so it gets one more try.
+        run = examples.run("ai_sdk_max_tokens.mjs")
+        assert run.returncode == 0, run.explain()
     assert _line(run.stdout, "generateText").split()[2:] == ["incomplete", "3"], run.explain()
 
 

@@ -23,8 +23,10 @@ from __future__ import annotations
 import contextlib
 import os
 import pwd
+import random
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -34,7 +36,27 @@ from typing import Any
 
 import psycopg
 
-from oculi.testing.server import free_port
+#: Ports below the kernel's ephemeral range (``ip_local_port_range`` starts at 32768 by default).
+_STABLE_PORTS = range(20000, 32000)
+
+
+def stable_port() -> int:
+    """A free TCP port the kernel will not hand to anyone else's ``bind(0)`` while PostgreSQL is down.
+
+    The server is killed and restarted on the same port (the replicas' store URL names it); a port
+    from the ephemeral range could be taken by another test server's ``free_port()`` during the
+    outage, and the restart would fail with "address already in use".
+    """
+
+    for port in random.sample(_STABLE_PORTS, 200):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port below the ephemeral range")
+
 
 READY_TIMEOUT_S = 60.0
 
@@ -55,7 +77,7 @@ class PrivatePostgres:
         self.data = root / "data"
         self.sockets = root / "sockets"
         self.log_path = root / "postgres.log"
-        self.port = port or free_port()
+        self.port = port or stable_port()
         self.bindir = pg_bindir()
         self.process: subprocess.Popen[bytes] | None = None
         self._user = pwd.getpwnam("postgres") if os.geteuid() == 0 else None
