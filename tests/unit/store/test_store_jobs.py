@@ -94,8 +94,10 @@ async def test_deferred_jobs_go_before_batch_requests(store: Store) -> None:
 async def test_a_batch_past_its_window_expires_what_did_not_start(store: Store) -> None:
     queue = store.jobs
     now = int(time.time())
-    await store.batches.create_batch(BatchRecord("late", OWNER, "b", now, now + 3600, deadline_at=now + 1))
-    await store.batches.create_batch(BatchRecord("done", OWNER, "b", now, now + 3600, deadline_at=now + 1))
+    # Deadlines are whole seconds: two away, so the claims below always come before it (one could fall past a
+    # second boundary already when the test starts late in a second).
+    await store.batches.create_batch(BatchRecord("late", OWNER, "b", now, now + 3600, deadline_at=now + 2))
+    await store.batches.create_batch(BatchRecord("done", OWNER, "b", now, now + 3600, deadline_at=now + 2))
     await queue.enqueue([job(9, "done")])
     await queue.enqueue([job(i, "late") for i in range(6)])
     claimed = await queue.claim("w", 4, 60_000)
@@ -104,7 +106,7 @@ async def test_a_batch_past_its_window_expires_what_did_not_start(store: Store) 
         assert await queue.complete(finished, "w", JobState.SUCCEEDED, result={"ok": finished.id})
     dead = await queue.claim("dead", 1, 1)  # job-3: its worker dies, the lease lapses
     assert [j.id for j in dead] == ["job-3"]
-    await asyncio.sleep(max(0.0, now + 1.05 - time.time()))
+    await asyncio.sleep(max(0.0, now + 2.05 - time.time()))
     # The next claim closes both batches first: nothing of "late" is handed out after its deadline.
     assert await queue.claim("w", 10, 60_000) == []
     late = await store.batches.get_batch("late", OWNER)
