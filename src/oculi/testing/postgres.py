@@ -11,11 +11,13 @@ directory). The binaries are the installed ones (``pg_config --bindir``).
 PostgreSQL refuses to run as root, so when this process is root the server
 runs as the ``postgres`` user, which then owns the directory.
 
-``kill`` sends SIGKILL to the server's whole process group (it is started in
-a session of its own): the postmaster and its backends die together, as in
-a machine crash, so the restart runs real crash recovery; killing only the
-postmaster would leave backends holding its shared memory and the new
-postmaster would refuse to start.
+``kill`` stops the postmaster (SIGSTOP: it forks no more), SIGKILLs every
+process it forked and then itself, and waits until they are all gone: the
+server dies at once, as in a machine crash, so the restart runs real crash
+recovery. A process-group kill is not enough: each backend and auxiliary
+process calls ``setsid()`` at birth (``InitPostmasterChild``), so only the
+postmaster would die, and backends finishing their work could still hold its
+shared memory when the new postmaster starts.
 """
 
 from __future__ import annotations
@@ -125,7 +127,9 @@ class PrivatePostgres:
         deadline = time.monotonic() + timeout
         while True:
             if self.process is not None and self.process.poll() is not None:
-                raise RuntimeError(f"PostgreSQL exited at start:\n{self.log_text()[-2000:]}")
+                raise RuntimeError(
+                    f"PostgreSQL exited at start (exit status {self.process.returncode}):\n{self.log_text()[-2000:]}"
+                )
             try:
                 psycopg.connect(self.url, connect_timeout=2).close()
                 return
@@ -135,20 +139,26 @@ class PrivatePostgres:
                 time.sleep(0.2)
 
     def kill(self) -> None:
-        """SIGKILL the postmaster and all its backends at once (a crash)."""
+        """SIGKILL the postmaster and every process it forked, at once (a crash); return when all are gone."""
         if self.process is None:
             return
+        postmaster = self.process.pid
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)
+            os.kill(postmaster, signal.SIGSTOP)
+        children = _children_of(postmaster)
+        for pid in [*children, postmaster]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         self.process.wait()
         self.process = None
+        _wait_gone(children)
 
     def stop(self) -> None:
         """Fast shutdown (SIGINT), then SIGKILL if it lingers."""
         if self.process is None:
             return
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGINT)
+            os.kill(self.process.pid, signal.SIGINT)
         try:
             self.process.wait(timeout=30)
         except subprocess.TimeoutExpired:
@@ -166,6 +176,35 @@ class PrivatePostgres:
         if self._user is None:
             return {}
         return {"user": self._user.pw_uid, "group": self._user.pw_gid, "extra_groups": [], "cwd": str(self.root)}
+
+
+def _children_of(parent: int) -> list[int]:
+    """The live processes whose parent is ``parent`` (read from ``/proc``)."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        if int(fields[1]) == parent:
+            children.append(int(stat.parent.name))
+    return children
+
+
+def _wait_gone(pids: list[int], timeout: float = 30.0) -> None:
+    """Until none of ``pids`` runs any more (a zombie left unreaped by a container's init counts as gone)."""
+    deadline = time.monotonic() + timeout
+    for pid in pids:
+        while time.monotonic() < deadline:
+            try:
+                state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            except OSError:
+                break
+            if state in ("Z", "X"):
+                break
+            time.sleep(0.05)
+        else:
+            raise RuntimeError(f"PostgreSQL process {pid} outlived SIGKILL for {timeout:.0f}s")
 
 
 @contextlib.contextmanager
