@@ -109,16 +109,17 @@ class Native:
         cparams.n_ubatch = n_ubatch
         cparams.n_seq_max = n_seq
         cparams.kv_unified = False  # a KV stream per sequence: attention cost follows each one's length
-        # Sliding-window layers (Gemma 3) keep every position, not only the last window: the worker trims a
-        # slot's KV back to any shared prefix and continues from there, which a window-sized cache cannot
-        # serve (llama.cpp's seq_rm still reports success, but the cells the window needs are gone).
+        # Sliding-window layers (Gemma 3 and 4) keep only the last window of each sequence, as in
+        # llama-server (about 1/7 of the full-context KV for Gemma 3): a slot's KV can then be cut back only
+        # to a prefix whose window is still held (``holds_prefix``); llama.cpp's seq_rm reports success
+        # either way, so the worker asks before it reuses a prefix and reads the prompt whole otherwise.
         self.swa = int(llama_cpp.llama_model_n_swa(self.model))
         #: Whether a sequence's KV can be cut back to a prefix: not when a layer keeps a recurrent state
         #: (Qwen3.5's linear attention, Mamba), which holds only the end of what it read.
         self.trimmable = not (
             llama_cpp.llama_model_is_recurrent(self.model) or llama_cpp.llama_model_is_hybrid(self.model)
         )
-        cparams.swa_full = self.swa > 0
+        cparams.swa_full = False  # (llama.cpp's default is True: a full-context cache for every layer)
         cparams.n_threads = n_threads
         cparams.n_threads_batch = n_threads
         self.ctx = llama_cpp.llama_init_from_model(self.model, cparams)
@@ -321,8 +322,24 @@ class Native:
             raise RuntimeError(f"llama_decode failed ({rc})")
 
     # --- sequences and sampling ----------------------------------------------------------
+    def holds_prefix(self, seq_id: int, n_pos: int) -> bool:
+        """Whether a sequence's KV, cut back to its first ``n_pos`` positions, still holds what the next
+        position attends to.
+
+        Always, but for sliding-window layers: they keep the positions ``[pos_min, pos_max]`` of a sequence
+        (llama.cpp drops older cells as the window moves on) and a query at ``n_pos`` attends to keys
+        above ``n_pos - n_swa``, so the cut must leave ``pos_min <= n_pos - n_swa + 1`` — the test
+        llama-server makes before it reuses a slot's prompt (its context checkpoints aside).
+        """
+        if self.swa <= 0 or n_pos <= 0:
+            return True
+        pos_min = int(self._ll.llama_memory_seq_pos_min(self.mem, seq_id))
+        return pos_min == 0 or 0 <= pos_min <= n_pos - self.swa + 1
+
     def keep_prefix(self, seq_id: int, n_pos: int) -> bool:
         """Drop a sequence's KV from position ``n_pos`` on (False if only a full clear works)."""
+        if not self.holds_prefix(seq_id, n_pos):
+            return False
         return bool(self._ll.llama_memory_seq_rm(self.mem, seq_id, n_pos, -1))
 
     def clear(self, seq_id: int) -> None:

@@ -23,7 +23,9 @@ through a queue. The worker interleaves requests instead of serialising them:
   admission or before any image chunk of the prompt (the request admitted
   just before may have read the image meanwhile) — except for a model with
   recurrent layers (Qwen3.5's linear attention), whose state cannot be cut
-  back to a prefix: each prompt is read whole;
+  back to a prefix: each prompt is read whole; a model with sliding-window
+  layers (Gemma 3 and 4) keeps only the last window of each sequence there,
+  so a prefix is reused only where its window is still held;
 - encoded image embeddings are cached by content key (LRU, byte budget), so
   the same image sent again in another slot is decoded from the cache
   without running the vision encoder again.
@@ -381,14 +383,20 @@ class Worker:
         """
         if not self.native.trimmable:  # a recurrent state cannot be cut back to a shared prefix: read it all
             return done
-        keys = [_unit_key(u) for u in units]
-        own = max(done, _common_prefix(main.keys, keys))
-        donors = [(_common_prefix(s.keys, keys), s) for s in self._slots if s not in slots]
-        best, donor = max(donors, key=lambda d: d[0], default=(0, None))
+        keys, last = [_unit_key(u) for u in units], len(units) - 1
+        own = min(max(done, _common_prefix(main.keys, keys)), last)
+        if own > done and not self._holds(main, own):
+            own = done
+        donors = [(min(_common_prefix(s.keys, keys), last), s) for s in self._slots if s not in slots]
+        best, donor = max(((n, s) for n, s in donors if self._holds(s, n)), key=lambda d: d[0], default=(0, None))
         if donor is not None and _tokens(units[own:best]) >= MIN_COPY_GAIN:
             self.native.copy(donor.seq_id, main.seq_id)
             main.keys, main.positions, own = list(donor.keys), list(donor.positions), best
-        return min(own, len(keys) - 1)
+        return own
+
+    def _holds(self, slot: Slot, n_units: int) -> bool:
+        """Whether ``slot``'s KV cut back to its first ``n_units`` units is still whole (sliding windows)."""
+        return self.native.holds_prefix(slot.seq_id, sum(slot.positions[:n_units]))
 
     def _step(self) -> None:
         """Cancel what was cancelled, then decode one token for every running choice in one batch."""

@@ -18,6 +18,8 @@ converter). Checked per family:
 - answers from reused or copied KV (a continued conversation, concurrent
   questions about one image) equal answers computed from scratch — Qwen's
   positions survive a trim, Gemma 3's sliding-window layers keep what they need;
+- a sliding-window cache is window-sized (as llama-server's) and a prefix is
+  reused only where its window is still held;
 - the context limit counts KV cells (image tokens), not positions.
 """
 
@@ -232,6 +234,47 @@ async def test_answers_from_reused_and_copied_kv_equal_answers_from_scratch(gguf
             fresh_engine.worker.close()
         assert fresh.usage.cached_prompt_tokens == 0
         assert fresh.usage.prompt_image_tokens == reused.usage.prompt_image_tokens == tokens
+        assert fresh.text == reused.text
+
+
+@pytest.mark.parametrize("name", ["tiny-gemma3", "tiny-gemma4"])
+async def test_a_sliding_window_cache_reuses_only_prefixes_whose_window_it_still_holds(name, prepare_image, collect):
+    """Gemma's sliding-window layers keep a window per sequence (the fixtures' window: 32 positions, in a
+    cache of the window plus a micro-batch, 768 cells), as llama-server's cache does: a later question about
+    the same image shares the image with the slot's last request, but that request's long question has
+    pushed the image's end out of the cache, so the prompt is read again — not continued from a stream that
+    lacks it; a continued conversation, cut back near the slot's end, is reused."""
+    engine = _load(name, max_batch_size=1)
+    native = engine.worker.native
+    assert native.swa == 32
+    image = prepare_image(_image(1000, 600, seed=11), Detail.HIGH, engine.pixel_spec)
+
+    def request(*turns: str) -> EngineRequest:
+        messages = [Message(Role.USER, [ImagePart("data:", Detail.HIGH), TextPart(turns[0])])]
+        messages += [
+            Message(Role.ASSISTANT if i % 2 == 0 else Role.USER, [TextPart(t)]) for i, t in enumerate(turns[1:])
+        ]
+        return EngineRequest("w", Conversation(messages), [image], GenerationParams(max_tokens=10, temperature=0))
+
+    try:
+        first = await collect(engine, request("Describe the image. " + "Be precise about every detail. " * 120))
+        assert first.usage.prompt_text_tokens > 800
+        held_from = int(native._ll.llama_memory_seq_pos_min(native.mem, 0))
+        assert held_from > spec_tokens(1000, 600, Detail.HIGH), "the image's end is out of the cache"
+        other = await collect(engine, request("Which colours are there?"))
+        follow_up = request("Which colours are there?", other.text, "And the shapes?")
+        continued = await collect(engine, follow_up)
+    finally:
+        engine.worker.close()
+    assert other.usage.cached_prompt_tokens == 0
+    assert continued.usage.cached_prompt_tokens >= spec_tokens(1000, 600, Detail.HIGH)
+    assert first.usage.completion_tokens + other.usage.completion_tokens >= 8, "too little output to compare"
+    for reused, fresh_request in [(other, request("Which colours are there?")), (continued, follow_up)]:
+        fresh_engine = _load(name)
+        try:
+            fresh = await collect(fresh_engine, fresh_request)
+        finally:
+            fresh_engine.worker.close()
         assert fresh.text == reused.text
 
 
