@@ -4,6 +4,7 @@ Usage::
 
     .venv/bin/python scripts/make_gguf_fixtures.py                 # tiny fixtures → tests/fixtures/gguf/
     .venv/bin/python scripts/make_gguf_fixtures.py --bench DIR     # + InternVL3-1B-sized random model (Q8_0)
+    .venv/bin/python scripts/make_gguf_fixtures.py --skip-tiny --bench-gemma3 DIR   # Gemma 3 4B's KV shape
     .venv/bin/python scripts/make_gguf_fixtures.py --only tiny-gemma3   # one fixture
     .venv/bin/python scripts/make_gguf_fixtures.py --thinking      # only tiny-internvl-thinking.gguf
 
@@ -336,6 +337,23 @@ TINY = {
 }
 
 
+#: Gemma 3 4B's attention as far as the KV cache sees it (34 layers, every 6th full attention, 4 KV heads of
+#: 256, a 1024-token window, 128k positions); the other widths stay narrow: the KV cache's size does not
+#: depend on them, and the bench that reads it (``bench/llamacpp_kv.py``) need not load 4 B random weights.
+GEMMA3_4B_KV_SHAPE = {
+    "num_hidden_layers": 34,
+    "layer_types": ["full_attention" if (i + 1) % 6 == 0 else "sliding_attention" for i in range(34)],
+    "num_attention_heads": 8,
+    "num_key_value_heads": 4,
+    "head_dim": 256,
+    "query_pre_attn_scalar": 256,
+    "sliding_window": 1024,
+    "max_position_embeddings": 131072,
+    "hidden_size": 256,
+    "intermediate_size": 512,
+}
+
+
 def thinking_text_model(vendor: Path, root: Path, out: Path) -> None:
     """``tiny-internvl-thinking.gguf``: the thinking checkpoint's text model (``oculi.testing.thinking``).
 
@@ -352,7 +370,10 @@ def main() -> None:
     parser.add_argument("--out", default=str(FIXTURES), help="Directory for the tiny fixtures.")
     parser.add_argument("--llama-cpp-dir", default=None, help="The vendored llama.cpp source directory.")
     parser.add_argument("--bench", default=None, help="Also build the InternVL3-1B-sized random model (Q8_0) here.")
-    parser.add_argument("--skip-tiny", action="store_true", help="Only the --bench model.")
+    parser.add_argument(
+        "--bench-gemma3", default=None, help="Also build a random model of Gemma 3 4B's KV shape (F16) here."
+    )
+    parser.add_argument("--skip-tiny", action="store_true", help="Only the --bench / --bench-gemma3 models.")
     parser.add_argument("--only", action="append", choices=sorted(TINY), help="Only these tiny fixtures.")
     parser.add_argument(
         "--thinking", action="store_true", help="Only the thinking text model (it shares tiny-internvl's mmproj)."
@@ -379,6 +400,11 @@ def main() -> None:
             hf = build_internvl3_1b_random(root / "internvl3-1b", dtype="float32")
             convert_pair(vendor, hf, Path(args.bench), "internvl3-1b-random", kind="internvl", text_type="q8_0")
             shutil.rmtree(hf, ignore_errors=True)
+        if args.bench_gemma3:
+            from oculi.testing.family_checkpoints import build_tiny_gemma3
+
+            hf = build_tiny_gemma3(root / "gemma3-kv", text_sizes=GEMMA3_4B_KV_SHAPE)
+            convert_pair(vendor, hf, Path(args.bench_gemma3), "gemma3-4b-kv-random", kind="native", text_type="f16")
 
 
 if __name__ == "__main__":
