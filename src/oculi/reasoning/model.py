@@ -24,6 +24,10 @@ class ThinkingModel:
         self.fmt = fmt
         self.tokens = ThinkTokens.of(fmt, encode)
 
+    def tags(self) -> frozenset[int]:
+        """Every token of the start and end tags (an engine that renders each token may keep them all)."""
+        return frozenset((*self.tokens.start, *self.tokens.end))
+
     def special_tags(self, tokenizer: Any) -> frozenset[int]:
         """The tag tokens that are special tokens (Gemma 4's): the engine's text keeps them for the split."""
         special = set(getattr(tokenizer, "all_special_ids", ()))

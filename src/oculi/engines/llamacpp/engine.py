@@ -140,7 +140,7 @@ class LlamaCppEngine:
         )
         self.thinking = thinking_model(self._info.reasoning, native)
         self.constraints = Constraints.for_llamacpp(native.vocab)
-        self._worker = Worker(native)
+        self._worker = Worker(native, self.thinking.tags() if self.thinking is not None else frozenset())
 
     @property
     def info(self) -> ModelInfo:

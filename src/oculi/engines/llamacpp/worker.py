@@ -143,8 +143,11 @@ class _Cancelled(Exception):
 class Worker:
     """The worker thread and its slots over a ``Native`` model; see the module docstring."""
 
-    def __init__(self, native: Native) -> None:
+    def __init__(self, native: Native, keep: frozenset[int] = frozenset()) -> None:
         self.native = native
+        #: Special tokens the text keeps: a thinking model's tags (Gemma 4's ``<|channel>`` / ``<channel|>``
+        #: are control tokens, which llama.cpp leaves out of a piece), for the pipeline's reasoning split.
+        self.keep = keep
         self.n_ctx_seq = native.n_ctx_seq
         self.n_seq = native.n_seq
         self.peak_running = 0  # most choices decoded in one batch so far (tests, benchmarks)
@@ -434,7 +437,7 @@ class Worker:
             return
         run.generated += 1
         complete = run.guide.advance(token)
-        text = run.text.push(self.native.piece(token))
+        text = run.text.push(self.piece(token))
         if complete:  # the grammar is complete: the answer is whole
             self._finish(run, FinishReason.STOP, text + run.text.flush())
         elif run.text.stopped:
@@ -445,6 +448,10 @@ class Worker:
             run.next_token = token
             if text:
                 self._emit(run.job, Delta(index=run.index, text=text))
+
+    def piece(self, token: int) -> bytes:
+        """A generated token's bytes in the answer's text (special tokens left out, but ``keep``)."""
+        return self.native.piece(token, special=token in self.keep)
 
     def _finish(self, run: Running, reason: FinishReason, text: str = "", error: BaseException | None = None) -> None:
         job = run.job
