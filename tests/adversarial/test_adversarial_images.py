@@ -50,9 +50,38 @@ def test_thin_images_on_llama_cpp(gguf_server: ServerProcess) -> None:
     assert len([m for m in models if m != "oculi-lite"]) == 2, models
     with guarded(gguf_server, rss_bound=gguf_server.rss_bytes() + 1024 * MiB):
         for model in models:
-            for width, height in THIN:
+            for width, height in [*THIN, (3000, 2), (2, 3000), (4000, 3000)]:
                 response = ask(gguf_server, png(width, height), model=model)
                 assert response.status_code == 200, (model, width, height, response.text[:300])
+
+
+#: The shapes every engine's processor path gets for a model outside the SPEC §3 families (issue 28).
+HOSTILE = [(1, 1), (3000, 2), (2, 3000), (20000, 1), (1, 20000), (4000, 3000)]
+
+
+async def test_hostile_shapes_on_a_model_outside_the_families_on_the_transformers_engine(tmp_path) -> None:
+    """LLaVA (its own processor decides the image tokens), in this process: a 200 for every shape and detail."""
+    from servers import KEY, app_client
+
+    from oculi.settings import Settings
+    from oculi.testing.checkpoints import cached_checkpoint
+
+    settings = Settings(
+        models=[str(cached_checkpoint("tiny-llava"))],
+        api_keys=[KEY],
+        threads=2,
+        offline=True,
+        store_url=f"sqlite:///{tmp_path}/o.db",
+    )
+    async with app_client(settings) as http:
+        for width, height in HOSTILE:
+            url = "data:image/png;base64," + base64.b64encode(png(width, height)).decode()
+            for detail in ("low", "high", "auto"):
+                part = {"type": "image_url", "image_url": {"url": url, "detail": detail}}
+                body = {"model": "grok-4", "max_tokens": 2, "messages": [{"role": "user", "content": [part]}]}
+                response = await http.post("/v1/chat/completions", json=body, headers={"authorization": f"Bearer {KEY}"})
+                assert response.status_code == 200, (width, height, detail, response.text[:300])
+                assert response.json()["usage"]["prompt_tokens"] > 0
 
 
 @pytest.mark.parametrize("image", [bad_crc_png(), truncated_png(), b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff\xe0garbage"])
