@@ -79,7 +79,8 @@ async def test_hostile_shapes_on_a_model_outside_the_families_on_the_transformer
             for detail in ("low", "high", "auto"):
                 part = {"type": "image_url", "image_url": {"url": url, "detail": detail}}
                 body = {"model": "grok-4", "max_tokens": 2, "messages": [{"role": "user", "content": [part]}]}
-                response = await http.post("/v1/chat/completions", json=body, headers={"authorization": f"Bearer {KEY}"})
+                auth = {"authorization": f"Bearer {KEY}"}
+                response = await http.post("/v1/chat/completions", json=body, headers=auth)
                 assert response.status_code == 200, (width, height, detail, response.text[:300])
                 assert response.json()["usage"]["prompt_tokens"] > 0
 
