@@ -21,11 +21,8 @@ through a queue. The worker interleaves requests instead of serialising them:
   when another slot, even a busy one, shares a much longer prefix (concurrent
   questions about the same image), its KV stream is copied over instead, at
   admission or before any image chunk of the prompt (the request admitted
-  just before may have read the image meanwhile) — except for a model with
-  recurrent layers (Qwen3.5's linear attention), whose state cannot be cut
-  back to a prefix: each prompt is read whole; a model with sliding-window
-  layers (Gemma 3 and 4) keeps only the last window of each sequence there,
-  so a prefix is reused only where its window is still held;
+  just before may have read the image meanwhile); what can be reused at all
+  (recurrent layers, sliding windows) is ``slots``' to say;
 - encoded image embeddings are cached by content key (LRU, byte budget), so
   the same image sent again in another slot is decoded from the cache
   without running the vision encoder again.
@@ -53,33 +50,13 @@ from oculi.domain import Delta, FinishReason, GenerationParams, Usage
 from oculi.engines.common.guide import TokenGuide
 from oculi.engines.llamacpp.native import ImageChunk, Native, Unit
 from oculi.engines.llamacpp.prompt import Bitmap, Piece
+from oculi.engines.llamacpp.slots import Slot, Slots, common_prefix, prompt_tokens, unit_key
 from oculi.engines.llamacpp.text import TextStream
 from oculi.errors import ContextLengthExceeded, InvalidRequest, Overloaded
 from oculi.reasoning.tracker import ThinkTracker
 from oculi.structured.matcher import TokenConstraint
 
 log = logging.getLogger(__name__)
-
-#: Prompt tokens another slot must share beyond this slot's own prefix before its KV is copied over.
-MIN_COPY_GAIN = 32
-
-
-def _unit_key(unit: Unit) -> int | str:
-    return unit if isinstance(unit, int) else unit.key
-
-
-def _tokens(units: list[Unit]) -> int:
-    """Prompt tokens of ``units`` (an image chunk counts its embeddings)."""
-    return sum(1 if isinstance(u, int) else u.n_tokens for u in units)
-
-
-def _common_prefix(a: list[int | str], b: list[int | str]) -> int:
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n
 
 
 @dataclass
@@ -97,16 +74,6 @@ class Job:
     chunk_lists: list[Any] = field(default_factory=list)
     usage: Usage = field(default_factory=Usage)
     running: int = 0
-
-
-@dataclass
-class Slot:
-    """A llama.cpp sequence id and what its KV stream holds (one key and width per evaluated unit)."""
-
-    seq_id: int
-    keys: list[int | str] = field(default_factory=list)
-    positions: list[int] = field(default_factory=list)
-    busy: bool = False
 
 
 @dataclass
@@ -151,7 +118,7 @@ class Worker:
         self.n_ctx_seq = native.n_ctx_seq
         self.n_seq = native.n_seq
         self.peak_running = 0  # most choices decoded in one batch so far (tests, benchmarks)
-        self._slots = [Slot(i) for i in range(native.n_seq)]
+        self.slots = Slots(native)
         self._running: list[Running] = []
         self._waiting: list[Job] = []
         self._prefilling: list[Prefill] = []
@@ -208,7 +175,7 @@ class Worker:
             except queue.Empty:
                 pass
             self._waiting = [j for j in self._waiting if not j.cancelled.is_set()]
-            while self._waiting and sum(not s.busy for s in self._slots) >= self._waiting[0].params.n:
+            while self._waiting and self.slots.free() >= self._waiting[0].params.n:
                 self._admit(self._waiting.pop(0))
             for prefill in list(self._prefilling):  # in admission order: each moves one step
                 self._advance(prefill)
@@ -236,11 +203,11 @@ class Worker:
             job.usage.prompt_text_tokens = sum(isinstance(u, int) for u in job.units)
             job.usage.prompt_image_tokens = sum(u.n_tokens for u in job.units if isinstance(u, ImageChunk))
             self._check_length(job)
-            slots = self._pick_slots(job)
+            slots = self.slots.pick([unit_key(u) for u in job.units], job.params.n)
         except Exception as exc:
             self._failed(job, slots, exc)
             return
-        keys = [_unit_key(u) for u in job.units]
+        keys = [unit_key(u) for u in job.units]
         prefill = Prefill(job, slots, keys, self._prefill(job, slots, keys))
         self._prefilling.append(prefill)
 
@@ -258,7 +225,7 @@ class Worker:
     def _failed(self, job: Job, slots: list[Slot], exc: Exception) -> None:
         """A prompt that could not be read: free its slots and chunks, tell the caller (unless it left)."""
         for slot in slots:
-            self._reset(slot)
+            self.slots.reset(slot)
         self.native.free_chunks(job.chunk_lists)
         if isinstance(exc, _Cancelled):
             return
@@ -266,41 +233,25 @@ class Worker:
             log.exception("llama.cpp prefill failed", exc_info=exc)
         self._emit(job, exc)
 
-    def _reset(self, slot: Slot) -> None:
-        """Forget a slot's KV (after a failure its contents are not known for sure)."""
-        self.native.clear(slot.seq_id)
-        slot.keys, slot.positions, slot.busy = [], [], False
-
     def _check_length(self, job: Job) -> None:
         # Like the transformers engine: the prompt must fit with room for one token;
         # a larger max_tokens only means the answer may end at the context ("length").
-        if _tokens(job.units) >= self.n_ctx_seq:
+        if prompt_tokens(job.units) >= self.n_ctx_seq:
             raise ContextLengthExceeded(job.usage.prompt_tokens, self.n_ctx_seq)
         if not job.units or not isinstance(job.units[-1], int):
             raise InvalidRequest("The prompt must end with text (the chat template's assistant header).")
-
-    def _pick_slots(self, job: Job) -> list[Slot]:
-        """The free slot sharing the longest prefix with the prompt, plus ``n - 1`` others."""
-        keys = [_unit_key(u) for u in job.units]
-        free = sorted(
-            (s for s in self._slots if not s.busy), key=lambda s: (-_common_prefix(s.keys, keys), len(s.keys))
-        )
-        slots = free[: job.params.n]
-        for slot in slots:
-            slot.busy = True
-        return slots
 
     def _prefill(self, job: Job, slots: list[Slot], keys: list[int | str]) -> Iterator[None]:
         """Evaluate the prompt in the first slot after its reusable prefix, yielding after each image chunk
         (the worker decodes the running sequences and moves the other prefills on meanwhile); then copy
         it to the other slots and start the choices."""
         native, main = self.native, slots[0]
-        keep = self._reuse(main, slots, job.units, 0)
+        keep = self.slots.reuse(main, slots, job.units, 0)
         if not native.keep_prefix(main.seq_id, sum(main.positions[:keep])):
             native.clear(main.seq_id)
             keep = 0
         del main.keys[keep:], main.positions[keep:]
-        job.usage.cached_prompt_tokens = _tokens(job.units[:keep])
+        job.usage.cached_prompt_tokens = prompt_tokens(job.units[:keep])
         # The prompt counts first, so streams can report them from their first chunk.
         self._emit(job, Delta(usage=dataclasses.replace(job.usage)))
 
@@ -325,12 +276,12 @@ class Worker:
                 pending = []
             # A request admitted before this one may have read the same image meanwhile: copy its KV;
             # if it is about to read it, wait a step for it (the image is read once, then copied).
-            reused = self._reuse(main, slots, job.units, i)
+            reused = self.slots.reuse(main, slots, job.units, i)
             if reused > i:
                 if not native.keep_prefix(main.seq_id, sum(main.positions[:reused])):
                     raise RuntimeError("llama.cpp could not trim a copied KV stream")
                 del main.keys[reused:], main.positions[reused:]
-                job.usage.cached_prompt_tokens += _tokens(job.units[i:reused])
+                job.usage.cached_prompt_tokens += prompt_tokens(job.units[i:reused])
                 n_past, i = sum(main.positions), reused
                 yield
                 continue
@@ -347,7 +298,7 @@ class Worker:
             native.copy(main.seq_id, slot.seq_id)
             slot.keys, slot.positions = list(main.keys), list(main.positions)
 
-        cells = _tokens(job.units)
+        cells = prompt_tokens(job.units)
         max_tokens = min(job.params.max_tokens or self.n_ctx_seq, self.n_ctx_seq - cells)
         for index, slot in enumerate(slots):
             sampler = native.sampler(job.params, index)
@@ -371,35 +322,10 @@ class Worker:
         for prefill in self._prefilling:
             if prefill.job is job:
                 return False
-            ahead = _common_prefix(prefill.keys, keys) > i
-            if ahead and _common_prefix(prefill.slots[0].keys, keys) <= i:
+            ahead = common_prefix(prefill.keys, keys) > i
+            if ahead and common_prefix(prefill.slots[0].keys, keys) <= i:
                 return True
         return False
-
-    def _reuse(self, main: Slot, slots: list[Slot], units: list[Unit], done: int) -> int:
-        """How many of the prompt's ``units`` ``main`` holds once the best KV donor is copied in (``done`` are read).
-
-        ``main`` keeps its own prefix unless another slot (even a busy one) shares
-        at least ``MIN_COPY_GAIN`` more prompt tokens: then that slot's KV stream
-        is copied into ``main`` (the caller trims it). Never the whole prompt: the
-        last unit is evaluated again for its logits.
-        """
-        if not self.native.trimmable:  # a recurrent state cannot be cut back to a shared prefix: read it all
-            return done
-        keys, last = [_unit_key(u) for u in units], len(units) - 1
-        own = min(max(done, _common_prefix(main.keys, keys)), last)
-        if own > done and not self._holds(main, own):
-            own = done
-        donors = [(min(_common_prefix(s.keys, keys), last), s) for s in self._slots if s not in slots]
-        best, donor = max(((n, s) for n, s in donors if self._holds(s, n)), key=lambda d: d[0], default=(0, None))
-        if donor is not None and _tokens(units[own:best]) >= MIN_COPY_GAIN:
-            self.native.copy(donor.seq_id, main.seq_id)
-            main.keys, main.positions, own = list(donor.keys), list(donor.positions), best
-        return own
-
-    def _holds(self, slot: Slot, n_units: int) -> bool:
-        """Whether ``slot``'s KV cut back to its first ``n_units`` units is still whole (sliding windows)."""
-        return self.native.holds_prefix(slot.seq_id, sum(slot.positions[:n_units]))
 
     def _step(self) -> None:
         """Cancel what was cancelled, then decode one token for every running choice in one batch."""
@@ -464,7 +390,7 @@ class Worker:
         if reason is FinishReason.CANCELLED:
             return
         if error is not None:
-            self._reset(run.slot)
+            self.slots.reset(run.slot)
             if not job.cancelled.is_set():
                 job.cancelled.set()
                 self._emit(job, error)
