@@ -7,7 +7,8 @@ rewriting ``item._nodeid``, which pytest 9 no longer reads (a node's id is ``ite
 groups are silently lost. So the grouping is done here, by pytest-xdist's own scheduler for
 ``loadscope`` with the scope of a test looked up in a table the workers write while collecting:
 
-- the suite's named shared servers (``SHARED_SERVERS``): a test on one of them goes where it runs;
+- the suite's named shared servers (``SHARED_SERVERS``): a test on one of them goes where it runs
+  (also one that gets it through ``getfixturevalue``, marked ``on_server(name)``);
 - every other test with its module (module fixtures — a server, an engine loaded in-process, a
   container image — are then made once), one group per value of a module- or session-scoped
   parametrized fixture (``tiny_family``: each family's servers are a group of their own, so the
@@ -35,6 +36,9 @@ TABLE = "oculi_groups"
 
 def group_of(item: pytest.Item) -> str:
     """The group of tests a test must share a worker with."""
+    marker = item.get_closest_marker("on_server")  # a parameter that asks for a shared server by name
+    if marker is not None:
+        return str(marker.args[0])
     names = getattr(item, "fixturenames", ())
     shared = next((name for name in SHARED_SERVERS if name in names), None)
     if shared is not None:

@@ -32,7 +32,10 @@ BUDGETS = {"OCULI_REASONING_BUDGETS": json.dumps({"low": BUDGET, "medium": 2 * B
 TAGS = ("<think>", "</think>")
 
 
-@pytest.fixture(scope="module", params=["transformers", "llamacpp", "vllm"])
+@pytest.fixture(
+    scope="module",
+    params=[pytest.param("transformers", marks=pytest.mark.on_server("thinking_server")), "llamacpp", "vllm"],
+)
 def server(request: pytest.FixtureRequest, servers: Servers) -> Iterator[ServerProcess]:
     if request.param == "transformers":
         yield request.getfixturevalue("thinking_server")
