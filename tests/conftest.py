@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import xdist_groups
-from servers import Servers, internvl, lite, scripted, thinking
+from servers import FAMILY_CHECKPOINTS, Servers, internvl, lite, scripted, thinking
 
 from oculi.testing.server import ServerProcess
 
@@ -110,10 +110,6 @@ def tiny_llava() -> Path:
     from oculi.testing.checkpoints import cached_checkpoint
 
     return cached_checkpoint("tiny-llava")
-
-
-#: The tiny checkpoints of the SPEC §3 families other than InternVL (each its own ``oculi.families`` entry).
-FAMILY_CHECKPOINTS = ["tiny-qwen2_5_vl", "tiny-qwen3_vl", "tiny-qwen3_5", "tiny-glm4v", "tiny-gemma3", "tiny-gemma4"]
 
 
 @pytest.fixture(scope="session", params=FAMILY_CHECKPOINTS)

@@ -203,6 +203,11 @@ def thinking(checkpoint: Path, budgets: Mapping[str, int] | None = None) -> Conf
     return Config.of(checkpoint, env={**THREADS, "OCULI_REASONING_BUDGETS": json.dumps(dict(budgets))})
 
 
+#: The tiny checkpoints of the SPEC §3 families other than InternVL (each its own ``oculi.families`` entry),
+#: served on every engine (``tiny_family``).
+FAMILY_CHECKPOINTS = ["tiny-qwen2_5_vl", "tiny-qwen3_vl", "tiny-qwen3_5", "tiny-glm4v", "tiny-gemma3", "tiny-gemma4"]
+
+
 def family(checkpoint: Path, engine_env: Mapping[str, str] | None = None) -> Config:
     """One SPEC §3 family's tiny checkpoint (or GGUF) on the engine ``engine_env`` selects (transformers by default)."""
     return Config.of(checkpoint, env={**THREADS, **(engine_env or {})})

@@ -37,7 +37,7 @@ from oculi.testing.family_checkpoints import (
     build_tiny_qwen3_vl,
 )
 from oculi.testing.gemma4 import build_tiny_gemma4
-from oculi.testing.glm import build_tiny_glm4v
+from oculi.testing.glm import build_tiny_glm4v, build_tiny_glm4v_moe
 from oculi.testing.internvl import (
     build_internvl3_1b_random,
     build_tiny_internvl,
@@ -80,6 +80,7 @@ BUILDERS: dict[str, Callable[[Path], Path]] = {
     "tiny-qwen3_vl": build_tiny_qwen3_vl,
     "tiny-qwen3_5": build_tiny_qwen3_5,
     "tiny-glm4v": build_tiny_glm4v,
+    "tiny-glm4v_moe": build_tiny_glm4v_moe,
     "tiny-gemma3": build_tiny_gemma3,
     "tiny-gemma4": build_tiny_gemma4,
     "internvl3-1b-random": build_internvl3_1b_random,

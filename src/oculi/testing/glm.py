@@ -46,12 +46,38 @@ GLM4V_CHAT_TEMPLATE = (
 )
 
 
+#: GLM-4.5V / 4.6V's text model: mixture-of-experts layers after a first dense one (tiny: 4 routed experts, 2 a token).
+_MOE = {
+    "n_routed_experts": 4,
+    "num_experts_per_tok": 2,
+    "n_shared_experts": 1,
+    "moe_intermediate_size": 32,
+    "first_k_dense_replace": 1,
+    "n_group": 1,
+    "topk_group": 1,
+}
+
+
+def build_tiny_glm4v_moe(dest: Path) -> Path:
+    """A tiny random ``Glm4vMoeForConditionalGeneration`` (GLM-4.5V / 4.6V): GLM-4.1V's vision and geometry."""
+    return build_tiny_glm4v(dest, moe=True)
+
+
 def build_tiny_glm4v(
-    dest: Path, *, text_sizes: dict[str, Any] | None = None, vision_sizes: dict[str, Any] | None = None
+    dest: Path,
+    *,
+    text_sizes: dict[str, Any] | None = None,
+    vision_sizes: dict[str, Any] | None = None,
+    moe: bool = False,
 ) -> Path:
     """A tiny random ``Glm4vForConditionalGeneration``: 14 px patches merged 2×2 (448 px = 256 tokens)."""
     import torch
-    from transformers import Glm4vConfig, Glm4vForConditionalGeneration
+    from transformers import (
+        Glm4vConfig,
+        Glm4vForConditionalGeneration,
+        Glm4vMoeConfig,
+        Glm4vMoeForConditionalGeneration,
+    )
 
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
@@ -92,8 +118,10 @@ def build_tiny_glm4v(
         "temporal_patch_size": 2,
         "out_hidden_size": 64,
     }
+    if moe:
+        text.update(_MOE)
     text, vision = with_sizes(text, vision, text_sizes, vision_sizes)
-    config = Glm4vConfig(
+    config = (Glm4vMoeConfig if moe else Glm4vConfig)(
         text_config=text,
         vision_config=vision,
         tie_word_embeddings=True,
@@ -104,9 +132,10 @@ def build_tiny_glm4v(
         video_start_token_id=ids(BEGIN_OF_VIDEO),
         video_end_token_id=ids(END_OF_VIDEO),
     )
-    config.architectures = ["Glm4vForConditionalGeneration"]
+    model_class = Glm4vMoeForConditionalGeneration if moe else Glm4vForConditionalGeneration
+    config.architectures = [model_class.__name__]
     torch.manual_seed(6)
-    save_weights(Glm4vForConditionalGeneration(config), dest, {"eos_token_id": eos, "pad_token_id": ids(GLM_ENDOFTEXT)})
+    save_weights(model_class(config), dest, {"eos_token_id": eos, "pad_token_id": ids(GLM_ENDOFTEXT)})
     write_json(
         dest / "preprocessor_config.json",
         {

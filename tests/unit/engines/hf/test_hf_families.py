@@ -24,11 +24,13 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
+from servers import FAMILY_CHECKPOINTS
 from spec_oracle import expected_image_tokens
 
 from oculi.domain import Conversation, Detail, GenerationParams, ImagePart, Message, Role, TextPart
@@ -46,12 +48,20 @@ def _image(width: int, height: int, seed: int = 0) -> Image.Image:
     return Image.fromarray((rng.rand(height, width, 3) * 255).astype("uint8"))
 
 
+@pytest.fixture(scope="module", params=[*FAMILY_CHECKPOINTS, "tiny-glm4v_moe"])
+def family_checkpoint(request) -> Path:
+    """The suite's family checkpoints and, here only, GLM-4.5V's mixture-of-experts form (``glm4v_moe``)."""
+    from oculi.testing.checkpoints import cached_checkpoint
+
+    return cached_checkpoint(request.param)
+
+
 @pytest.fixture(scope="module")
-def family_engine(tiny_family):
+def family_engine(family_checkpoint):
     from oculi.engines import hf
     from oculi.settings import Settings
 
-    engine = hf.load(str(tiny_family), Settings(max_batch_size=8, offline=True))
+    engine = hf.load(str(family_checkpoint), Settings(max_batch_size=8, offline=True))
     yield engine
     engine.scheduler.close()
 
