@@ -38,7 +38,7 @@ from oculi.engines.common.checkpoint import load_processor, model_id, resolve_ch
 from oculi.engines.common.thinking import reasoning_format, thinking_model
 from oculi.engines.vllm.args import engine_kwargs, known_fields
 from oculi.engines.vllm.prompt import ProcessorPrompter, TiledPrompter, ViewImagesPrompter, VLLMPrompt
-from oculi.engines.vllm.thinking import budget_option, engine_options
+from oculi.engines.vllm.thinking import budget_option, engine_options, tags_as_text_tokenizer
 from oculi.errors import (
     ContextLengthExceeded,
     ImageError,
@@ -105,6 +105,14 @@ def load(spec: str, settings: Settings) -> VLLMEngine:
     kwargs = engine_kwargs(str(path), settings, known, family=family)
     fmt = reasoning_format(processor, settings.reasoning_parser)
     kwargs.update(engine_options(fmt, known, kwargs["structured_outputs_config"]))
+    thinking = thinking_model(fmt, processor.tokenizer)
+    tags = (
+        sorted(processor.tokenizer.convert_ids_to_tokens(list(thinking.special_tags(processor.tokenizer))))
+        if thinking
+        else []
+    )
+    if tags:
+        kwargs["tokenizer"] = str(tags_as_text_tokenizer(path, tags))
     kwargs["structured_outputs_config"] = StructuredOutputsConfig(**kwargs["structured_outputs_config"])
     register()
     if current_platform.is_cpu() and "VLLM_CPU_KVCACHE_SPACE" not in os.environ:
