@@ -140,10 +140,27 @@ async def faults(
             print(f"[{down - started:6.0f}s] kill -9 PostgreSQL (back in {pg_down_s:.0f}s)", flush=True)
             await asyncio.to_thread(pg.kill)
             await asyncio.sleep(pg_down_s)
-            await asyncio.to_thread(pg.start)
+            await restart_postgres(pg)
         back = time.monotonic()
         log[what].append((down, back))
         print(f"[{back - started:6.0f}s] {what} back after {back - down:.1f}s", flush=True)
+
+
+async def restart_postgres(pg: PrivatePostgres, tries: int = 3) -> None:
+    """Start PostgreSQL again; a start that fails (its exit status and log are printed) is tried again.
+
+    The fault under test is oculi's side of the outage; a harness whose restart fails once must not
+    end the run, but it must say so.
+    """
+    for attempt in range(1, tries + 1):
+        try:
+            await asyncio.to_thread(pg.start)
+            return
+        except RuntimeError as exc:
+            print(f"PostgreSQL restart {attempt}/{tries} failed: {exc}", flush=True)
+            if attempt == tries:
+                raise
+            await asyncio.sleep(5)
 
 
 async def sample_rss(replicas: list[Replica], every: float, out: dict[str, list[tuple[float, int]]]) -> None:
