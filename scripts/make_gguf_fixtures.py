@@ -333,6 +333,7 @@ TINY = {
     "tiny-gemma3": ("family_checkpoints", "build_tiny_gemma3", "native"),
     "tiny-qwen3_5": ("family_checkpoints", "build_tiny_qwen3_5", "native"),
     "tiny-glm4v": ("glm", "build_tiny_glm4v", "native"),
+    "tiny-glm4v_moe": ("glm", "build_tiny_glm4v_moe", "native"),
     "tiny-gemma4": ("gemma4", "build_tiny_gemma4", "native"),
 }
 

@@ -21,7 +21,7 @@ from oculi.testing.vocab import CLIP_MEAN, CLIP_STD, save_tokenizer
 
 GLM_ENDOFTEXT = "<|endoftext|>"
 GMASK, SOP = "[gMASK]", "<sop>"
-SYSTEM, USER, ASSISTANT = "<|system|>", "<|user|>", "<|assistant|>"
+SYSTEM, USER, ASSISTANT, OBSERVATION = "<|system|>", "<|user|>", "<|assistant|>", "<|observation|>"
 BEGIN_OF_IMAGE, END_OF_IMAGE, IMAGE = "<|begin_of_image|>", "<|end_of_image|>", "<|image|>"
 BEGIN_OF_VIDEO, END_OF_VIDEO, VIDEO = "<|begin_of_video|>", "<|end_of_video|>", "<|video|>"
 GLM_SPECIAL_TOKENS = [GLM_ENDOFTEXT, GMASK, SOP, SYSTEM, USER, ASSISTANT]
@@ -83,7 +83,7 @@ def build_tiny_glm4v(
     dest.mkdir(parents=True, exist_ok=True)
     tokenizer = save_tokenizer(
         dest,
-        GLM_SPECIAL_TOKENS,
+        GLM_SPECIAL_TOKENS + ([OBSERVATION] if moe else []),  # llama.cpp's GLM-4.5 converter names it
         GLM4V_CHAT_TEMPLATE,
         CONTEXT,
         {"image_token": IMAGE, "video_token": VIDEO},

@@ -2,7 +2,7 @@
 
 Every family of ``oculi.families`` but InternVL (``test_hf_usage`` and
 ``test_hf_parity`` cover it): Qwen2.5-VL, Qwen3-VL, Qwen3.5 (hybrid: linear-
-attention states batched beside the KV layers), GLM-4.1V, Gemma 3 and Gemma 4
+attention states batched beside the KV layers), GLM-4.1V and GLM-4.5V (mixture of experts), Gemma 3 and Gemma 4
 (a sliding and a full layer with different head sizes, proportional rotary,
 per-layer input embeddings, bidirectional attention over each view's tokens,
 its tower fed flat patches).

@@ -1,6 +1,7 @@
 """The view families on the llama.cpp engine: SPEC §3 exact, and equal to llama.cpp's own path.
 
-Qwen2.5-VL, Qwen3-VL, Qwen3.5 (hybrid text model), GLM-4.1V, Gemma 3 and Gemma 4
+Qwen2.5-VL, Qwen3-VL, Qwen3.5 (hybrid text model), GLM-4.1V, GLM-4.5V (its mixture-of-experts
+text model), Gemma 3 and Gemma 4
 (its mmproj names the projector per modality: ``clip.vision.projector_type``).
 
 Tiny random GGUF fixtures (``scripts/make_gguf_fixtures.py``: the tiny
@@ -47,6 +48,7 @@ FAMILIES = {
     "tiny-qwen3_vl": ("qwen3_vl", 512),
     "tiny-qwen3_5": ("qwen3_vl", 512),
     "tiny-glm4v": ("glm4v", 448),
+    "tiny-glm4v_moe": ("glm4v", 448),
     "tiny-gemma3": ("gemma3", 896),
     "tiny-gemma4": ("gemma4", 768),
 }
