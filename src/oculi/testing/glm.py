@@ -55,6 +55,9 @@ _MOE = {
     "first_k_dense_replace": 1,
     "n_group": 1,
     "topk_group": 1,
+    # The published configs write these; vLLM's GLM-4.5V reads them (transformers' defaults: the same values).
+    "head_dim": 32,
+    "use_qk_norm": False,
 }
 
 
