@@ -122,6 +122,7 @@ async def main() -> None:
         "-np",
         str(n),
         "--no-webui",
+        "-v",  # llama.cpp's own log lines, its KV buffer sizes among them
     ]
     runs = {
         "llama-server": (server, {}),
@@ -146,7 +147,8 @@ async def main() -> None:
     print("| server | KV buffers (MiB) | ÷ llama-server | RSS after the request (MiB) |")
     print("|---|---|---|---|")
     for name, r in results.items():
-        print(f"| {name} | {r['kv']:.1f} | ×{r['kv'] / ref:.2f} | {r['rss']:.0f} |")
+        ratio = r["kv"] / ref if ref else float("nan")
+        print(f"| {name} | {r['kv']:.1f} | ×{ratio:.2f} | {r['rss']:.0f} |")
 
 
 if __name__ == "__main__":
