@@ -65,14 +65,15 @@ SLOW_GROUPS = {"test_api_vllm.py": 200, "test_container.py": 200, "test_soak.py"
 
 
 def order(items: list[pytest.Item]) -> None:
-    """Sort the items (in place, stably) so the costliest groups come first; loadscope keeps that order."""
+    """Sort the items (in place, stably): the costliest groups first, ``late`` tests last in their group."""
     cost: dict[str, float] = {}
     for item in items:
         group = group_of(item)
         if group not in cost:
             cost[group] = max((extra for key, extra in SLOW_GROUPS.items() if key in group), default=0)
         cost[group] += 1
-    items.sort(key=lambda item: -cost[group_of(item)])
+    # Within its group a test marked ``late`` runs last: it waits on time that the others can fill.
+    items.sort(key=lambda item: (-cost[group_of(item)], item.get_closest_marker("late") is not None))
 
 
 def write_table(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -82,8 +82,9 @@ def test_accepts_messages_over_the_grpc_default_4_mib(client) -> None:
     assert response.usage.prompt_image_tokens == 256
 
 
+@pytest.mark.late
 def test_idle_client_keepalive_pings_are_accepted(oculi_server) -> None:
-    """Runs last: the probe channel has been idle (pinging every 10 s) while the other tests ran."""
+    """Runs last in its group: the probe channel has been idle (pinging every 10 s) while the other tests ran."""
     probe = oculi_server.keepalive
     # gRPC's default policy would answer the third early ping with GOAWAY; wait for at least four pings.
     remaining = 4.5 * probe.PING_MS / 1000 - (time.monotonic() - probe.idle_since)
