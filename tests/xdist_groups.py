@@ -65,15 +65,19 @@ SLOW_GROUPS = {"test_api_vllm.py": 200, "test_container.py": 200, "test_soak.py"
 
 
 def order(items: list[pytest.Item]) -> None:
-    """Sort the items (in place, stably): the costliest groups first, ``late`` tests last in their group."""
+    """Sort the items (in place, stably): costliest groups first; ``early`` / ``late`` tests first / last in theirs."""
     cost: dict[str, float] = {}
     for item in items:
         group = group_of(item)
         if group not in cost:
             cost[group] = max((extra for key, extra in SLOW_GROUPS.items() if key in group), default=0)
         cost[group] += 1
-    # Within its group a test marked ``late`` runs last: it waits on time that the others can fill.
-    items.sort(key=lambda item: (-cost[group_of(item)], item.get_closest_marker("late") is not None))
+    # Within its group a test marked ``early`` runs first and one marked ``late`` last (a wait the others fill).
+    items.sort(key=lambda item: (-cost[group_of(item)], _place(item)))
+
+
+def _place(item: pytest.Item) -> int:
+    return -1 if item.get_closest_marker("early") else 1 if item.get_closest_marker("late") else 0
 
 
 def write_table(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -82,6 +82,12 @@ def test_accepts_messages_over_the_grpc_default_4_mib(client) -> None:
     assert response.usage.prompt_image_tokens == 256
 
 
+@pytest.mark.early
+def test_the_keepalive_probe_made_its_call_and_now_idles(oculi_server) -> None:
+    """Runs first in its group: the probe opens here, so the group's other tests fill its idle minute."""
+    assert grpc.ChannelConnectivity.READY in oculi_server.keepalive.states
+
+
 @pytest.mark.late
 def test_idle_client_keepalive_pings_are_accepted(oculi_server) -> None:
     """Runs last in its group: the probe channel has been idle (pinging every 10 s) while the other tests ran."""
