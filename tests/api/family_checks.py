@@ -28,6 +28,7 @@ VIEW_SIZES = {
     "tiny-qwen3_vl": 512,
     "tiny-qwen3_5": 512,
     "tiny-glm4v": 448,
+    "tiny-glm4v_moe": 448,
     "tiny-gemma3": 896,
     "tiny-gemma4": 768,
 }

@@ -32,9 +32,10 @@ from family_checks import (
     responses_image_tokens,
 )
 from openai import OpenAI
-from servers import VLLM_ENV, Servers, family
+from servers import FAMILY_CHECKPOINTS, VLLM_ENV, Servers, family
 from spec_oracle import expected_image_tokens
 
+from oculi.testing.checkpoints import cached_checkpoint
 from oculi.testing.server import ServerProcess
 
 if importlib.util.find_spec("vllm") is None and not os.environ.get("CI"):
@@ -44,6 +45,12 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 #: A context of 8192 (12 MP at ``high`` on Qwen is 7 views in one prompt) and 16 sequences at once.
 ENGINE = {**VLLM_ENV, "OCULI_VLLM_MAX_MODEL_LEN": "8192", "OCULI_MAX_BATCH_SIZE": "16"}
+
+
+@pytest.fixture(scope="module", params=[*FAMILY_CHECKPOINTS, "tiny-glm4v_moe"])
+def tiny_family(request: pytest.FixtureRequest) -> Path:
+    """The suite's families and, on vLLM, GLM-4.5V's mixture-of-experts form too (its own model code there)."""
+    return cached_checkpoint(request.param)
 
 
 @pytest.fixture(scope="module")
