@@ -78,8 +78,9 @@ class Slots:
         self.native.clear(slot.seq_id)
         slot.keys, slot.positions, slot.busy = [], [], False
 
-    def reuse(self, main: Slot, slots: list[Slot], units: list[Unit], done: int) -> int:
-        """How many of the prompt's ``units`` ``main`` holds once the best KV donor is copied in (``done`` are read).
+    def reuse(self, main: Slot, slots: list[Slot], units: list[Unit], keys: list[int | str], done: int) -> int:
+        """How many of the prompt's ``units`` (``keys``: theirs) ``main`` holds once the best KV donor is copied in
+        (``done`` are read).
 
         ``main`` keeps its own prefix unless another slot outside ``slots`` shares
         at least ``MIN_COPY_GAIN`` more prompt tokens: then that slot's KV stream
@@ -87,7 +88,7 @@ class Slots:
         """
         if not self.native.trimmable:
             return done
-        keys, last = [unit_key(u) for u in units], len(units) - 1
+        last = len(units) - 1
         own = min(max(done, common_prefix(main.keys, keys)), last)
         if own > done and not self.holds(main, own):
             own = done

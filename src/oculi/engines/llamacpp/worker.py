@@ -203,11 +203,11 @@ class Worker:
             job.usage.prompt_text_tokens = sum(isinstance(u, int) for u in job.units)
             job.usage.prompt_image_tokens = sum(u.n_tokens for u in job.units if isinstance(u, ImageChunk))
             self._check_length(job)
-            slots = self.slots.pick([unit_key(u) for u in job.units], job.params.n)
+            keys = [unit_key(u) for u in job.units]
+            slots = self.slots.pick(keys, job.params.n)
         except Exception as exc:
             self._failed(job, slots, exc)
             return
-        keys = [unit_key(u) for u in job.units]
         prefill = Prefill(job, slots, keys, self._prefill(job, slots, keys))
         self._prefilling.append(prefill)
 
@@ -246,7 +246,7 @@ class Worker:
         (the worker decodes the running sequences and moves the other prefills on meanwhile); then copy
         it to the other slots and start the choices."""
         native, main = self.native, slots[0]
-        keep = self.slots.reuse(main, slots, job.units, 0)
+        keep = self.slots.reuse(main, slots, job.units, keys, 0)
         if not native.keep_prefix(main.seq_id, sum(main.positions[:keep])):
             native.clear(main.seq_id)
             keep = 0
@@ -276,7 +276,7 @@ class Worker:
                 pending = []
             # A request admitted before this one may have read the same image meanwhile: copy its KV;
             # if it is about to read it, wait a step for it (the image is read once, then copied).
-            reused = self.slots.reuse(main, slots, job.units, i)
+            reused = self.slots.reuse(main, slots, job.units, keys, i)
             if reused > i:
                 if not native.keep_prefix(main.seq_id, sum(main.positions[:reused])):
                     raise RuntimeError("llama.cpp could not trim a copied KV stream")

@@ -123,7 +123,7 @@ def load(spec: str, settings: Settings) -> VLLMEngine:
     engine = VLLMEngine(
         model_id(spec), path, llm, processor, config, family=family, device=current_platform.device_type
     )
-    engine.set_reasoning(fmt)
+    engine.set_reasoning(fmt, thinking)
     return engine
 
 
@@ -182,10 +182,10 @@ class VLLMEngine:
             f"SPEC views of {family.view_size} px ({family.name})" if family else "vLLM's processor",
         )
 
-    def set_reasoning(self, fmt: ReasoningFormat | None) -> None:
+    def set_reasoning(self, fmt: ReasoningFormat | None, thinking: ThinkingModel | None) -> None:
         """Serve as a thinking model of format ``fmt`` (vLLM was started with the matching options)."""
         self._info = dataclasses.replace(self._info, reasoning=fmt)
-        self.thinking = thinking_model(fmt, self.tokenizer)
+        self.thinking = thinking
 
     @property
     def info(self) -> ModelInfo:
