@@ -23,6 +23,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
+import threading
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,12 +47,18 @@ LOCALHOST = ("127.0.0.1/32",)
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 GGUF = FIXTURES / "gguf"
 #: The vLLM engine on these CPU machines: eager (no graph capture), a short context, 1 GiB of KV cache.
+#: vLLM's process layout is its default (a front end, an engine core, a worker process beside it).
 VLLM_ENV: Mapping[str, str] = {
     "OCULI_ENGINE": "vllm",
     "OCULI_VLLM_ENFORCE_EAGER": "true",
     "OCULI_VLLM_MAX_MODEL_LEN": "4096",
     "VLLM_CPU_KVCACHE_SPACE": "1",
 }
+#: The same with the worker inside the engine core (``VLLM_ENABLE_V1_MULTIPROCESSING=0``: vLLM's
+#: single-process executor), for the servers that check what oculi feeds vLLM (families, thinking):
+#: a start spawns one process fewer (each spawn imports vLLM again: ~6 s of the ~20 s start). The
+#: default layout stays covered by tests/api/test_api_vllm.py's server and its tensor-parallel one.
+VLLM_ONE_WORKER_ENV: Mapping[str, str] = {**VLLM_ENV, "VLLM_ENABLE_V1_MULTIPROCESSING": "0"}
 #: vLLM loads in about 100 s on two busy cores; other engines in seconds.
 VLLM_STARTUP_TIMEOUT = 600.0
 
@@ -107,6 +115,8 @@ class Servers:
         self._running: dict[Config, tuple[contextlib.AbstractContextManager[ServerProcess], ServerProcess]] = {}
         self._held: set[Config] = set()
         self._leases: dict[Config, int] = {}
+        #: Servers being stopped in the background (``stop``); ``close`` waits for them.
+        self._stopping: list[threading.Thread] = []
         #: How many processes this factory started (printed at the end of the session), and which restarted.
         self.starts: list[str] = []
         self.restarts: list[str] = []
@@ -150,14 +160,28 @@ class Servers:
         return server
 
     def stop(self, config: Config) -> None:
-        """Stop the server of ``config`` if it runs."""
+        """Stop the server of ``config`` if it runs: SIGTERM now, the wait for its exit in the background.
+
+        A graceful stop takes seconds (a vLLM server ~7: its engine core waits for its worker, then
+        is killed after vLLM's 5 s timeout); nothing waits for a stopped server, so the next test
+        need not either. ``close`` (the session's end) waits for every one.
+        """
         entry = self._running.pop(config, None)
-        if entry is not None:
-            entry[0].__exit__(None, None, None)
+        if entry is None:
+            return
+        manager, server = entry
+        if server.alive():
+            server.process.send_signal(signal.SIGTERM)
+        stopping = threading.Thread(target=manager.__exit__, args=(None, None, None), name=f"stop {config.describe()}")
+        stopping.start()
+        self._stopping.append(stopping)
 
     def close(self) -> None:
         for config in list(self._running):
             self.stop(config)
+        for stopping in self._stopping:
+            stopping.join()
+        self._stopping.clear()
 
 
 # --- the shared servers -------------------------------------------------------------------------

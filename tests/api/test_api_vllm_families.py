@@ -32,7 +32,7 @@ from family_checks import (
     responses_image_tokens,
 )
 from openai import OpenAI
-from servers import FAMILY_CHECKPOINTS, VLLM_ENV, Servers, family
+from servers import FAMILY_CHECKPOINTS, VLLM_ONE_WORKER_ENV, Servers, family
 from spec_oracle import expected_image_tokens
 
 from oculi.testing.checkpoints import cached_checkpoint
@@ -44,7 +44,7 @@ if importlib.util.find_spec("vllm") is None and not os.environ.get("CI"):
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 #: A context of 8192 (12 MP at ``high`` on Qwen is 7 views in one prompt) and 16 sequences at once.
-ENGINE = {**VLLM_ENV, "OCULI_VLLM_MAX_MODEL_LEN": "8192", "OCULI_MAX_BATCH_SIZE": "16"}
+ENGINE = {**VLLM_ONE_WORKER_ENV, "OCULI_VLLM_MAX_MODEL_LEN": "8192", "OCULI_MAX_BATCH_SIZE": "16"}
 
 
 @pytest.fixture(scope="module", params=[*FAMILY_CHECKPOINTS, "tiny-glm4v_moe"])

@@ -21,7 +21,7 @@ import pytest
 import xai_sdk
 from openai import OpenAI
 from reasoning_support import BUDGET, KEY, picture_url
-from servers import GGUF, VLLM_ENV, Servers, family, vllm_available
+from servers import GGUF, VLLM_ONE_WORKER_ENV, Servers, family, vllm_available
 from xai_sdk.chat import image, user
 
 from oculi.testing.checkpoints import cached_checkpoint
@@ -48,7 +48,7 @@ def server(request: pytest.FixtureRequest, servers: Servers) -> Iterator[ServerP
     else:
         if not vllm_available():
             pytest.skip("vLLM is not installed (OCULI_VLLM=cpu ./scripts/install.sh installs it)")
-        config = family(cached_checkpoint("tiny-internvl-thinking-vllm"), {**VLLM_ENV, **BUDGETS})
+        config = family(cached_checkpoint("tiny-internvl-thinking-vllm"), {**VLLM_ONE_WORKER_ENV, **BUDGETS})
     with servers.lease(config) as leased:
         yield leased
 

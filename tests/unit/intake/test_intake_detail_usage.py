@@ -2,19 +2,21 @@
 
 In process: intake under ``OCULI_AUTO_DETAIL=content`` prepares a small-text
 page and a photo for an engine, and the engine's usage counts exactly the
-SPEC §3 formula for the level chosen (transformers on the tiny InternVL,
-which counts the image tokens in the prompt it builds; oculi-lite). The
-llama.cpp and vLLM engines build their prompts from the same ``TilePlan``
-(their own tests check usage = formula for a given plan); the HTTP and gRPC
-surfaces are checked in tests/api/test_api_auto_detail.py.
+SPEC §3 formula for the level chosen: transformers on the tiny InternVL
+(which counts the image tokens in the prompt it builds), llama.cpp on the
+tiny InternVL GGUF (which counts what mtmd encoded) and oculi-lite. The vLLM
+engine builds its prompt from the same ``TilePlan`` (tests/api/
+test_api_vllm.py checks its usage = formula per plan on a real vLLM server);
+the HTTP and gRPC surfaces are checked in tests/api/test_api_auto_detail.py.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import numpy as np
 import pytest
+from gguf_fixtures import FIXTURES, HAVE_LLAMA_CPP
 from intake_helpers import data_url, encode
 from PIL import Image, ImageDraw, ImageFont
 
@@ -46,6 +48,18 @@ async def lite() -> AsyncIterator[Engine]:
     await engine.close()
 
 
+@pytest.fixture(scope="module")
+def gguf_internvl() -> Iterator[Engine]:
+    if not HAVE_LLAMA_CPP:
+        pytest.skip("llama-cpp-python is not installed (scripts/build_llamacpp.sh)")
+    from oculi.engines import llamacpp
+
+    settings = Settings(llamacpp_context=8192, threads=1, offline=True)
+    engine = llamacpp.load(str(FIXTURES / "tiny-internvl.gguf"), str(FIXTURES / "tiny-internvl-mmproj.gguf"), settings)
+    yield engine
+    engine.worker.close()
+
+
 async def usage_for(engine: Engine, make_intake: Callable[..., Intake], question: str, collect) -> tuple:
     parts = [ImagePart(url) for url in images()]
     prepared = await make_intake(auto_detail="content").prepare(parts, engine.pixel_spec, question=question)
@@ -54,14 +68,16 @@ async def usage_for(engine: Engine, make_intake: Callable[..., Intake], question
     return prepared, (await collect(engine, request)).usage
 
 
+@pytest.mark.parametrize("engine_fixture", ["internvl_engine", "gguf_internvl"], ids=["transformers", "llama.cpp"])
 @pytest.mark.parametrize(
     ("question", "levels"),
     [("Describe these.", [Detail.HIGH, Detail.LOW]), ("Transcribe the text.", [Detail.HIGH, Detail.HIGH])],
 )
-async def test_transformers_usage_is_the_formula_for_the_level_chosen(
-    internvl_engine, make_intake, collect, question: str, levels: list[Detail]
+async def test_engine_usage_is_the_formula_for_the_level_chosen(
+    request, make_intake, collect, engine_fixture: str, question: str, levels: list[Detail]
 ) -> None:
-    prepared, usage = await usage_for(internvl_engine, make_intake, question, collect)
+    engine = request.getfixturevalue(engine_fixture)
+    prepared, usage = await usage_for(engine, make_intake, question, collect)
     assert [p.plan.detail for p in prepared] == levels
     assert usage.prompt_image_tokens == sum(plan_tiles(*SIZE, level).image_tokens for level in levels)
 
