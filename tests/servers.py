@@ -237,6 +237,15 @@ def family(checkpoint: Path, engine_env: Mapping[str, str] | None = None) -> Con
     return Config.of(checkpoint, env={**THREADS, **(engine_env or {})})
 
 
+def families(checkpoints: Sequence[Path], engine_env: Mapping[str, str] | None = None) -> Config:
+    """Every family's tiny checkpoint (or GGUF) in one server, each its own model, on the engine ``engine_env`` selects.
+
+    One process loads the engine library once for all: the family API tests of an engine share it
+    (a test names its family's model, ``family_checks.served_model``).
+    """
+    return Config.of(*checkpoints, env={**THREADS, **(engine_env or {})})
+
+
 # --- the app in this process -----------------------------------------------------------------
 
 

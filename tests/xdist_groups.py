@@ -8,11 +8,12 @@ groups are silently lost. So the grouping is done here, by pytest-xdist's own sc
 ``loadscope`` with the scope of a test looked up in a table the workers write while collecting:
 
 - the suite's named shared servers (``SHARED_SERVERS``): a test on one of them goes where it runs
-  (also one that gets it through ``getfixturevalue``, marked ``on_server(name)``);
+  (also one that gets it through ``getfixturevalue``, or a module whose one server serves every
+  family, marked ``on_server(name)``);
 - every other test with its module (module fixtures — a server, an engine loaded in-process, a
   container image — are then made once), one group per value of a module- or session-scoped
-  parametrized fixture (``tiny_family``: each family's servers are a group of their own, so the
-  families spread over both workers while each server still starts once).
+  parametrized fixture (``tiny_family``: each family's in-process engines are a group of their
+  own, so the families spread over both workers while each engine still loads once).
 
 The costliest groups are handed out first (``order``: a rough cost, the seconds a group's server
 starts and slow steps take, plus one a test), so neither worker is left alone with a long group at
@@ -61,7 +62,7 @@ def _wide_params(item: pytest.Item) -> list[str]:
 
 
 #: Rough seconds a group costs beyond its tests (a vLLM server start, an image build, a soak run).
-SLOW_GROUPS = {"test_api_vllm.py": 200, "test_container.py": 200, "test_soak.py": 200, "vllm": 90}
+SLOW_GROUPS = {"test_api_vllm.py": 200, "test_container.py": 200, "test_soak.py": 100, "vllm": 90}
 
 
 def order(items: list[pytest.Item]) -> None:

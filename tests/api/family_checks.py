@@ -1,7 +1,8 @@
 """The SPEC §3 checks every engine's family tests run against a real server (transformers, llama.cpp, vLLM).
 
-Each ``test_api_families*.py`` starts its servers (one per family) and calls
-these with its own clients, so the three engines are held to the very same
+Each ``test_api_families*.py`` starts one server serving every family on its
+engine and calls these with its own clients and the family's model id
+(``served_model``), so the three engines are held to the very same
 sweep: sizes (1×1, thin strips, a near-tie of the grid rule, 2:1, a 12 MP
 photo) × ``low``/``high``/``auto``, ``/v1/image-tokens`` reporting the
 family's view size, mixed details in one gRPC request, eight concurrent
@@ -49,10 +50,18 @@ def image_part(url: str, detail: str) -> dict[str, Any]:
     return {"type": "image_url", "image_url": {"url": url, "detail": detail}}
 
 
-def chat_image_tokens(client: OpenAI, parts: list[dict[str, Any]]) -> int:
+def served_model(server: ServerProcess, family: str) -> str:
+    """The id ``server`` serves family ``family`` (``tiny-qwen3_vl``) under: its checkpoint's or GGUF's name."""
+    response = httpx.get(f"{server.v1}/models", headers={"authorization": f"Bearer {KEY}"}, timeout=30)
+    ids = [m["id"] for m in response.json()["data"]]
+    (model,) = [i for i in ids if i == family or i.startswith((f"{family}-v", f"{family}."))]
+    return model
+
+
+def chat_image_tokens(client: OpenAI, model: str, parts: list[dict[str, Any]]) -> int:
     """``prompt_tokens_details.image_tokens`` of a one-token chat completion about ``parts``."""
     completion = client.chat.completions.create(
-        model="grok-4",
+        model=model,
         messages=[{"role": "user", "content": [*parts, {"type": "text", "text": "What is this?"}]}],  # type: ignore[list-item,misc]
         max_tokens=1,
         temperature=0,
@@ -66,9 +75,11 @@ def responses_image_tokens(response: Any) -> int:
     return int((response.usage.input_tokens_details.model_extra or {})["image_tokens"])
 
 
-def check_image_tokens_endpoint(server: ServerProcess, urls: dict[tuple[int, int], str], view_size: int) -> None:
+def check_image_tokens_endpoint(
+    server: ServerProcess, model: str, urls: dict[tuple[int, int], str], view_size: int
+) -> None:
     """``/v1/image-tokens`` counts the sweep like the oracle and reports the family's view size."""
-    body = {"images": [{"image_url": urls[s], "detail": d} for s in SIZES for d in DETAILS]}
+    body = {"model": model, "images": [{"image_url": urls[s], "detail": d} for s in SIZES for d in DETAILS]}
     response = httpx.post(
         f"{server.base_url}/v1/image-tokens", json=body, headers={"authorization": f"Bearer {KEY}"}, timeout=60
     )
@@ -78,45 +89,45 @@ def check_image_tokens_endpoint(server: ServerProcess, urls: dict[tuple[int, int
     assert {c["tile_size"] for c in counts} == {view_size}
 
 
-def check_chat_usage(client: OpenAI, urls: dict[tuple[int, int], str], detail: str) -> None:
+def check_chat_usage(client: OpenAI, model: str, urls: dict[tuple[int, int], str], detail: str) -> None:
     """Chat completions' image tokens for every size at ``detail``."""
-    got = [chat_image_tokens(client, [image_part(urls[size], detail)]) for size in SIZES]
+    got = [chat_image_tokens(client, model, [image_part(urls[size], detail)]) for size in SIZES]
     assert got == [expected_image_tokens(*size, detail) for size in SIZES]
 
 
-def check_grpc_mixed_details(server: ServerProcess, urls: dict[tuple[int, int], str]) -> None:
+def check_grpc_mixed_details(server: ServerProcess, model: str, urls: dict[tuple[int, int], str]) -> None:
     """xai-sdk: four images of different details in one request, counted per image."""
     parts = [(SIZES[0], "high"), (SIZES[3], "auto"), (SIZES[4], "low"), (SIZES[5], "high")]
     with Client(api_key=KEY, api_host=f"localhost:{server.grpc_port}", timeout=300) as client:
-        chat = client.chat.create(model="grok-4", max_tokens=1, temperature=0)
+        chat = client.chat.create(model=model, max_tokens=1, temperature=0)
         chat.append(xai_user("Compare them.", *(xai_image(urls[s], detail=d) for s, d in parts)))  # type: ignore[arg-type]
         response = chat.sample()
     assert response.usage.prompt_image_tokens == sum(expected_image_tokens(*s, d) for s, d in parts)
 
 
-def check_eight_concurrent(client: OpenAI, urls: dict[tuple[int, int], str]) -> None:
+def check_eight_concurrent(client: OpenAI, model: str, urls: dict[tuple[int, int], str]) -> None:
     """Eight concurrent requests of different sizes and details (``low`` ones with the image twice)."""
     cases = [(SIZES[i % len(SIZES)], DETAILS[i % 3]) for i in range(8)]
 
     def ask(case: tuple[tuple[int, int], str]) -> int:
         size, detail = case
         part = image_part(urls[size], detail)
-        return chat_image_tokens(client, [part, part] if detail == "low" else [part])
+        return chat_image_tokens(client, model, [part, part] if detail == "low" else [part])
 
     with ThreadPoolExecutor(8) as pool:
         got = list(pool.map(ask, cases))
     assert got == [expected_image_tokens(*s, d) * (2 if d == "low" else 1) for s, d in cases]
 
 
-def check_stored_continuation(client: OpenAI, urls: dict[tuple[int, int], str]) -> tuple[Any, Any]:
+def check_stored_continuation(client: OpenAI, model: str, urls: dict[tuple[int, int], str]) -> tuple[Any, Any]:
     """A Responses turn with a ``high`` image, then its stored continuation: both count the image; returned."""
     content = [
         {"type": "input_image", "image_url": urls[(896, 448)], "detail": "high"},
         {"type": "input_text", "text": "Remember this picture."},
     ]
-    first = client.responses.create(model="grok-4", input=[{"role": "user", "content": content}], max_output_tokens=2)  # type: ignore[list-item,misc]
+    first = client.responses.create(model=model, input=[{"role": "user", "content": content}], max_output_tokens=2)  # type: ignore[list-item,misc]
     again = client.responses.create(
-        model="grok-4", previous_response_id=first.id, input="What was in it?", max_output_tokens=2
+        model=model, previous_response_id=first.id, input="What was in it?", max_output_tokens=2
     )
     expected = expected_image_tokens(896, 448, "high")
     assert responses_image_tokens(first) == responses_image_tokens(again) == expected

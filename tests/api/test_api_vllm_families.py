@@ -1,7 +1,8 @@
 """Qwen2.5-VL, Qwen3-VL and Gemma 3 on the vLLM engine: SPEC §3 exact, ``detail`` per image.
 
-One real ``oculi serve --engine vllm`` per family (tiny random checkpoints,
-text head size 32), reached with the official clients. The counts come from
+One real ``oculi serve --engine vllm`` serving every family (tiny random
+checkpoints, text head size 32; each its own model and vLLM engine, a test
+names its family's), reached with the official clients. The counts come from
 the prompt vLLM actually fed the model (its own processor expanded the
 views oculi rendered at the family's view size), so an image vLLM resized
 or a ``detail`` it ignored would show here: sizes × ``low``/``high``/``auto``
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,9 +32,10 @@ from family_checks import (
     check_image_tokens_endpoint,
     image_urls,
     responses_image_tokens,
+    served_model,
 )
 from openai import OpenAI
-from servers import FAMILY_CHECKPOINTS, VLLM_ONE_WORKER_ENV, Servers, family
+from servers import FAMILY_CHECKPOINTS, VLLM_ONE_WORKER_ENV, Servers, families
 from spec_oracle import expected_image_tokens
 
 from oculi.testing.checkpoints import cached_checkpoint
@@ -41,22 +44,36 @@ from oculi.testing.server import ServerProcess
 if importlib.util.find_spec("vllm") is None and not os.environ.get("CI"):
     pytest.skip("vLLM is not installed (OCULI_VLLM=cpu ./scripts/install.sh installs it)", allow_module_level=True)
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+#: One server for every family: all of this module's tests go where it runs.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900), pytest.mark.on_server("vllm families")]
 
-#: A context of 8192 (12 MP at ``high`` on Qwen is 7 views in one prompt) and 16 sequences at once.
-ENGINE = {**VLLM_ONE_WORKER_ENV, "OCULI_VLLM_MAX_MODEL_LEN": "8192", "OCULI_MAX_BATCH_SIZE": "16"}
+#: The suite's families and, on vLLM, GLM-4.5V's mixture-of-experts form too (its own model code there).
+FAMILIES = [*FAMILY_CHECKPOINTS, "tiny-glm4v_moe"]
+#: A context of 8192 (12 MP at ``high`` on Qwen is 7 views in one prompt) and 16 sequences at once; 256 MiB of
+#: KV cache per engine (vLLM's CPU default setting, VLLM_CPU_KVCACHE_SPACE, counts whole GiB: 7 GiB for 7 engines).
+ENGINE = {
+    **{k: v for k, v in VLLM_ONE_WORKER_ENV.items() if k != "VLLM_CPU_KVCACHE_SPACE"},
+    "OCULI_VLLM_ARGS": f"kv_cache_memory_bytes={256 * 1024 * 1024}",
+    "OCULI_VLLM_MAX_MODEL_LEN": "8192",
+    "OCULI_MAX_BATCH_SIZE": "16",
+}
 
 
-@pytest.fixture(scope="module", params=[*FAMILY_CHECKPOINTS, "tiny-glm4v_moe"])
+@pytest.fixture(scope="module", params=FAMILIES)
 def tiny_family(request: pytest.FixtureRequest) -> Path:
-    """The suite's families and, on vLLM, GLM-4.5V's mixture-of-experts form too (its own model code there)."""
     return cached_checkpoint(request.param)
 
 
 @pytest.fixture(scope="module")
-def server(servers: Servers, tiny_family: Path) -> Iterator[ServerProcess]:
-    with servers.lease(family(tiny_family, ENGINE)) as server:
+def server(servers: Servers) -> Iterator[ServerProcess]:
+    with servers.lease(families([cached_checkpoint(name) for name in FAMILIES], ENGINE)) as server:
         yield server
+
+
+@pytest.fixture
+def model(server: ServerProcess, tiny_family: Path) -> str:
+    """The id the server serves this test's family under."""
+    return served_model(server, tiny_family.name.rsplit("-v", 1)[0])
 
 
 @pytest.fixture(scope="module")
@@ -70,33 +87,37 @@ def urls() -> dict[tuple[int, int], str]:
 
 
 @pytest.mark.parametrize("detail", DETAILS)
-def test_usage_is_exact_for_every_size(client, urls, detail):
-    check_chat_usage(client, urls, detail)
+def test_usage_is_exact_for_every_size(client, model, urls, detail):
+    check_chat_usage(client, model, urls, detail)
 
 
-def test_mixed_details_in_one_request_and_a_stored_continuation(client, urls):
+def test_mixed_details_in_one_request_and_a_stored_continuation(client, model, urls):
     cases = [((896, 448), "low"), ((896, 448), "high"), ((449, 448), "auto"), ((2000, 3), "high")]
     content = [{"type": "input_image", "image_url": urls[s], "detail": d} for s, d in cases]
     first = client.responses.create(
-        model="grok-4",
+        model=model,
         input=[{"role": "user", "content": [*content, {"type": "input_text", "text": "Compare."}]}],
         max_output_tokens=2,
     )
     expected = sum(expected_image_tokens(*s, d) for s, d in cases)
     assert responses_image_tokens(first) == expected
-    again = client.responses.create(
-        model="grok-4", previous_response_id=first.id, input="And now?", max_output_tokens=2
-    )
+    again = client.responses.create(model=model, previous_response_id=first.id, input="And now?", max_output_tokens=2)
     assert responses_image_tokens(again) == expected
 
 
-def test_grpc_usage_is_exact_with_mixed_details_in_one_request(server, urls):
-    check_grpc_mixed_details(server, urls)
+def test_grpc_usage_is_exact_with_mixed_details_in_one_request(server, model, urls):
+    check_grpc_mixed_details(server, model, urls)
 
 
-def test_image_tokens_endpoint_counts_at_the_family_view_size(server, tiny_family, urls):
-    check_image_tokens_endpoint(server, urls, VIEW_SIZES[tiny_family.name.rsplit("-v", 1)[0]])
+def test_image_tokens_endpoint_counts_at_the_family_view_size(server, model, tiny_family, urls):
+    check_image_tokens_endpoint(server, model, urls, VIEW_SIZES[tiny_family.name.rsplit("-v", 1)[0]])
 
 
-def test_eight_concurrent_mixed_requests(client, urls):
-    check_eight_concurrent(client, urls)
+def test_eight_concurrent_mixed_requests(client, model, urls):
+    check_eight_concurrent(client, model, urls)
+
+
+def test_the_kv_cache_size_given_as_a_vllm_arg_is_kept(server):
+    """``--vllm-arg kv_cache_memory_bytes`` sizes every engine's cache (oculi's CPU default must not override it)."""
+    sizes = re.findall(r"Explicitly set \(([0-9.]+)/[0-9.]+\) GiB for KV cache", server.log_text())
+    assert sizes == ["0.25"] * len(FAMILIES), sizes

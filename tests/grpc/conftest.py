@@ -123,6 +123,11 @@ class KeepaliveProbe:
         self.stub = models_pb2_grpc.ModelsStub(self.channel)
         self.stub.ListLanguageModels(empty_pb2.Empty(), metadata=self.metadata, timeout=30)
         self.idle_since = time.monotonic()
+        # The call went through, so the channel was READY; gRPC reports states to ``subscribe`` from a
+        # thread of its own, which may not have run yet: wait (bounded) until it has.
+        deadline = time.monotonic() + 10
+        while grpc.ChannelConnectivity.READY not in self.states and time.monotonic() < deadline:
+            time.sleep(0.01)
 
     def close(self) -> None:
         self.channel.close()

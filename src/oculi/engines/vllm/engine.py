@@ -57,8 +57,8 @@ from oculi.structured.grammar import JSON_OPTIONS, Grammar
 
 log = logging.getLogger(__name__)
 
-#: KV cache memory (GiB) given to vLLM's CPU build when ``VLLM_CPU_KVCACHE_SPACE`` is unset (it refuses to start
-#: on a machine with little free memory otherwise).
+#: KV cache memory (GiB) given to vLLM's CPU build when neither ``VLLM_CPU_KVCACHE_SPACE`` nor
+#: ``--vllm-arg kv_cache_memory_bytes=N`` sizes it (it refuses to start on a machine with little free memory otherwise).
 DEFAULT_CPU_KVCACHE_GIB = "4"
 
 #: Largest side of the decoded image handed to vLLM's processor (families other than InternVL).
@@ -115,7 +115,13 @@ def load(spec: str, settings: Settings) -> VLLMEngine:
         kwargs["tokenizer"] = str(tags_as_text_tokenizer(path, tags))
     kwargs["structured_outputs_config"] = StructuredOutputsConfig(**kwargs["structured_outputs_config"])
     register()
-    if current_platform.is_cpu() and "VLLM_CPU_KVCACHE_SPACE" not in os.environ:
+    # An explicit --vllm-arg kv_cache_memory_bytes=N is the operator's size: vLLM's CPU build would let the
+    # environment variable override it, so the default is set only when neither is given.
+    if (
+        current_platform.is_cpu()
+        and "VLLM_CPU_KVCACHE_SPACE" not in os.environ
+        and kwargs.get("kv_cache_memory_bytes") is None
+    ):
         os.environ["VLLM_CPU_KVCACHE_SPACE"] = DEFAULT_CPU_KVCACHE_GIB
         log.info("VLLM_CPU_KVCACHE_SPACE unset: giving vLLM %s GiB of KV cache", DEFAULT_CPU_KVCACHE_GIB)
     log.info("starting vLLM on %s with %s", path, kwargs)
