@@ -106,15 +106,19 @@ class Servers:
     """Started servers by ``Config``: ``get`` keeps one for the session, ``lease`` for a module.
 
     Each server holds hundreds of megabytes (a vLLM one gigabytes: an engine process and a
-    worker beside it), so a server only one module needs is *leased*: started on first use,
-    stopped when its last lease ends (the module's fixture tears down), unless a session-wide
-    ``get`` holds it too. The suite's named servers (``internvl`` …) are held by ``get``.
+    worker beside it), so a server only some modules need is *leased*: started on first use,
+    and once its last lease ends (the module's fixture tears down) it is *idle*: stopped as
+    soon as another server is about to start (or the session ends), taken up again if the next
+    module leases it too (the vLLM family and thinking tests, in one xdist group, share one this
+    way). A session-wide ``get`` keeps a server to the end: the suite's named servers (``internvl`` …).
     """
 
     def __init__(self) -> None:
         self._running: dict[Config, tuple[contextlib.AbstractContextManager[ServerProcess], ServerProcess]] = {}
         self._held: set[Config] = set()
         self._leases: dict[Config, int] = {}
+        #: Leased servers no lease holds now: stopped when another server starts.
+        self._idle: set[Config] = set()
         #: Servers being stopped in the background (``stop``); ``close`` waits for them.
         self._stopping: list[threading.Thread] = []
         #: How many processes this factory started (printed at the end of the session), and which restarted.
@@ -135,12 +139,16 @@ class Servers:
         finally:
             self._leases[config] -= 1
             if self._leases[config] == 0 and config not in self._held:
-                self.stop(config)
+                self._idle.add(config)
 
     def _start(self, config: Config) -> ServerProcess:
+        self._idle.discard(config)
         entry = self._running.get(config)
         if entry is not None and entry[1].alive():
             return entry[1]
+        for idle in list(self._idle):  # room for the new one
+            self._idle.discard(idle)
+            self.stop(idle)
         if entry is not None:  # it died (a test killed it): start a fresh one
             self.stop(config)
             self.restarts.append(config.describe())
@@ -166,6 +174,7 @@ class Servers:
         is killed after vLLM's 5 s timeout); nothing waits for a stopped server, so the next test
         need not either. ``close`` (the session's end) waits for every one.
         """
+        self._idle.discard(config)
         entry = self._running.pop(config, None)
         if entry is None:
             return
@@ -235,6 +244,35 @@ FAMILY_CHECKPOINTS = ["tiny-qwen2_5_vl", "tiny-qwen3_vl", "tiny-qwen3_5", "tiny-
 def family(checkpoint: Path, engine_env: Mapping[str, str] | None = None) -> Config:
     """One SPEC §3 family's tiny checkpoint (or GGUF) on the engine ``engine_env`` selects (transformers by default)."""
     return Config.of(checkpoint, env={**THREADS, **(engine_env or {})})
+
+
+#: The families the vLLM engine is checked on: the suite's and GLM-4.5V's mixture-of-experts form (its own model code
+#: there).
+VLLM_FAMILIES = [*FAMILY_CHECKPOINTS, "tiny-glm4v_moe"]
+
+
+def vllm_families() -> Config:
+    """The one vLLM server of the family and thinking tests: the tiny thinking checkpoint first (the default model,
+    what ``grok-4`` names) and every family after it (named by the family tests), each its own vLLM engine.
+
+    A context of 8192 (12 MP at ``high`` on Qwen is 7 views in one prompt), 16 sequences at once, the suite's
+    reasoning budgets, and 256 MiB of KV cache per engine (vLLM's CPU setting ``VLLM_CPU_KVCACHE_SPACE`` counts
+    whole GiB: 8 GiB for 8 engines).
+    """
+    from oculi.testing.checkpoints import cached_checkpoint
+
+    env = {
+        **{k: v for k, v in VLLM_ONE_WORKER_ENV.items() if k != "VLLM_CPU_KVCACHE_SPACE"},
+        "OCULI_VLLM_ARGS": f"kv_cache_memory_bytes={VLLM_FAMILY_KV_BYTES}",
+        "OCULI_VLLM_MAX_MODEL_LEN": "8192",
+        "OCULI_MAX_BATCH_SIZE": "16",
+        "OCULI_REASONING_BUDGETS": json.dumps({"low": THINKING_BUDGET, "medium": 2 * THINKING_BUDGET}),
+    }
+    names = ["tiny-internvl-thinking-vllm", *VLLM_FAMILIES]
+    return families([cached_checkpoint(name) for name in names], env)
+
+
+VLLM_FAMILY_KV_BYTES = 256 * 1024 * 1024
 
 
 def families(checkpoints: Sequence[Path], engine_env: Mapping[str, str] | None = None) -> Config:

@@ -35,7 +35,7 @@ from family_checks import (
     served_model,
 )
 from openai import OpenAI
-from servers import FAMILY_CHECKPOINTS, VLLM_ONE_WORKER_ENV, Servers, families
+from servers import VLLM_FAMILIES, VLLM_FAMILY_KV_BYTES, Servers, vllm_families
 from spec_oracle import expected_image_tokens
 
 from oculi.testing.checkpoints import cached_checkpoint
@@ -44,29 +44,18 @@ from oculi.testing.server import ServerProcess
 if importlib.util.find_spec("vllm") is None and not os.environ.get("CI"):
     pytest.skip("vLLM is not installed (OCULI_VLLM=cpu ./scripts/install.sh installs it)", allow_module_level=True)
 
-#: One server for every family: all of this module's tests go where it runs.
+#: One server for every family (and the thinking tests' checkpoint): all of this module's tests go where it runs.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900), pytest.mark.on_server("vllm families")]
 
-#: The suite's families and, on vLLM, GLM-4.5V's mixture-of-experts form too (its own model code there).
-FAMILIES = [*FAMILY_CHECKPOINTS, "tiny-glm4v_moe"]
-#: A context of 8192 (12 MP at ``high`` on Qwen is 7 views in one prompt) and 16 sequences at once; 256 MiB of
-#: KV cache per engine (vLLM's CPU default setting, VLLM_CPU_KVCACHE_SPACE, counts whole GiB: 7 GiB for 7 engines).
-ENGINE = {
-    **{k: v for k, v in VLLM_ONE_WORKER_ENV.items() if k != "VLLM_CPU_KVCACHE_SPACE"},
-    "OCULI_VLLM_ARGS": f"kv_cache_memory_bytes={256 * 1024 * 1024}",
-    "OCULI_VLLM_MAX_MODEL_LEN": "8192",
-    "OCULI_MAX_BATCH_SIZE": "16",
-}
 
-
-@pytest.fixture(scope="module", params=FAMILIES)
+@pytest.fixture(scope="module", params=VLLM_FAMILIES)
 def tiny_family(request: pytest.FixtureRequest) -> Path:
     return cached_checkpoint(request.param)
 
 
 @pytest.fixture(scope="module")
 def server(servers: Servers) -> Iterator[ServerProcess]:
-    with servers.lease(families([cached_checkpoint(name) for name in FAMILIES], ENGINE)) as server:
+    with servers.lease(vllm_families()) as server:
         yield server
 
 
@@ -120,4 +109,4 @@ def test_eight_concurrent_mixed_requests(client, model, urls):
 def test_the_kv_cache_size_given_as_a_vllm_arg_is_kept(server):
     """``--vllm-arg kv_cache_memory_bytes`` sizes every engine's cache (oculi's CPU default must not override it)."""
     sizes = re.findall(r"Explicitly set \(([0-9.]+)/[0-9.]+\) GiB for KV cache", server.log_text())
-    assert sizes == ["0.25"] * len(FAMILIES), sizes
+    assert sizes == [f"{VLLM_FAMILY_KV_BYTES / 2**30:.2f}"] * (1 + len(VLLM_FAMILIES)), sizes

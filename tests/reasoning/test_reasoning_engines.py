@@ -21,10 +21,9 @@ import pytest
 import xai_sdk
 from openai import OpenAI
 from reasoning_support import BUDGET, KEY, picture_url
-from servers import GGUF, VLLM_ONE_WORKER_ENV, Servers, family, vllm_available
+from servers import GGUF, Servers, family, vllm_available, vllm_families
 from xai_sdk.chat import image, user
 
-from oculi.testing.checkpoints import cached_checkpoint
 from oculi.testing.server import ServerProcess
 
 #: Each engine's server: its form of the thinking checkpoint and the suite's reasoning budgets.
@@ -34,7 +33,12 @@ TAGS = ("<think>", "</think>")
 
 @pytest.fixture(
     scope="module",
-    params=[pytest.param("transformers", marks=pytest.mark.on_server("thinking_server")), "llamacpp", "vllm"],
+    params=[
+        pytest.param("transformers", marks=pytest.mark.on_server("thinking_server")),
+        "llamacpp",
+        # vLLM's thinking checkpoint is the default model of the vLLM family tests' server.
+        pytest.param("vllm", marks=pytest.mark.on_server("vllm families")),
+    ],
 )
 def server(request: pytest.FixtureRequest, servers: Servers) -> Iterator[ServerProcess]:
     if request.param == "transformers":
@@ -48,7 +52,7 @@ def server(request: pytest.FixtureRequest, servers: Servers) -> Iterator[ServerP
     else:
         if not vllm_available():
             pytest.skip("vLLM is not installed (OCULI_VLLM=cpu ./scripts/install.sh installs it)")
-        config = family(cached_checkpoint("tiny-internvl-thinking-vllm"), {**VLLM_ONE_WORKER_ENV, **BUDGETS})
+        config = vllm_families()
     with servers.lease(config) as leased:
         yield leased
 
