@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
+from oculi.testing.checkpoints import cached_checkpoint
 from oculi.testing.server import ServerProcess, running_server
 
 if TYPE_CHECKING:
@@ -249,6 +250,8 @@ def family(checkpoint: Path, engine_env: Mapping[str, str] | None = None) -> Con
 #: The families the vLLM engine is checked on: the suite's and GLM-4.5V's mixture-of-experts form (its own model code
 #: there).
 VLLM_FAMILIES = [*FAMILY_CHECKPOINTS, "tiny-glm4v_moe"]
+#: KV cache of each engine of that server (``--vllm-arg kv_cache_memory_bytes``).
+VLLM_FAMILY_KV_BYTES = 256 * 1024 * 1024
 
 
 def vllm_families() -> Config:
@@ -259,8 +262,6 @@ def vllm_families() -> Config:
     reasoning budgets, and 256 MiB of KV cache per engine (vLLM's CPU setting ``VLLM_CPU_KVCACHE_SPACE`` counts
     whole GiB: 8 GiB for 8 engines).
     """
-    from oculi.testing.checkpoints import cached_checkpoint
-
     env = {
         **{k: v for k, v in VLLM_ONE_WORKER_ENV.items() if k != "VLLM_CPU_KVCACHE_SPACE"},
         "OCULI_VLLM_ARGS": f"kv_cache_memory_bytes={VLLM_FAMILY_KV_BYTES}",
@@ -270,9 +271,6 @@ def vllm_families() -> Config:
     }
     names = ["tiny-internvl-thinking-vllm", *VLLM_FAMILIES]
     return families([cached_checkpoint(name) for name in names], env)
-
-
-VLLM_FAMILY_KV_BYTES = 256 * 1024 * 1024
 
 
 def families(checkpoints: Sequence[Path], engine_env: Mapping[str, str] | None = None) -> Config:
