@@ -38,6 +38,8 @@ from typing import Any
 
 import psycopg
 
+from oculi.testing.processes import children_of, kill_all, wait_gone
+
 #: Ports below the kernel's ephemeral range (``ip_local_port_range`` starts at 32768 by default).
 _STABLE_PORTS = range(20000, 32000)
 
@@ -145,13 +147,11 @@ class PrivatePostgres:
         postmaster = self.process.pid
         with contextlib.suppress(ProcessLookupError):
             os.kill(postmaster, signal.SIGSTOP)
-        children = _children_of(postmaster)
-        for pid in [*children, postmaster]:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+        children = children_of(postmaster)
+        kill_all([*children, postmaster])
         self.process.wait()
         self.process = None
-        _wait_gone(children)
+        wait_gone(children, what="PostgreSQL process")
 
     def stop(self) -> None:
         """Fast shutdown (SIGINT), then SIGKILL if it lingers."""
@@ -176,35 +176,6 @@ class PrivatePostgres:
         if self._user is None:
             return {}
         return {"user": self._user.pw_uid, "group": self._user.pw_gid, "extra_groups": [], "cwd": str(self.root)}
-
-
-def _children_of(parent: int) -> list[int]:
-    """The live processes whose parent is ``parent`` (read from ``/proc``)."""
-    children = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:  # gone meanwhile
-            continue
-        if int(fields[1]) == parent:
-            children.append(int(stat.parent.name))
-    return children
-
-
-def _wait_gone(pids: list[int], timeout: float = 30.0) -> None:
-    """Until none of ``pids`` runs any more (a zombie left unreaped by a container's init counts as gone)."""
-    deadline = time.monotonic() + timeout
-    for pid in pids:
-        while time.monotonic() < deadline:
-            try:
-                state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-            except OSError:
-                break
-            if state in ("Z", "X"):
-                break
-            time.sleep(0.05)
-        else:
-            raise RuntimeError(f"PostgreSQL process {pid} outlived SIGKILL for {timeout:.0f}s")
 
 
 @contextlib.contextmanager

@@ -32,6 +32,8 @@ from pathlib import Path
 
 import httpx
 
+from oculi.testing.processes import descendants_of, kill_all, wait_gone
+
 SERVER_COMMAND = (sys.executable, "-m", "oculi.server")
 SCRIPTED_COMMAND = (sys.executable, "-m", "oculi.testing.scripted")
 #: ``oculi serve``: the console script installed next to the running interpreter.
@@ -130,7 +132,12 @@ def _wait_healthy(server: ServerProcess, timeout: float) -> None:
 
 
 def stop_server(server: ServerProcess, timeout: float = 20.0) -> int:
-    """SIGTERM, wait up to ``timeout`` for a graceful exit, then SIGKILL; return the exit code."""
+    """SIGTERM, wait up to ``timeout`` for a graceful exit, then SIGKILL; return the exit code.
+
+    The processes the server started (vLLM's engine cores, a llama.cpp or OCR helper) are found first
+    and SIGKILLed if they outlive it: a server killed mid-shutdown must not leave them holding memory.
+    """
+    family = descendants_of(server.process.pid)
     if server.alive():
         server.process.send_signal(signal.SIGTERM)
         try:
@@ -138,6 +145,8 @@ def stop_server(server: ServerProcess, timeout: float = 20.0) -> int:
         except subprocess.TimeoutExpired:
             server.process.kill()
             server.process.wait(10)
+    kill_all(family)
+    wait_gone(family, what="server child process")
     return server.process.returncode
 
 
