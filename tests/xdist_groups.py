@@ -67,14 +67,14 @@ SLOW_GROUPS = {"test_api_vllm.py": 200, "test_container.py": 200, "test_soak.py"
 
 def order(items: list[pytest.Item]) -> None:
     """Sort the items (in place, stably): costliest groups first; ``early`` / ``late`` tests first / last in theirs."""
+    groups = {item.nodeid: group_of(item) for item in items}
     cost: dict[str, float] = {}
-    for item in items:
-        group = group_of(item)
+    for group in groups.values():
         if group not in cost:
             cost[group] = max((extra for key, extra in SLOW_GROUPS.items() if key in group), default=0)
         cost[group] += 1
     # Within its group a test marked ``early`` runs first and one marked ``late`` last (a wait the others fill).
-    items.sort(key=lambda item: (-cost[group_of(item)], _place(item)))
+    items.sort(key=lambda item: (-cost[groups[item.nodeid]], _place(item)))
 
 
 def _place(item: pytest.Item) -> int:

@@ -14,27 +14,34 @@ import time
 from pathlib import Path
 
 
-def children_of(parent: int) -> list[int]:
-    """The live processes whose parent is ``parent``."""
-    children = []
+def _parents() -> dict[int, int]:
+    """``{pid: parent pid}`` of every live process (one pass over ``/proc``)."""
+    parents = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
         except OSError:  # gone meanwhile
             continue
-        if int(fields[1]) == parent:
-            children.append(int(stat.parent.name))
-    return children
+        parents[int(stat.parent.name)] = int(fields[1])
+    return parents
+
+
+def children_of(parent: int) -> list[int]:
+    """The live processes whose parent is ``parent``."""
+    return [pid for pid, ppid in _parents().items() if ppid == parent]
 
 
 def descendants_of(root: int) -> list[int]:
-    """Every live process below ``root`` (children, their children, ...)."""
+    """Every live process below ``root`` (children, their children, ...), from one pass over ``/proc``."""
+    parents = _parents()
     found: list[int] = []
     todo = [root]
     while todo:
-        for child in children_of(todo.pop()):
-            found.append(child)
-            todo.append(child)
+        below = todo.pop()
+        for pid, ppid in parents.items():
+            if ppid == below:
+                found.append(pid)
+                todo.append(pid)
     return found
 
 
