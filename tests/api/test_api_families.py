@@ -46,10 +46,10 @@ def family_server(servers: Servers) -> Iterator[ServerProcess]:
         yield server
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def model(family_server: ServerProcess, tiny_family: Path) -> str:
-    """The id the server serves this test's family under."""
-    return served_model(family_server, tiny_family.name.rsplit("-v", 1)[0])
+    """The id the server serves this test's family under (its checkpoint's name; asked once per family)."""
+    return served_model(family_server, tiny_family.name)
 
 
 @pytest.fixture(scope="module")

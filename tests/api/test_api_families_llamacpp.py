@@ -58,9 +58,9 @@ def name(request: pytest.FixtureRequest) -> str:
     return request.param
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def model(gguf_server: ServerProcess, name: str) -> str:
-    """The id the server serves this test's family under."""
+    """The id the server serves this test's family under (asked once per family)."""
     return served_model(gguf_server, name)
 
 

@@ -59,10 +59,10 @@ def server(servers: Servers) -> Iterator[ServerProcess]:
         yield server
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def model(server: ServerProcess, tiny_family: Path) -> str:
-    """The id the server serves this test's family under."""
-    return served_model(server, tiny_family.name.rsplit("-v", 1)[0])
+    """The id the server serves this test's family under (its checkpoint's name; asked once per family)."""
+    return served_model(server, tiny_family.name)
 
 
 @pytest.fixture(scope="module")

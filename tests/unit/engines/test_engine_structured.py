@@ -14,7 +14,7 @@ import json
 
 import numpy as np
 import pytest
-from gguf_fixtures import FIXTURES, HAVE_LLAMA_CPP
+from gguf_fixtures import HAVE_LLAMA_CPP, load_gguf
 from PIL import Image
 from structured_models import Receipt, Weather
 
@@ -66,10 +66,8 @@ def engine(request: pytest.FixtureRequest):
     if request.param == "transformers":
         yield request.getfixturevalue("internvl_engine")
         return
-    from oculi.engines import llamacpp
-
     settings = Settings(max_batch_size=8, llamacpp_context=2048, threads=1, offline=True)
-    gguf = llamacpp.load(str(FIXTURES / "tiny-internvl.gguf"), str(FIXTURES / "tiny-internvl-mmproj.gguf"), settings)
+    gguf = load_gguf("tiny-internvl", settings)
     yield gguf
     gguf.worker.close()
 

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 
 import numpy as np
 import pytest
-from gguf_fixtures import FIXTURES, HAVE_LLAMA_CPP
+from gguf_fixtures import HAVE_LLAMA_CPP, load_gguf
 from intake_helpers import data_url, encode
 from PIL import Image, ImageDraw, ImageFont
 
@@ -52,10 +52,7 @@ async def lite() -> AsyncIterator[Engine]:
 def gguf_internvl() -> Iterator[Engine]:
     if not HAVE_LLAMA_CPP:
         pytest.skip("llama-cpp-python is not installed (scripts/build_llamacpp.sh)")
-    from oculi.engines import llamacpp
-
-    settings = Settings(llamacpp_context=8192, threads=1, offline=True)
-    engine = llamacpp.load(str(FIXTURES / "tiny-internvl.gguf"), str(FIXTURES / "tiny-internvl-mmproj.gguf"), settings)
+    engine = load_gguf("tiny-internvl", Settings(llamacpp_context=8192, threads=1, offline=True))
     yield engine
     engine.worker.close()
 

@@ -10,7 +10,7 @@ import asyncio
 
 import numpy as np
 import pytest
-from gguf_fixtures import FIXTURES, LLAMACPP
+from gguf_fixtures import LLAMACPP, load_gguf
 from PIL import Image
 from spec_oracle import expected_image_tokens as spec_tokens
 
@@ -29,20 +29,14 @@ def _settings(**extra) -> Settings:
 
 @pytest.fixture(scope="module")
 def gguf_internvl():
-    from oculi.engines import llamacpp
-
-    engine = llamacpp.load(
-        str(FIXTURES / "tiny-internvl.gguf"), str(FIXTURES / "tiny-internvl-mmproj.gguf"), _settings()
-    )
+    engine = load_gguf("tiny-internvl", _settings())
     yield engine
     engine.worker.close()
 
 
 @pytest.fixture(scope="module")
 def gguf_llava():
-    from oculi.engines import llamacpp
-
-    engine = llamacpp.load(str(FIXTURES / "tiny-llava.gguf"), str(FIXTURES / "tiny-llava-mmproj.gguf"), _settings())
+    engine = load_gguf("tiny-llava", _settings())
     yield engine
     engine.worker.close()
 
@@ -277,7 +271,6 @@ async def test_a_request_arriving_during_a_many_tile_image_starts_after_the_tile
 
 
 async def test_answers_from_reused_kv_equal_answers_computed_from_scratch(gguf_internvl, prepare_image, collect):
-    from oculi.engines import llamacpp
 
     spec = gguf_internvl.pixel_spec
     image = prepare_image(_image(700, 500, seed=5), Detail.HIGH, spec)
@@ -290,9 +283,7 @@ async def test_answers_from_reused_kv_equal_answers_computed_from_scratch(gguf_i
     shared = await asyncio.gather(*(collect(gguf_internvl, request(q)) for q in questions))
     assert sum(r.usage.completion_tokens for r in shared) >= 6  # something to compare
     for question, reused in zip(questions, shared, strict=True):
-        fresh_engine = llamacpp.load(
-            str(FIXTURES / "tiny-internvl.gguf"), str(FIXTURES / "tiny-internvl-mmproj.gguf"), _settings()
-        )
+        fresh_engine = load_gguf("tiny-internvl", _settings())
         try:
             fresh = await collect(fresh_engine, request(question))
         finally:

@@ -31,7 +31,7 @@ import ctypes
 
 import numpy as np
 import pytest
-from gguf_fixtures import FIXTURES, LLAMACPP
+from gguf_fixtures import FIXTURES, LLAMACPP, load_gguf
 from PIL import Image
 from spec_oracle import expected_image_tokens as spec_tokens
 
@@ -57,10 +57,8 @@ QUESTION = "What is in this image? Describe it."
 
 
 def _load(name: str, **extra):
-    from oculi.engines import llamacpp
-
     settings = Settings(**{"max_batch_size": SLOTS, "llamacpp_context": 8192, "threads": 1, "offline": True, **extra})
-    return llamacpp.load(str(FIXTURES / f"{name}.gguf"), str(FIXTURES / f"{name}-mmproj.gguf"), settings)
+    return load_gguf(name, settings)
 
 
 @pytest.fixture(scope="module", params=sorted(FAMILIES))

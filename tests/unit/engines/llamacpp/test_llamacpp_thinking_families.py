@@ -14,7 +14,7 @@ read from the GGUF's own chat template and vocabulary:
 from __future__ import annotations
 
 import pytest
-from gguf_fixtures import FIXTURES, LLAMACPP
+from gguf_fixtures import LLAMACPP, load_gguf
 
 from oculi.domain import Conversation, Delta, FinishReason, GenerationParams, Message, Role, TextPart
 from oculi.engines.base import EngineRequest
@@ -30,11 +30,9 @@ FORMATS = {"tiny-qwen3_5": ("qwen3", True), "tiny-glm4v": ("qwen3", True), "tiny
 
 @pytest.fixture(scope="module", params=sorted(FORMATS))
 def engine(request):
-    from oculi.engines import llamacpp
-
     settings = Settings(max_batch_size=2, llamacpp_context=4096, threads=1, offline=True)
     name = request.param
-    engine = llamacpp.load(str(FIXTURES / f"{name}.gguf"), str(FIXTURES / f"{name}-mmproj.gguf"), settings)
+    engine = load_gguf(name, settings)
     engine.fixture = name
     yield engine
     engine.worker.close()
